@@ -1,0 +1,308 @@
+"""The Cedar abstract syntax tree: policies, templates, scopes and expressions.
+
+Nodes are frozen dataclasses; `span` fields are excluded from equality so two trees
+parsed from differently formatted text compare equal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Union
+
+from rune.cedar.values import EntityUID
+from rune.errors import SourceSpan
+
+__all__ = [
+    "ActionScope",
+    "And",
+    "Annotation",
+    "BinaryOp",
+    "Condition",
+    "Effect",
+    "Expr",
+    "ExtensionCall",
+    "GetAttr",
+    "Has",
+    "If",
+    "Is",
+    "Like",
+    "Literal",
+    "MethodCall",
+    "Neg",
+    "Not",
+    "Or",
+    "PolicyAST",
+    "RecordLiteral",
+    "ScopeConstraint",
+    "ScopeOp",
+    "SetLiteral",
+    "Slot",
+    "Var",
+    "Wildcard",
+]
+
+
+class Effect(StrEnum):
+    """A policy's effect."""
+
+    PERMIT = "permit"
+    FORBID = "forbid"
+
+
+class ScopeOp(StrEnum):
+    """The shape of a principal/resource/action scope constraint."""
+
+    ANY = "any"  # `principal`
+    EQ = "eq"  # `principal == E`
+    IN = "in"  # `principal in E` (action: `action in E`)
+    IS = "is"  # `principal is T`
+    IS_IN = "is_in"  # `principal is T in E`
+    IN_SET = "in_set"  # `action in [E1, E2]` (actions only)
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A Bool, Long, String or entity-uid literal."""
+
+    value: bool | int | str | EntityUID
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """One of `principal`, `action`, `resource`, `context`."""
+
+    name: str
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A template slot, `?principal` or `?resource` (name without the `?`)."""
+
+    name: str
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class If:
+    """`if cond then then_ else else_`."""
+
+    cond: Expr
+    then: Expr
+    else_: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    """Short-circuiting `left && right`."""
+
+    left: Expr
+    right: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    """Short-circuiting `left || right`."""
+
+    left: Expr
+    right: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    """`!arg`."""
+
+    arg: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    """Unary minus `-arg` (a negative Long literal is folded into a `Literal` by the parser)."""
+
+    arg: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BinaryOp:
+    """A binary operator: `== != < <= > >= + - * in`."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard:
+    """The `*` of a `like` pattern."""
+
+
+@dataclass(frozen=True, slots=True)
+class Like:
+    """`expr like "pattern"`; the pattern is a tuple of literal strings and `Wildcard`s."""
+
+    expr: Expr
+    pattern: tuple[str | Wildcard, ...]
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Is:
+    """`expr is T` or `expr is T in in_expr`."""
+
+    expr: Expr
+    entity_type: str
+    in_expr: Expr | None = None
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """`expr has attr` (`e has a.b` is desugared by the parser into `e has a && e.a has b`)."""
+
+    expr: Expr
+    attr: str
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class GetAttr:
+    """`expr.attr` or `expr["attr"]`."""
+
+    expr: Expr
+    attr: str
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MethodCall:
+    """`receiver.name(args...)`: set methods, tag methods and extension methods."""
+
+    receiver: Expr
+    name: str
+    args: tuple[Expr, ...]
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionCall:
+    """A function-style call `name(args...)` such as `ip("10.0.0.1")` (name may be namespaced)."""
+
+    name: str
+    args: tuple[Expr, ...]
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SetLiteral:
+    """`[e1, e2, ...]`."""
+
+    elements: tuple[Expr, ...]
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLiteral:
+    """`{k1: e1, ...}`; keys in source order (duplicate keys are a parse error)."""
+
+    items: tuple[tuple[str, Expr], ...]
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+Expr = Union[
+    Literal, Var, Slot, If, And, Or, Not, Neg, BinaryOp, Like, Is, Has, GetAttr,
+    MethodCall, ExtensionCall, SetLiteral, RecordLiteral,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeConstraint:
+    """A principal, action or resource constraint in a policy head.
+
+    ``entity`` is an `EntityUID` or a `Slot` for EQ/IN/IS_IN; ``entities`` is used by
+    the action form `action in [...]` (IN_SET); ``entity_type`` by IS/IS_IN.
+    """
+
+    op: ScopeOp = ScopeOp.ANY
+    entity: EntityUID | Slot | None = None
+    entity_type: str | None = None
+    entities: tuple[EntityUID, ...] = ()
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+ActionScope = ScopeConstraint
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A `when { ... }` (``is_when``) or `unless { ... }` clause."""
+
+    is_when: bool
+    body: Expr
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Annotation:
+    """`@key("value")` (value may be absent: `@key`, which Cedar treats as `""`)."""
+
+    key: str
+    value: str
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAST:
+    """One parsed policy or template, as written (before an id is assigned)."""
+
+    effect: Effect
+    principal: ScopeConstraint
+    action: ScopeConstraint
+    resource: ScopeConstraint
+    conditions: tuple[Condition, ...]
+    annotations: tuple[Annotation, ...] = ()
+    span: SourceSpan | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_template(self) -> bool:
+        """True when the head or body mentions `?principal` or `?resource`."""
+        return bool(self.slots)
+
+    @property
+    def slots(self) -> frozenset[str]:
+        """The slot names (`principal`, `resource`) this policy uses."""
+        found: set[str] = set()
+        for scope in (self.principal, self.resource):
+            if isinstance(scope.entity, Slot):
+                found.add(scope.entity.name)
+        for cond in self.conditions:
+            _collect_slots(cond.body, found)
+        return frozenset(found)
+
+
+def _collect_slots(expr: Expr, found: set[str]) -> None:
+    stack: list[object] = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Slot):
+            found.add(node.name)
+            continue
+        for name in getattr(node, "__dataclass_fields__", ()):
+            if name == "span":
+                continue
+            child = getattr(node, name)
+            if isinstance(child, tuple):
+                for item in child:
+                    if isinstance(item, tuple):
+                        stack.extend(item)
+                    else:
+                        stack.append(item)
+            elif child is not None and hasattr(child, "__dataclass_fields__"):
+                stack.append(child)

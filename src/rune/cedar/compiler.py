@@ -1,0 +1,466 @@
+"""Compile Cedar policies to Python functions, once, at load time.
+
+Each policy becomes one generated Python function `f(P, A, R, C, E) -> bool` over the
+request's principal, action, resource (`EntityUID`s), context (`CedarRecord`) and the
+entity table (`dict[EntityUID, Entity]`). It returns whether the policy is satisfied
+and raises `EvaluationError` where Cedar's evaluator would.
+
+The generator tracks each subexpression's static type where the syntax fixes it
+(`principal` is an entity, `context` a record, `a < b` a Bool, ...) and emits plain
+Python operators when types are known, falling back to the checked primitives of
+`rune.cedar._runtime` otherwise. Constant subexpressions (set, record and extension
+literals) are folded. Deep expressions are split into helper functions so CPython's
+compiler never meets an over-deep expression.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rune.cedar import _runtime as rt
+from rune.cedar import ast
+from rune.cedar.errors import EvaluationError
+from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, set_key
+
+__all__ = ["CompiledPolicy", "compile_policy", "like_matcher", "scope_test"]
+
+PolicyFunction = Callable[[EntityUID, EntityUID, EntityUID, CedarRecord, Mapping[Any, Any]], bool]
+
+# Static types tracked by the generator. None = unknown until run time.
+_BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entity", "set", "record"
+_MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
+
+_NO_CONST = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """A generated Python expression, its static type, nesting depth and constant value."""
+
+    text: str
+    type: str | None
+    depth: int = 1
+    const: Any = _NO_CONST
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """A policy ready to run: `condition` assumes the scope already matched the request;
+    `full` also checks the scope (used when the policy set is small enough not to index)."""
+
+    id: str
+    forbid: bool
+    condition: PolicyFunction
+    full: PolicyFunction
+    source: str  # the generated Python, for debugging and `explain`
+
+
+def like_matcher(pattern: tuple[str | ast.Wildcard, ...]) -> Callable[[str], bool]:
+    """A fast matcher for a `like` pattern (prefix/suffix/substring special cases)."""
+    parts = list(pattern)
+    stars = [isinstance(p, ast.Wildcard) for p in parts]
+    texts = [p for p in parts if isinstance(p, str)]
+    if not any(stars):
+        exact = "".join(texts)
+        return lambda s: s == exact
+    if len(parts) == 1:
+        return lambda s: True
+    if len(parts) == 2 and stars == [False, True]:
+        prefix = texts[0]
+        return lambda s: s.startswith(prefix)
+    if len(parts) == 2 and stars == [True, False]:
+        suffix = texts[0]
+        return lambda s: s.endswith(suffix)
+    if len(parts) == 3 and stars == [True, False, True]:
+        middle = texts[0]
+        return lambda s: middle in s
+    regex = re.compile(
+        "".join(".*" if isinstance(p, ast.Wildcard) else re.escape(p) for p in parts), re.DOTALL
+    )
+    return lambda s: regex.fullmatch(s) is not None
+
+
+class _Generator:
+    """Generates the Python module text for one policy."""
+
+    def __init__(self, slots: Mapping[str, EntityUID]) -> None:
+        self.slots = slots
+        self.consts: dict[str, Any] = {}
+        self._const_ids: dict[tuple[type, Any], str] = {}
+        self.helpers: list[str] = []
+        self._temp = 0
+
+    # -- names ----------------------------------------------------------------------------
+    def temp(self) -> str:
+        self._temp += 1
+        return f"_t{self._temp}"
+
+    def const(self, value: Any) -> str:
+        try:
+            key: tuple[type, Any] | None = (value.__class__, value)
+            hash(key)
+        except TypeError:
+            key = None
+        if key is not None and key in self._const_ids:
+            return self._const_ids[key]
+        name = f"_k{len(self.consts)}"
+        self.consts[name] = value
+        if key is not None:
+            self._const_ids[key] = name
+        return name
+
+    def literal(self, value: Any) -> _Code:
+        cls = value.__class__
+        if cls is bool:
+            return _Code("True" if value else "False", _BOOL, const=value)
+        if cls is int:
+            return _Code(f"({value})", _LONG, const=value)
+        if cls is str:
+            return _Code(self.const(value), _STRING, const=value)
+        if cls is EntityUID:
+            return _Code(self.const(value), _ENTITY, const=value)
+        if cls is CedarSet:
+            return _Code(self.const(value), _SET, const=value)
+        if cls is CedarRecord:
+            return _Code(self.const(value), _RECORD, const=value)
+        return _Code(self.const(value), None, const=value)
+
+    def hoist(self, code: _Code) -> _Code:
+        if code.depth < _MAX_DEPTH:
+            return code
+        name = f"_h{len(self.helpers)}"
+        self.helpers.append(f"def {name}(P, A, R, C, E):\n    return {code.text}\n")
+        return _Code(f"{name}(P, A, R, C, E)", code.type, 1, code.const)
+
+    def failing(self, exc: EvaluationError, type_: str | None = None) -> _Code:
+        return _Code(f"_rt.fail({self.const(exc.message)}, {self.const(exc.code)})", type_)
+
+    def as_bool(self, code: _Code) -> str:
+        return code.text if code.type == _BOOL else f"_rt.check_bool({code.text})"
+
+    # -- expressions ------------------------------------------------------------------------
+    def expr(self, node: ast.Expr) -> _Code:
+        method = getattr(self, f"_{node.__class__.__name__}")
+        code: _Code = method(node)
+        return self.hoist(code)
+
+    def _Literal(self, node: ast.Literal) -> _Code:
+        return self.literal(node.value)
+
+    def _Var(self, node: ast.Var) -> _Code:
+        return {
+            "principal": _Code("P", _ENTITY),
+            "action": _Code("A", _ENTITY),
+            "resource": _Code("R", _ENTITY),
+            "context": _Code("C", _RECORD),
+        }[node.name]
+
+    def _Slot(self, node: ast.Slot) -> _Code:
+        value = self.slots.get(node.name)
+        if value is None:
+            return self.failing(EvaluationError(f"template slot `?{node.name}` is not linked"))
+        return self.literal(value)
+
+    def _If(self, node: ast.If) -> _Code:
+        c, t, e = self.expr(node.cond), self.expr(node.then), self.expr(node.else_)
+        if c.const is True:
+            return t
+        if c.const is False:
+            return e
+        typ = t.type if t.type == e.type else None
+        depth = max(c.depth, t.depth, e.depth) + 1
+        return _Code(f"({t.text} if {self.as_bool(c)} else {e.text})", typ, depth)
+
+    def _And(self, node: ast.And) -> _Code:
+        left, right = self.expr(node.left), self.expr(node.right)
+        if left.const is False:
+            return left
+        depth = max(left.depth, right.depth) + 1
+        return _Code(f"({self.as_bool(left)} and {self.as_bool(right)})", _BOOL, depth)
+
+    def _Or(self, node: ast.Or) -> _Code:
+        left, right = self.expr(node.left), self.expr(node.right)
+        if left.const is True:
+            return left
+        depth = max(left.depth, right.depth) + 1
+        return _Code(f"({self.as_bool(left)} or {self.as_bool(right)})", _BOOL, depth)
+
+    def _Not(self, node: ast.Not) -> _Code:
+        arg = self.expr(node.arg)
+        if arg.type == _BOOL:
+            return _Code(f"(not {arg.text})", _BOOL, arg.depth + 1)
+        return _Code(f"_rt.not_({arg.text})", _BOOL, arg.depth + 1)
+
+    def _Neg(self, node: ast.Neg) -> _Code:
+        arg = self.expr(node.arg)
+        if arg.const is not _NO_CONST:
+            try:
+                return self.literal(rt.neg(arg.const))
+            except EvaluationError as exc:
+                return self.failing(exc, _LONG)
+        return _Code(f"_rt.neg({arg.text})", _LONG, arg.depth + 1)
+
+    def _BinaryOp(self, node: ast.BinaryOp) -> _Code:
+        left, right = self.expr(node.left), self.expr(node.right)
+        depth = max(left.depth, right.depth) + 1
+        op = node.op
+        if op in ("==", "!="):
+            text = self._equal(left, right)
+            if op == "!=":
+                text = f"(not {text})"
+            return _Code(text, _BOOL, depth)
+        if op in ("<", "<=", ">", ">="):
+            return _Code(self._compare(op, left, right), _BOOL, depth)
+        if op in ("+", "-", "*"):
+            fn = {"+": "add", "-": "sub", "*": "mul"}[op]
+            if left.const is not _NO_CONST and right.const is not _NO_CONST:
+                try:
+                    return self.literal(getattr(rt, fn)(left.const, right.const))
+                except EvaluationError as exc:
+                    return self.failing(exc, _LONG)
+            if left.type == _LONG and right.type == _LONG:
+                t = self.temp()
+                return _Code(
+                    f"({t} if {LONG_MIN} <= ({t} := {left.text} {op} {right.text}) <= {LONG_MAX}"
+                    f" else _rt.{fn}({left.text}, {right.text}))",
+                    _LONG, depth,
+                )
+            return _Code(f"_rt.{fn}({left.text}, {right.text})", _LONG, depth)
+        if op == "in":
+            return _Code(self._in(left, right), _BOOL, depth)
+        raise AssertionError(f"unknown binary operator {op}")
+
+    def _equal(self, left: _Code, right: _Code) -> str:
+        # Python's `==` is Cedar's `==` unless a Bool can meet a Long (True == 1 in Python).
+        safe = {_STRING, _ENTITY, _SET, _RECORD}
+        if left.type in safe or right.type in safe or (
+            left.type is not None and left.type == right.type
+        ):
+            return f"({left.text} == {right.text})"
+        return f"_rt.equal({left.text}, {right.text})"
+
+    def _compare(self, op: str, left: _Code, right: _Code) -> str:
+        if left.type == _LONG and right.type == _LONG:
+            return f"({left.text} {op} {right.text})"
+        flipped = {"<": "<", "<=": "<=", ">": "<", ">=": "<="}[op]
+        a, b = (left, right) if op in ("<", "<=") else (right, left)
+        fn = "lt" if flipped == "<" else "le"
+        if b.type == _LONG and b.const is not _NO_CONST and a.type is None:
+            t = self.temp()
+            return (f"({t} {flipped} {b.text} if ({t} := {a.text}).__class__ is int"
+                    f" else _rt.{fn}({t}, {b.text}))")
+        if a.type == _LONG and a.const is not _NO_CONST and b.type is None:
+            t = self.temp()
+            return (f"({a.text} {flipped} {t} if ({t} := {b.text}).__class__ is int"
+                    f" else _rt.{fn}({a.text}, {t}))")
+        if op in ("<", "<="):
+            return f"_rt.{fn}({left.text}, {right.text})"
+        return f"_rt.{fn}({right.text}, {left.text})"
+
+    def _in(self, left: _Code, right: _Code) -> str:
+        if left.type == _ENTITY and right.const is not _NO_CONST:
+            target = right.const
+            lhs = left.text
+            prefix = ""
+            if lhs not in ("P", "A", "R"):
+                t = self.temp()
+                prefix, lhs = f"({t} := {lhs}) is not None and ", t
+            e = self.temp()
+            if target.__class__ is EntityUID:
+                k = self.const(target)
+                return (f"({prefix}({lhs} == {k} or (({e} := E.get({lhs})) is not None"
+                        f" and {k} in {e}.ancestors)))")
+            if target.__class__ is CedarSet and all(
+                k.__class__ is EntityUID for k in target.keys
+            ):
+                k = self.const(target.keys)
+                return (f"({prefix}({lhs} in {k} or (({e} := E.get({lhs})) is not None"
+                        f" and not {e}.ancestors.isdisjoint({k}))))")
+        return f"_rt.entity_in(E, {left.text}, {right.text})"
+
+    def _Like(self, node: ast.Like) -> _Code:
+        arg = self.expr(node.expr)
+        m = self.const(like_matcher(node.pattern))
+        if arg.type == _STRING:
+            return _Code(f"{m}({arg.text})", _BOOL, arg.depth + 1)
+        return _Code(f"_rt.like({arg.text}, {m})", _BOOL, arg.depth + 1)
+
+    def _Is(self, node: ast.Is) -> _Code:
+        arg = self.expr(node.expr)
+        t = self.const(node.entity_type)
+        if node.in_expr is None:
+            if arg.type == _ENTITY:
+                return _Code(f"({arg.text}[0] == {t})", _BOOL, arg.depth + 1)
+            return _Code(f"_rt.is_type({arg.text}, {t})", _BOOL, arg.depth + 1)
+        # `x is T in y` is `x is T && x in y`.
+        tmp = self.temp()
+        bound = _Code(tmp, arg.type)
+        target = self.expr(node.in_expr)
+        test = self._in(bound, target)
+        depth = max(arg.depth, target.depth) + 2
+        return _Code(f"(_rt.is_type(({tmp} := {arg.text}), {t}) and {test})", _BOOL, depth)
+
+    def _Has(self, node: ast.Has) -> _Code:
+        arg = self.expr(node.expr)
+        a = self.const(node.attr)
+        if arg.type == _RECORD:
+            return _Code(f"({a} in {arg.text})", _BOOL, arg.depth + 1)
+        if arg.type == _ENTITY:
+            e = self.temp()
+            return _Code(f"(({e} := E.get({arg.text})) is not None and {a} in {e}.attrs)",
+                         _BOOL, arg.depth + 1)
+        return _Code(f"_rt.has_attr(E, {arg.text}, {a})", _BOOL, arg.depth + 1)
+
+    def _GetAttr(self, node: ast.GetAttr) -> _Code:
+        arg = self.expr(node.expr)
+        a = self.const(node.attr)
+        if arg.type == _RECORD and arg.const is _NO_CONST:
+            t = self.temp()
+            return _Code(f"({t} if ({t} := {arg.text}.get({a}, _MISSING)) is not _MISSING"
+                         f" else _rt.attr(E, {arg.text}, {a}))", None, arg.depth + 1)
+        if arg.const is not _NO_CONST and arg.type == _RECORD:
+            try:
+                return self.literal(rt.attr({}, arg.const, node.attr))
+            except EvaluationError as exc:
+                return self.failing(exc)
+        return _Code(f"_rt.attr(E, {arg.text}, {a})", None, arg.depth + 1)
+
+    def _MethodCall(self, node: ast.MethodCall) -> _Code:
+        recv = self.expr(node.receiver)
+        args = [self.expr(a) for a in node.args]
+        depth = max([recv.depth, *(a.depth for a in args)]) + 1
+        name = node.name
+        builtin = {
+            "contains": "contains", "containsAll": "contains_all", "containsAny": "contains_any",
+            "isEmpty": "is_empty", "getTag": "get_tag", "hasTag": "has_tag",
+        }
+        if name in builtin:
+            if name == "contains" and recv.type == _SET and args[0].const is not _NO_CONST:
+                k = self.const(set_key(args[0].const))
+                return _Code(f"({k} in {recv.text}.keys)", _BOOL, depth)
+            fn = builtin[name]
+            e = "E, " if name in ("getTag", "hasTag") else ""
+            typ = None if name == "getTag" else _BOOL
+            arg_text = ", ".join(a.text for a in args)
+            return _Code(f"_rt.{fn}({e}{recv.text}, {arg_text})".replace(", )", ")"), typ, depth)
+        from rune.cedar.extensions import METHODS
+
+        method = METHODS[name]
+        values = [recv, *args]
+        if all(v.const is not _NO_CONST for v in values):
+            try:
+                return self.literal(method.impl(*(v.const for v in values)))
+            except EvaluationError as exc:
+                return self.failing(exc)
+        f = self.const(method.impl)
+        return _Code(f"{f}({', '.join(v.text for v in values)})", _static(method), depth)
+
+    def _ExtensionCall(self, node: ast.ExtensionCall) -> _Code:
+        from rune.cedar.extensions import FUNCTIONS
+
+        args = [self.expr(a) for a in node.args]
+        function = FUNCTIONS[node.name]
+        if all(a.const is not _NO_CONST for a in args):
+            try:
+                return self.literal(function.impl(*(a.const for a in args)))
+            except EvaluationError as exc:
+                return self.failing(exc)
+        f = self.const(function.impl)
+        depth = max((a.depth for a in args), default=0) + 1
+        return _Code(f"{f}({', '.join(a.text for a in args)})", _static(function), depth)
+
+    def _SetLiteral(self, node: ast.SetLiteral) -> _Code:
+        items = [self.expr(e) for e in node.elements]
+        if all(i.const is not _NO_CONST for i in items):
+            return self.literal(CedarSet(i.const for i in items))
+        depth = max((i.depth for i in items), default=0) + 1
+        return _Code(f"_rt.make_set({', '.join(i.text for i in items)})", _SET, depth)
+
+    def _RecordLiteral(self, node: ast.RecordLiteral) -> _Code:
+        items = [(k, self.expr(v)) for k, v in node.items]
+        if all(v.const is not _NO_CONST for _, v in items):
+            return self.literal(CedarRecord((k, v.const) for k, v in items))
+        depth = max((v.depth for _, v in items), default=0) + 1
+        pairs = ", ".join(f"{self.const(k)}, {v.text}" for k, v in items)
+        return _Code(f"_rt.make_record({pairs})", _RECORD, depth)
+
+
+def _static(function: Any) -> str | None:
+    return {"Bool": _BOOL, "Long": _LONG, "String": _STRING}.get(
+        getattr(function, "return_type", ""), None
+    )
+
+
+def scope_test(
+    var: str, scope: ast.ScopeConstraint, gen: _Generator
+) -> str | None:
+    """Python text testing a scope constraint on variable `var`, or None for `any`."""
+    op = scope.op
+    if op is ast.ScopeOp.ANY:
+        return None
+    entity = scope.entity
+    if isinstance(entity, ast.Slot):
+        entity = gen.slots.get(entity.name)
+        if entity is None:
+            return "_rt.fail('template slot is not linked')"
+    if op is ast.ScopeOp.EQ:
+        return f"({var} == {gen.const(entity)})"
+    if op is ast.ScopeOp.IS:
+        return f"({var}[0] == {gen.const(scope.entity_type)})"
+    if op is ast.ScopeOp.IN:
+        return gen._in(_Code(var, _ENTITY), gen.literal(entity))
+    if op is ast.ScopeOp.IS_IN:
+        test = gen._in(_Code(var, _ENTITY), gen.literal(entity))
+        return f"({var}[0] == {gen.const(scope.entity_type)} and {test})"
+    if op is ast.ScopeOp.IN_SET:
+        return gen._in(_Code(var, _ENTITY), gen.literal(CedarSet(scope.entities)))
+    raise AssertionError(op)
+
+
+def compile_policy(
+    policy_id: str,
+    policy: ast.PolicyAST,
+    slots: Mapping[str, EntityUID] | None = None,
+    *,
+    residual_scope: tuple[str, ...] = (),
+) -> CompiledPolicy:
+    """Compile one policy (or a linked template, given its slot values).
+
+    ``residual_scope`` names the scope variables (`principal`/`action`/`resource`) whose
+    constraints the caller's index does not guarantee; `condition` re-checks those.
+    """
+    gen = _Generator(slots or {})
+    conditions: list[str] = []
+    for cond in policy.conditions:
+        body = gen.expr(cond.body)
+        if cond.is_when:
+            if body.const is True:
+                continue
+            conditions.append(gen.as_bool(body))
+        else:
+            if body.const is False:
+                continue
+            conditions.append(f"(not {gen.as_bool(body)})")
+    scopes = {
+        "principal": scope_test("P", policy.principal, gen),
+        "action": scope_test("A", policy.action, gen),
+        "resource": scope_test("R", policy.resource, gen),
+    }
+    full = [s for s in scopes.values() if s is not None] + conditions
+    residual = [s for k, s in scopes.items() if s is not None and k in residual_scope]
+    residual += conditions
+    source = "".join(gen.helpers)
+    source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
+    source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
+    namespace: dict[str, Any] = {"_rt": rt, "_MISSING": _NO_CONST, **gen.consts}
+    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)  # noqa: S102
+    return CompiledPolicy(
+        policy_id,
+        policy.effect is ast.Effect.FORBID,
+        namespace["condition"],
+        namespace["full"],
+        source,
+    )

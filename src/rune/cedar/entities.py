@@ -1,0 +1,204 @@
+"""The entity store: entities in Cedar's JSON format with the `in` relation closed at load."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from rune.cedar.errors import EntitiesError
+from rune.cedar.json_format import EntityData, entity_data_from_json, value_to_json
+from rune.cedar.values import CedarRecord, EntityUID
+
+if TYPE_CHECKING:
+    from rune.cedar.schema import Schema
+
+__all__ = ["Entities", "Entity"]
+
+_EMPTY: frozenset[EntityUID] = frozenset()
+
+
+class Entity:
+    """One entity: uid, attributes, direct parents, all ancestors and tags.
+
+    ``ancestors`` is the transitive closure of ``parents``, computed once when the
+    store is built, so `in` is a set lookup on the request path.
+    """
+
+    __slots__ = ("ancestors", "attrs", "parents", "tags", "uid")
+
+    def __init__(
+        self,
+        uid: EntityUID,
+        attrs: CedarRecord,
+        parents: frozenset[EntityUID],
+        tags: CedarRecord,
+        ancestors: frozenset[EntityUID] = _EMPTY,
+    ) -> None:
+        self.uid = uid
+        self.attrs = attrs
+        self.parents = parents
+        self.tags = tags
+        self.ancestors = ancestors
+
+    def __repr__(self) -> str:
+        return f"Entity({self.uid}, attrs={self.attrs!r}, parents={sorted(map(str, self.parents))})"
+
+    def to_json(self) -> dict[str, Any]:
+        """The entity in Cedar's JSON format."""
+        out: dict[str, Any] = {
+            "uid": self.uid.to_json(),
+            "attrs": {k: value_to_json(v) for k, v in self.attrs.items()},
+            "parents": [p.to_json() for p in sorted(self.parents, key=str)],
+        }
+        if self.tags:
+            out["tags"] = {k: value_to_json(v) for k, v in self.tags.items()}
+        return out
+
+
+class Entities(Mapping[EntityUID, Entity]):
+    """An immutable set of entities, indexed by uid, with the hierarchy closed.
+
+    Build with `Entities.from_json` (Cedar's JSON entity format) or `Entities.from_data`.
+    """
+
+    __slots__ = ("_by_uid", "schema")
+
+    def __init__(self, by_uid: dict[EntityUID, Entity], schema: Schema | None = None) -> None:
+        self._by_uid = by_uid
+        self.schema = schema
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def empty(cls) -> Entities:
+        """A store with no entities."""
+        return cls({})
+
+    @classmethod
+    def from_json(cls, data: Any, schema: Schema | None = None) -> Entities:
+        """Load entities from Cedar's JSON format: a list of entity objects, or its JSON text.
+
+        With a ``schema``, attribute values are parsed and checked against the declared
+        types (implicit `__entity`/`__extn` escapes allowed) and the schema's action
+        entities are added.
+
+        Raises:
+            EntitiesError: malformed JSON, a malformed entity, a duplicate uid, or (with a
+                schema) an entity that does not conform; the error names the JSON path.
+        """
+        if isinstance(data, str | bytes):
+            try:
+                data = json.loads(data)
+            except json.JSONDecodeError as exc:
+                raise EntitiesError(
+                    f"invalid JSON: {exc.msg}", code="invalid-json",
+                    path=f"line {exc.lineno} column {exc.colno}",
+                ) from None
+        if not isinstance(data, list):
+            raise EntitiesError("entities must be a JSON list", code="invalid-entities", path="$")
+        items: list[EntityData] = []
+        if schema is None:
+            for i, item in enumerate(data):
+                items.append(entity_data_from_json(item, f"$[{i}]"))
+        else:
+            items.extend(schema.parse_entities(data))
+        return cls.from_data(items, schema=schema)
+
+    @classmethod
+    def from_data(cls, items: Iterable[EntityData], schema: Schema | None = None) -> Entities:
+        """Build a store from parsed entity data, closing the parent relation."""
+        by_uid: dict[EntityUID, Entity] = {}
+        for item in items:
+            if item.uid in by_uid:
+                previous = by_uid[item.uid]
+                # Cedar accepts an identical duplicate (e.g. an action listed both in the
+                # schema and in the data) but rejects conflicting ones.
+                if (previous.attrs == item.attrs and previous.parents == frozenset(item.parents)
+                        and previous.tags == item.tags):
+                    continue
+                raise EntitiesError(f"duplicate entity entry `{item.uid}`",
+                                    code="duplicate-entity")
+            by_uid[item.uid] = Entity(item.uid, item.attrs, frozenset(item.parents), item.tags)
+        _close_ancestors(by_uid)
+        return cls(by_uid, schema)
+
+    # -- Mapping protocol ---------------------------------------------------------------
+    def __getitem__(self, uid: EntityUID) -> Entity:
+        return self._by_uid[uid]
+
+    def __iter__(self) -> Iterator[EntityUID]:
+        return iter(self._by_uid)
+
+    def __len__(self) -> int:
+        return len(self._by_uid)
+
+    def __contains__(self, uid: object) -> bool:
+        return uid in self._by_uid
+
+    def get(self, uid: EntityUID, default: Any = None) -> Any:  # noqa: D102
+        return self._by_uid.get(uid, default)
+
+    def ancestors(self, uid: EntityUID) -> frozenset[EntityUID]:
+        """All entities `uid` is transitively `in` (excluding itself)."""
+        entity = self._by_uid.get(uid)
+        return entity.ancestors if entity is not None else _EMPTY
+
+    def is_descendant(self, uid: EntityUID, ancestor: EntityUID) -> bool:
+        """Cedar's `uid in ancestor` for two entity references."""
+        if uid == ancestor:
+            return True
+        entity = self._by_uid.get(uid)
+        return entity is not None and ancestor in entity.ancestors
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """All entities in Cedar's JSON format."""
+        return [e.to_json() for e in self._by_uid.values()]
+
+    def __repr__(self) -> str:
+        return f"Entities({len(self._by_uid)} entities)"
+
+
+def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
+    """Compute every entity's transitive ancestors (memoized DFS; cycles are tolerated)."""
+    done: dict[EntityUID, frozenset[EntityUID]] = {}
+    for root in by_uid:
+        if root in done:
+            continue
+        # Iterative post-order DFS so deep hierarchies do not hit the recursion limit.
+        stack: list[tuple[EntityUID, Iterator[EntityUID]]] = [
+            (root, iter(by_uid[root].parents))
+        ]
+        on_stack = {root}
+        while stack:
+            uid, it = stack[-1]
+            advanced = False
+            for parent in it:
+                if parent in done or parent in on_stack or parent not in by_uid:
+                    continue
+                stack.append((parent, iter(by_uid[parent].parents)))
+                on_stack.add(parent)
+                advanced = True
+                break
+            if advanced:
+                continue
+            stack.pop()
+            on_stack.discard(uid)
+            acc: set[EntityUID] = set()
+            for parent in by_uid[uid].parents:
+                acc.add(parent)
+                acc |= done.get(parent, _EMPTY)
+            done[uid] = frozenset(acc)
+    # Cycles: members of a cycle may have been finished before their cycle-mates; a
+    # fixpoint pass makes the closure exact in that rare case.
+    changed = True
+    while changed:
+        changed = False
+        for uid, anc in done.items():
+            extra: set[EntityUID] = set()
+            for a in anc:
+                extra |= done.get(a, _EMPTY)
+            if not extra <= anc:
+                done[uid] = anc | extra
+                changed = True
+    for uid, entity in by_uid.items():
+        entity.ancestors = done[uid]

@@ -1,0 +1,165 @@
+"""Cedar's JSON format for values, entity uids and entities (without a schema).
+
+Schema-directed parsing (implicit `__entity`/`__extn` escapes, attribute type checks)
+lives in `rune.cedar.schema`; this module is the schema-less baseline it builds on.
+Errors carry a JSON path such as `$[2].attrs.owner`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, NamedTuple
+
+from rune.cedar.errors import EntitiesError, EvaluationError
+from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID
+
+__all__ = [
+    "EntityData",
+    "check_entity_type",
+    "entity_data_from_json",
+    "entity_uid_from_json",
+    "value_from_json",
+    "value_to_json",
+]
+
+_NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*(::[_a-zA-Z][_a-zA-Z0-9]*)*\Z")
+_RESERVED = frozenset(
+    {"true", "false", "if", "then", "else", "in", "is", "like", "has", "__cedar"}
+)
+
+
+class EntityData(NamedTuple):
+    """One entity as read from JSON, before the hierarchy is closed."""
+
+    uid: EntityUID
+    attrs: CedarRecord
+    parents: tuple[EntityUID, ...]
+    tags: CedarRecord
+
+
+def check_entity_type(name: Any, path: str, error: type[Exception] = EntitiesError) -> str:
+    """Check that ``name`` is a well-formed (possibly namespaced) entity type name."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise error(f"invalid entity type `{name}`", code="invalid-entity-type", path=path)
+    parts = name.split("::")
+    for part in parts:
+        if part in _RESERVED or part == "__cedar":
+            raise error(f"invalid entity type `{name}`: `{part}` is reserved",
+                        code="invalid-entity-type", path=path)
+    return name
+
+
+def entity_uid_from_json(
+    data: Any, path: str, error: type[Exception] = EntitiesError, *, allow_implicit: bool = True
+) -> EntityUID:
+    """Parse `{"type": T, "id": I}` or `{"__entity": {...}}` into an `EntityUID`."""
+    if isinstance(data, dict) and set(data) == {"__entity"}:
+        return entity_uid_from_json(data["__entity"], f"{path}.__entity", error)
+    if not isinstance(data, dict) or not allow_implicit:
+        raise error("expected an entity reference `{\"type\": ..., \"id\": ...}`",
+                    code="invalid-entity-uid", path=path)
+    if set(data) != {"type", "id"}:
+        extra = sorted(set(data) - {"type", "id"})
+        missing = sorted({"type", "id"} - set(data))
+        detail = f"missing `{missing[0]}`" if missing else f"unexpected field `{extra[0]}`"
+        raise error(f"invalid entity reference: {detail}", code="invalid-entity-uid", path=path)
+    type_, id_ = data["type"], data["id"]
+    check_entity_type(type_, f"{path}.type", error)
+    if not isinstance(id_, str):
+        raise error("entity id must be a string", code="invalid-entity-uid", path=f"{path}.id")
+    return EntityUID(type_, id_)
+
+
+def value_from_json(data: Any, path: str, error: type[Exception] = EntitiesError) -> Any:
+    """Convert a JSON value (already decoded) into a Cedar value, without a schema."""
+    cls = data.__class__
+    if cls is bool or cls is str:
+        return data
+    if cls is int:
+        if not LONG_MIN <= data <= LONG_MAX:
+            raise error(f"integer `{data}` does not fit in a 64-bit Long",
+                        code="integer-overflow", path=path)
+        return data
+    if cls is list:
+        return CedarSet(value_from_json(v, f"{path}[{i}]", error) for i, v in enumerate(data))
+    if cls is dict:
+        if len(data) == 1:
+            if "__entity" in data:
+                return entity_uid_from_json(data["__entity"], f"{path}.__entity", error)
+            if "__extn" in data:
+                return extension_from_json(data["__extn"], f"{path}.__extn", error)
+            if "__expr" in data:
+                raise error("the `__expr` escape is no longer supported",
+                            code="unsupported-escape", path=path)
+        record = CedarRecord()
+        for key, value in data.items():
+            record[key] = value_from_json(value, f"{path}.{key}", error)
+        return record
+    if data is None:
+        raise error("`null` is not a Cedar value", code="invalid-value", path=path)
+    if cls is float:
+        raise error(f"`{data}` is not a Cedar value: Cedar has no floating-point numbers",
+                    code="invalid-value", path=path)
+    raise error(f"unsupported JSON value `{data!r}`", code="invalid-value", path=path)
+
+
+def extension_from_json(data: Any, path: str, error: type[Exception] = EntitiesError) -> Any:
+    """Convert the body of an `__extn` escape into an extension value."""
+    from rune.cedar.extensions import from_json_extn
+
+    if not isinstance(data, dict) or "fn" not in data:
+        raise error("`__extn` needs `fn` and `arg`", code="invalid-extension", path=path)
+    try:
+        return from_json_extn(data["fn"], data.get("arg", data.get("args")))
+    except EvaluationError as exc:
+        raise error(exc.message, code="invalid-extension", path=path) from None
+
+
+def entity_data_from_json(
+    item: Any, path: str, error: type[Exception] = EntitiesError
+) -> EntityData:
+    """Parse one entity object `{"uid", "attrs", "parents", "tags"}` without a schema."""
+    if not isinstance(item, dict):
+        raise error("an entity must be a JSON object", code="invalid-entity", path=path)
+    unknown = sorted(set(item) - {"uid", "attrs", "parents", "tags"})
+    if unknown:
+        raise error(f"unexpected entity field `{unknown[0]}`", code="invalid-entity",
+                    path=f"{path}.{unknown[0]}")
+    if "uid" not in item:
+        raise error("entity is missing `uid`", code="invalid-entity", path=path)
+    uid = entity_uid_from_json(item["uid"], f"{path}.uid", error)
+    attrs_json = item.get("attrs", {})
+    if not isinstance(attrs_json, dict):
+        raise error("`attrs` must be an object", code="invalid-entity", path=f"{path}.attrs")
+    attrs = CedarRecord()
+    for key, value in attrs_json.items():
+        attrs[key] = value_from_json(value, f"{path}.attrs.{key}", error)
+    parents_json = item.get("parents", [])
+    if not isinstance(parents_json, list):
+        raise error("`parents` must be a list", code="invalid-entity", path=f"{path}.parents")
+    parents = tuple(
+        entity_uid_from_json(p, f"{path}.parents[{i}]", error) for i, p in enumerate(parents_json)
+    )
+    tags_json = item.get("tags", {})
+    if not isinstance(tags_json, dict):
+        raise error("`tags` must be an object", code="invalid-entity", path=f"{path}.tags")
+    tags = CedarRecord()
+    for key, value in tags_json.items():
+        tags[key] = value_from_json(value, f"{path}.tags.{key}", error)
+    return EntityData(uid, attrs, parents, tags)
+
+
+def value_to_json(value: Any) -> Any:
+    """Convert a Cedar value to Cedar's JSON format (explicit escapes)."""
+    cls = value.__class__
+    if cls is bool or cls is int or cls is str:
+        return value
+    if cls is EntityUID:
+        return {"__entity": {"type": value.type, "id": value.id}}
+    if cls is CedarSet:
+        return [value_to_json(v) for v in value]
+    if cls is CedarRecord:
+        return {k: value_to_json(v) for k, v in value.items()}
+    from rune.cedar.extensions import to_json
+
+    return to_json(value)

@@ -1,0 +1,116 @@
+"""Authorization requests: principal, action, resource and context, parsed once."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from rune.cedar.errors import CedarError, ParseError, RequestError
+from rune.cedar.json_format import entity_uid_from_json, value_from_json
+from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, EntityUID
+
+if TYPE_CHECKING:
+    from rune.cedar.schema import Schema
+
+__all__ = ["Request", "to_entity_uid"]
+
+_SIMPLE_UID = re.compile(
+    r'([_a-zA-Z][_a-zA-Z0-9]*(?:::[_a-zA-Z][_a-zA-Z0-9]*)*)::"([^"\\]*)"\Z'
+)
+_RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
+                       "__cedar"})
+_UID_CACHE: dict[str, EntityUID] = {}
+_UID_CACHE_MAX = 1 << 16
+
+
+def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = RequestError) -> EntityUID:
+    """Accept an `EntityUID`, `'Type::"id"'` text or `{"type": T, "id": I}` (or `__entity`)."""
+    cls = value.__class__
+    if cls is EntityUID:
+        return value  # type: ignore[no-any-return]
+    if cls is str:
+        cached = _UID_CACHE.get(value)
+        if cached is not None:
+            return cached
+        m = _SIMPLE_UID.match(value)
+        if m is not None and not any(p in _RESERVED for p in m.group(1).split("::")):
+            uid = EntityUID(m.group(1), m.group(2))
+        else:
+            from rune.cedar.parser import parse_entity_uid
+
+            try:
+                uid = parse_entity_uid(value)
+            except ParseError as exc:
+                raise error(f"invalid entity uid `{value}`: {exc.diagnostics[0].message}",
+                            code="invalid-entity-uid", path=path) from None
+        if len(_UID_CACHE) >= _UID_CACHE_MAX:
+            _UID_CACHE.clear()
+        _UID_CACHE[value] = uid
+        return uid
+    if cls is dict:
+        return entity_uid_from_json(value, path, error)
+    raise error(f"expected an entity uid, got `{value!r}`", code="invalid-entity-uid", path=path)
+
+
+def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecord:
+    if value is None:
+        return CedarRecord()
+    if value.__class__ is CedarRecord:
+        return value  # type: ignore[no-any-return]
+    if not isinstance(value, dict):
+        raise RequestError("context must be a record (a JSON object)", code="invalid-context",
+                           path="$.context")
+    if schema is not None:
+        return schema.parse_context(action, value)
+    # Fast path: flat contexts of strings, Booleans and in-range integers.
+    for v in value.values():
+        c = v.__class__
+        if not (c is str or c is bool or (c is int and LONG_MIN <= v <= LONG_MAX)):
+            break
+    else:
+        return CedarRecord(value)
+    result = value_from_json(value, "$.context", RequestError)
+    assert isinstance(result, CedarRecord)
+    return result
+
+
+class _RequestFields(NamedTuple):
+    principal: EntityUID
+    action: EntityUID
+    resource: EntityUID
+    context: CedarRecord
+
+
+class Request(_RequestFields):
+    """An authorization request.
+
+    Entity uids may be given as `EntityUID`, `'Type::"id"'` text, or `{"type": T, "id": I}`;
+    the context as a JSON-style dict (with `__entity`/`__extn` escapes where needed).
+    With a ``schema``, the context is parsed by the declared types and the request is
+    validated against the action's `appliesTo`.
+
+    Raises:
+        RequestError: an ill-formed uid or context, or a request the schema rejects.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        principal: Any,
+        action: Any,
+        resource: Any,
+        context: Any = None,
+        schema: Schema | None = None,
+    ) -> Request:
+        p = to_entity_uid(principal, "$.principal")
+        a = to_entity_uid(action, "$.action")
+        r = to_entity_uid(resource, "$.resource")
+        c = _context(context, schema, a)
+        if schema is not None:
+            schema.validate_request(p, a, r, c)
+        return tuple.__new__(cls, (p, a, r, c))
+
+    def __repr__(self) -> str:
+        return (f"Request(principal={self[0]}, action={self[1]}, resource={self[2]}, "
+                f"context={self[3]!r})")

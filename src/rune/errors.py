@@ -1,0 +1,119 @@
+"""The root of RUNE's error hierarchy, source spans and caret-snippet rendering."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Diagnostic", "RuneError", "SourceSpan"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpan:
+    """A region of source text: 1-based line and column, end exclusive.
+
+    ``offset``/``end_offset`` are 0-based character offsets into the source.
+    """
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    offset: int = 0
+    end_offset: int = 0
+    file: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file or '<input>'}:{self.line}:{self.column}"
+
+    @staticmethod
+    def from_offsets(source: str, start: int, end: int, file: str | None = None) -> SourceSpan:
+        """Build a span from character offsets into ``source``."""
+        start = max(0, min(start, len(source)))
+        end = max(start, min(end, len(source)))
+        line = source.count("\n", 0, start) + 1
+        column = start - (source.rfind("\n", 0, start) + 1) + 1
+        end_line = source.count("\n", 0, end) + 1
+        end_column = end - (source.rfind("\n", 0, end) + 1) + 1
+        return SourceSpan(line, column, end_line, end_column, start, end, file)
+
+    def snippet(self, source: str) -> str:
+        """Render the first line of the span with a caret underline."""
+        lines = source.splitlines() or [""]
+        index = min(self.line, len(lines)) - 1
+        text = lines[index] if index >= 0 else ""
+        width = 1
+        if self.end_line == self.line:
+            width = max(1, self.end_column - self.column)
+        width = min(width, max(1, len(text) - self.column + 2))
+        gutter = f"{self.line} | "
+        return f"{gutter}{text}\n{' ' * (len(gutter) + self.column - 1)}{'^' * width}"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One problem found in user input, with a stable kebab-case ``code``."""
+
+    code: str
+    message: str
+    span: SourceSpan | None = field(default=None, compare=False)
+    path: str | None = None  # a JSON path such as `$[3].attrs.age`, where there is no text span
+
+    def render(self, source: str | None = None) -> str:
+        """Render as `file:line:col: error[code]: message` plus a caret snippet."""
+        where = ""
+        if self.span is not None:
+            where = f"{self.span}: "
+        elif self.path is not None:
+            where = f"{self.path}: "
+        head = f"{where}error[{self.code}]: {self.message}"
+        if self.span is not None and source is not None:
+            return f"{head}\n{self.span.snippet(source)}"
+        return head
+
+
+class RuneError(Exception):
+    """Root of every error RUNE raises on bad input or failed evaluation.
+
+    Attributes:
+        code: a stable kebab-case identifier for the kind of error.
+        diagnostics: every problem found, sorted by position.
+        source: the text the spans point into, when there is one.
+    """
+
+    code: str = "rune-error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        span: SourceSpan | None = None,
+        path: str | None = None,
+        diagnostics: tuple[Diagnostic, ...] | list[Diagnostic] | None = None,
+        source: str | None = None,
+    ) -> None:
+        if code is not None:
+            self.code = code
+        if diagnostics:
+            self.diagnostics = tuple(
+                sorted(diagnostics, key=lambda d: (d.span.offset if d.span else -1))
+            )
+        else:
+            self.diagnostics = (Diagnostic(self.code, message, span, path),)
+        self.message = message
+        self.source = source
+        super().__init__(self.render())
+
+    @property
+    def span(self) -> SourceSpan | None:
+        """The span of the first diagnostic, if any."""
+        return self.diagnostics[0].span
+
+    @property
+    def path(self) -> str | None:
+        """The JSON path of the first diagnostic, if any."""
+        return self.diagnostics[0].path
+
+    def render(self) -> str:
+        """All diagnostics, each with a caret snippet where source is known."""
+        return "\n".join(d.render(self.source) for d in self.diagnostics)
