@@ -1,0 +1,123 @@
+"""Policy validation against a schema (Cedar's strict mode).
+
+`validate` hands the policies' text and the schema's JSON form to cedar-policy
+(through cedarpy) and maps each error it reports to a `ValidationError` with a stable
+kebab-case code. RUNE's own typechecker (`rune.cedar.schema.typecheck`) replaces this
+only once it agrees with cedar-policy on every corpus case.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rune.cedar.errors import CedarError
+from rune.errors import SourceSpan
+
+if TYPE_CHECKING:
+    from rune.cedar.schema.schema import Schema
+
+__all__ = ["ValidationError", "ValidationResult", "validate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationError:
+    """One validation error: the policy it is in, a stable code and a message."""
+
+    policy_id: str
+    code: str
+    message: str
+    span: SourceSpan | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.policy_id}: error[{self.code}]: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationResult:
+    """The outcome of validating a policy set: it passed when there are no errors."""
+
+    errors: tuple[ValidationError, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """True when no policy has a validation error."""
+        return not self.errors
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+
+# cedar-policy's validation messages, by the stable code RUNE gives them. First match wins.
+_CODES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), code)
+    for pattern, code in (
+        (r"^unrecognized entity type", "unrecognized-entity-type"),
+        (r"^unrecognized action", "unrecognized-action"),
+        (r"^unable to find an applicable action", "invalid-action-application"),
+        (r"^attribute .* not found", "unsafe-attribute-access"),
+        (r"^unable to find upper bound", "incompatible-types"),
+        (r"^type error: expected", "unexpected-type"),
+        (r"^unexpected type", "unexpected-type"),
+        (r"^the types .* are not compatible", "incompatible-types"),
+        (r"^for operator `==`, ", "incompatible-types"),
+        (r"^operands to `in`", "hierarchy-not-respected"),
+        (r"^empty set literals are forbidden", "empty-set-forbidden"),
+        (r"^extension constructors may not be called", "non-literal-extension-constructor"),
+        (r"^.*is not a valid eid|enumerated entity type", "invalid-enum-entity"),
+        (r"^tag", "unsafe-tag-access"),
+        (r"^policy is impossible", "impossible-policy"),
+        (r"^unrecognized extension function|^undefined extension function",
+         "undefined-function"),
+        (r"^wrong number of arguments", "wrong-number-arguments"),
+        (r"^internal invariant violated", "internal-invariant-violated"),
+        (r"^unknown entity", "unknown-entity"),
+        (r"^entity derefence level|^the maximum allowed level", "entity-deref-level"),
+    )
+)
+
+
+def error_code(message: str) -> str:
+    """The stable kebab-case code for one of cedar-policy's validation messages."""
+    for pattern, code in _CODES:
+        if pattern.search(message):
+            return code
+    return "validation-error"
+
+
+def _strip_prefix(policy_id: str, message: str) -> str:
+    prefix = f"for policy `{policy_id}`, "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def validate(policies: Any, schema: Schema) -> ValidationResult:
+    """Validate a policy set against ``schema`` in Cedar's strict mode.
+
+    Args:
+        policies: a `rune.cedar.PolicySet` (its ``source_text`` is validated; ids are
+            `policy0`, `policy1`, ... as Cedar assigns them).
+        schema: the schema to validate against.
+
+    Returns:
+        The errors of every policy, in the order Cedar reports them.
+    """
+    import cedarpy
+
+    text: str = policies.source_text
+    try:
+        result = cedarpy.validate_policies(text, schema.cedarpy_schema())
+    except ValueError as exc:  # cedarpy could not read the policies or the schema
+        raise CedarError(f"the validator failed: {exc}", code="validator-failure") from None
+    spans: dict[str, SourceSpan | None] = {}
+    try:
+        for policy in policies:
+            spans[policy.id] = getattr(policy.ast, "span", None)
+    except TypeError:
+        pass
+    errors = []
+    for error in result.errors:
+        message = _strip_prefix(error.policy_id, error.error)
+        errors.append(ValidationError(error.policy_id, error_code(message), message,
+                                      spans.get(error.policy_id)))
+    return ValidationResult(tuple(errors))
