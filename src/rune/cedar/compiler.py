@@ -34,6 +34,8 @@ _BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entit
 _MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
 
 _NO_CONST = object()
+_BUILTIN_ARITY = {"contains": 1, "containsAll": 1, "containsAny": 1, "isEmpty": 0,
+                  "getTag": 1, "hasTag": 1}
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +340,10 @@ class _Generator:
             "isEmpty": "is_empty", "getTag": "get_tag", "hasTag": "has_tag",
         }
         if name in builtin:
+            if len(args) != _BUILTIN_ARITY[name]:
+                return self.failing(EvaluationError(
+                    f"`{name}` takes {_BUILTIN_ARITY[name]} argument(s), got {len(args)}",
+                    code="wrong-arity"))
             if name == "contains" and recv.type == _SET and args[0].const is not _NO_CONST:
                 k = self.const(set_key(args[0].const))
                 return _Code(f"({k} in {recv.text}.keys)", _BOOL, depth)
@@ -350,6 +356,10 @@ class _Generator:
 
         method = METHODS[name]
         values = [recv, *args]
+        if len(values) != method.arity:
+            return self.failing(EvaluationError(
+                f"`{name}` takes {method.arity - 1} argument(s), got {len(args)}",
+                code="wrong-arity"))
         if all(v.const is not _NO_CONST for v in values):
             try:
                 return self.literal(method.impl(*(v.const for v in values)))
@@ -363,6 +373,10 @@ class _Generator:
 
         args = [self.expr(a) for a in node.args]
         function = FUNCTIONS[node.name]
+        if len(args) != function.arity:
+            return self.failing(EvaluationError(
+                f"`{node.name}` takes {function.arity} argument(s), got {len(args)}",
+                code="wrong-arity"))
         if all(a.const is not _NO_CONST for a in args):
             try:
                 return self.literal(function.impl(*(a.const for a in args)))

@@ -1,0 +1,92 @@
+"""The entity store: JSON loading, the closed `in` relation, and errors with JSON paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from rune.cedar.entities import Entities
+from rune.cedar.errors import EntitiesError
+from rune.cedar.values import CedarRecord, CedarSet, EntityUID
+
+
+def uid(t: str, i: str) -> dict[str, str]:
+    return {"type": t, "id": i}
+
+
+def test_transitive_ancestors() -> None:
+    es = Entities.from_json([
+        {"uid": uid("Agent", "a"), "attrs": {}, "parents": [uid("Team", "t")]},
+        {"uid": uid("Team", "t"), "attrs": {}, "parents": [uid("Dept", "d")]},
+        {"uid": uid("Dept", "d"), "attrs": {}, "parents": [uid("Org", "o")]},
+    ])
+    a = EntityUID("Agent", "a")
+    assert es.ancestors(a) == {EntityUID("Team", "t"), EntityUID("Dept", "d"),
+                               EntityUID("Org", "o")}
+    assert es.is_descendant(a, EntityUID("Org", "o"))
+    assert es.is_descendant(a, a)
+    assert not es.is_descendant(EntityUID("Org", "o"), a)
+
+
+def test_cycles_do_not_hang() -> None:
+    es = Entities.from_json([
+        {"uid": uid("G", "a"), "attrs": {}, "parents": [uid("G", "b")]},
+        {"uid": uid("G", "b"), "attrs": {}, "parents": [uid("G", "c")]},
+        {"uid": uid("G", "c"), "attrs": {}, "parents": [uid("G", "a")]},
+    ])
+    for x in "abc":
+        assert {EntityUID("G", y) for y in "abc" if y != x} <= es.ancestors(EntityUID("G", x))
+
+
+def test_attribute_values_and_escapes() -> None:
+    es = Entities.from_json("""[{"uid": {"__entity": {"type": "U", "id": "x"}},
+        "attrs": {"n": 3, "s": "t", "set": [1, "a"], "rec": {"k": true},
+                  "boss": {"__entity": {"type": "U", "id": "y"}},
+                  "ip": {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}},
+        "parents": [], "tags": {"env": "prod"}}]""")
+    e = es[EntityUID("U", "x")]
+    assert e.attrs["n"] == 3 and e.attrs["s"] == "t"
+    assert e.attrs["set"] == CedarSet([1, "a"])
+    assert e.attrs["rec"] == CedarRecord(k=True)
+    assert e.attrs["boss"] == EntityUID("U", "y")
+    assert e.tags == CedarRecord(env="prod")
+    assert str(e.attrs["ip"]) != ""
+
+
+@pytest.mark.parametrize(("data", "path"), [
+    ("[1]", "$[0]"),
+    ('[{"uid": {"type": "U"}}]', "$[0].uid"),
+    ('[{"uid": {"type": "U", "id": 1}}]', "$[0].uid.id"),
+    ('[{"uid": {"type": "1U", "id": "x"}}]', "$[0].uid.type"),
+    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": null}}]', "$[0].attrs.a"),
+    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": 1.5}}]', "$[0].attrs.a"),
+    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": 99999999999999999999}}]', "$[0].attrs.a"),
+    ('[{"uid": {"type": "U", "id": "x"}, "parents": [{"type": "U"}]}]', "$[0].parents[0]"),
+    ('[{"uid": {"type": "U", "id": "x"}, "oops": 1}]', "$[0].oops"),
+    ('{"uid": 1}', "$"),
+])
+def test_malformed_entities_name_the_json_path(data: str, path: str) -> None:
+    with pytest.raises(EntitiesError) as info:
+        Entities.from_json(data)
+    assert info.value.path == path
+
+
+def test_invalid_json_text() -> None:
+    with pytest.raises(EntitiesError) as info:
+        Entities.from_json("[{")
+    assert info.value.code == "invalid-json"
+    assert "line 1" in (info.value.path or "")
+
+
+def test_conflicting_duplicates_rejected() -> None:
+    with pytest.raises(EntitiesError):
+        Entities.from_json([
+            {"uid": uid("U", "x"), "attrs": {"a": 1}, "parents": []},
+            {"uid": uid("U", "x"), "attrs": {"a": 2}, "parents": []},
+        ])
+
+
+def test_round_trip_json() -> None:
+    data = [{"uid": uid("U", "x"), "attrs": {"a": [1]}, "parents": [uid("G", "g")]}]
+    es = Entities.from_json(data)
+    again = Entities.from_json(es.to_json())
+    assert again[EntityUID("U", "x")].attrs == es[EntityUID("U", "x")].attrs
