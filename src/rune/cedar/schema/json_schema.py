@@ -38,6 +38,14 @@ __all__ = ["fragment_to_json", "parse_schema_json"]
 _IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
 _TYPE_KEYWORDS = {"Long": "Long", "String": "String", "Boolean": "Bool"}
 _PRIMITIVE_JSON = {"Long": "Long", "String": "String", "Bool": "Boolean"}
+# The fields each kind of type object may have, besides `type`.
+_KIND_FIELDS = {
+    "Record": ("attributes", "additionalAttributes"),
+    "Set": ("element",),
+    "Entity": ("name",),
+    "Extension": ("name",),
+    "EntityOrCommon": ("name",),
+}
 
 
 def _key_path(path: str, key: str) -> str:
@@ -306,8 +314,8 @@ class _JsonParser:
         kind = self.string(body["type"], f"{path}.type")
         if kind is None:
             return None
-        fields = ("type", "element", "attributes", "additionalAttributes", "name", *extra)
-        if self.object(body, path, fields) is None:
+        specific = _KIND_FIELDS.get(kind, ())
+        if self.object(body, path, ("type", *specific, *extra)) is None:
             return None
         if kind == "Record":
             return self.record(body, path)
@@ -334,13 +342,6 @@ class _JsonParser:
                 return None
             ref_kind = RefKind.ENTITY if kind == "Entity" else RefKind.ENTITY_OR_COMMON
             return TypeRef(name, ref_kind, path)
-        unexpected = [k for k in ("element", "attributes", "additionalAttributes", "name")
-                      if k in body]
-        if unexpected:
-            self.error("invalid-schema-json",
-                       f"unexpected field `{unexpected[0]}` for type `{kind}`",
-                       _key_path(path, unexpected[0]))
-            return None
         if kind in _TYPE_KEYWORDS:
             return TypeRef(_TYPE_KEYWORDS[kind], RefKind.PRIMITIVE, path)
         if not self.name(kind, f"{path}.type", "type name", qualified=True):

@@ -22,8 +22,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rune.cedar.errors import EntitiesError, EvaluationError, RequestError
-from rune.cedar.extensions import from_json, is_json_extn
-from rune.cedar.extensions import from_json_extn as _call_extn
+from rune.cedar.extensions import (
+    FUNCTIONS,
+    METHODS,
+    call_extension,
+    from_json,
+    is_json_extn,
+)
 from rune.cedar.json_format import EntityData, check_entity_type
 from rune.cedar.schema.model import (
     EXTENSION_TYPES,
@@ -245,17 +250,37 @@ class TypedJsonParser:
             for candidate in (body, data):
                 if candidate.__class__ is dict and candidate.get("fn").__class__ is str:
                     if "arg" in candidate:
-                        return self._call(
-                            lambda c=candidate: _call_extn(c["fn"], c["arg"]), path)
+                        return self.call(candidate["fn"], [candidate["arg"]], path)
                     if candidate.get("args").__class__ is list:
-                        return self._call(
-                            lambda c=candidate: _call_extn(c["fn"], args=c["args"]), path)
+                        return self.call(candidate["fn"], candidate["args"], path)
         elif data.__class__ is str:
             constructor = EXTENSION_TYPES[type_name_]
-            return self._call(lambda: _call_extn(constructor, data), path)
+            return self._call(lambda: call_extension(constructor, [data]), path)
         raise self.fail(
             f"expected a value of extension type `{type_name_}`, found `{_json_text(data)}`",
             path, "invalid-extension")
+
+    def call(self, name: str, args: list[Any], path: str) -> Any:
+        """Call an extension function on JSON arguments read as its parameter types.
+
+        Where a parameter has an extension type, its argument may be written as that
+        type's constructor string (`{"fn": "offset", "args": ["2024-01-01", "1h"]}`).
+        """
+        function = FUNCTIONS.get(name)
+        method = METHODS.get(name)
+        params: tuple[str, ...] = ()
+        if function is not None:
+            params = function.argument_types
+        elif method is not None:
+            params = (method.receiver_type, *method.argument_types)
+        values: list[Any] = []
+        for i, arg in enumerate(args):
+            param = params[i] if len(params) == len(args) else ""
+            if param in EXTENSION_TYPES:
+                values.append(self.extension(arg, param, path))
+            else:
+                values.append(self.untyped(arg, path))
+        return self._call(lambda: call_extension(name, values), path)
 
     # -- entities -------------------------------------------------------------------------
     def entities(self, data: Any) -> list[EntityData]:
