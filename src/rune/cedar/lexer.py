@@ -1,0 +1,181 @@
+"""The Cedar lexer: policy text to tokens with character offsets, plus offset-to-line mapping.
+
+Tokens are what cedar-policy 4.x's lexer produces: identifiers (reserved words included,
+the parser decides where they are allowed), unsigned integers, string literals (kept raw;
+the parser decodes escapes because `like` patterns decode them differently), template
+slots `?name`, and operators. Whitespace is Unicode `White_Space` and `//` starts a comment
+that runs to the end of the line. Characters that start no token become `error` tokens,
+each reported once as a `Diagnostic`.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from rune.errors import Diagnostic, SourceSpan
+
+__all__ = [
+    "EOF",
+    "ERROR",
+    "IDENT",
+    "INT",
+    "RESERVED_WORDS",
+    "SLOT",
+    "STRING",
+    "Lexed",
+    "SourceMap",
+    "Token",
+    "tokenize",
+]
+
+# Token kinds. Operators and punctuation use their own text as their kind (`"=="`, `"("`).
+IDENT = "ident"
+INT = "int"
+STRING = "string"
+SLOT = "slot"
+EOF = "eof"
+ERROR = "error"
+
+RESERVED_WORDS = frozenset({"true", "false", "if", "then", "else", "in", "like", "has", "is"})
+"""Words that can never name a variable, attribute, type or namespace component."""
+
+# Rust's `\s` (Unicode White_Space), which cedar-policy's lexer skips. Python's `\s` differs
+# (it also matches U+001C..U+001F), so the set is spelled out.
+_WHITESPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_TOKEN_RE = re.compile(
+    rf"(?:[{_WHITESPACE}]+|//[^\n\r]*)*"
+    r"(?:"
+    r"([A-Za-z_][A-Za-z0-9_]*)"  # 1: identifier or keyword
+    r"|([0-9]+)"  # 2: integer (the sign is a separate token)
+    r'|("[^"\\]*(?:\\.[^"\\]*)*")'  # 3: string; `.` excludes only `\n`, as in Rust
+    r"|(\?[A-Za-z_][A-Za-z0-9_]*)"  # 4: template slot
+    r"|(::|==|!=|<=|>=|&&|\|\||[()\[\]{},;.:@<>!+\-*/%=])"  # 5: operator or punctuation
+    r")?"
+)
+_KIND_BY_GROUP = (None, IDENT, INT, STRING, SLOT, None)
+# A run of characters none of which can start a token, reported as one error.
+_INVALID_RUN_RE = re.compile(rf"[^{_WHITESPACE}A-Za-z0-9_\"?()\[\]{{}},;.:@<>!=+\-*/%&|]*")
+_HINTS = {
+    "&": "invalid token `&`; did you mean `&&`",
+    "|": "invalid token `|`; did you mean `||`",
+    "?": "invalid token `?`; a template slot is written `?principal` or `?resource`",
+}
+
+
+class Token(NamedTuple):
+    """One token: its kind, its exact text and its character offsets (end exclusive).
+
+    A NamedTuple rather than a dataclass: tokens are created by the hundred thousand at load
+    time and are never shared beyond the parser.
+    """
+
+    kind: str
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMap:
+    """Maps character offsets in one source text to 1-based line/column `SourceSpan`s."""
+
+    text: str
+    file: str | None
+    line_starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, text: str, file: str | None = None) -> SourceMap:
+        """Index the line starts of ``text`` (lines end at `\\n`, as in `SourceSpan`)."""
+        starts = [0]
+        find = text.find
+        i = find("\n")
+        while i >= 0:
+            starts.append(i + 1)
+            i = find("\n", i + 1)
+        return cls(text, file, tuple(starts))
+
+    def span(self, start: int, end: int) -> SourceSpan:
+        """The span of ``text[start:end]``; O(log lines)."""
+        starts = self.line_starts
+        line = bisect_right(starts, start)
+        end_line = line if end <= start else bisect_right(starts, end)
+        return SourceSpan(
+            line,
+            start - starts[line - 1] + 1,
+            end_line,
+            end - starts[end_line - 1] + 1,
+            start,
+            end,
+            self.file,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Lexed:
+    """The result of `tokenize`: tokens ending with one `EOF`, and the lexical errors."""
+
+    tokens: tuple[Token, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    source_map: SourceMap
+
+
+def _visible(text: str) -> str:
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def tokenize(text: str, file: str | None = None) -> Lexed:
+    """Split Cedar text into tokens.
+
+    Never raises: text that starts no token becomes an `ERROR` token with a diagnostic
+    (`invalid-token`, or `unterminated-string` for a string literal with no closing quote).
+
+    Args:
+        text: the Cedar source.
+        file: a file name for the spans of diagnostics.
+
+    Returns:
+        The tokens (the last is always `EOF`), the diagnostics and the offset map.
+    """
+    source_map = SourceMap.of(text, file)
+    tokens: list[Token] = []
+    diagnostics: list[Diagnostic] = []
+    append = tokens.append
+    match = _TOKEN_RE.match
+    kinds = _KIND_BY_GROUP
+    n = len(text)
+    pos = 0
+    while True:
+        m = match(text, pos)
+        if m is None:  # unreachable: every part of the pattern is optional
+            break
+        group = m.lastindex
+        if group is not None:
+            start = m.start(group)
+            pos = m.end()
+            token_text = m.group(group)
+            append(Token(kinds[group] or token_text, token_text, start, pos))
+            continue
+        pos = m.end()
+        if pos >= n:
+            break
+        char = text[pos]
+        if char == '"':
+            # INVARIANT: the string pattern failed, so no closing quote is reachable without
+            # crossing a backslash-newline; report up to the end of the line and go on.
+            end = text.find("\n", pos)
+            end = n if end < 0 else end
+            code, message = "unterminated-string", "unterminated string literal"
+        else:
+            end = pos + 1
+            if char not in _HINTS:
+                end = _INVALID_RUN_RE.match(text, end).end()  # type: ignore[union-attr]
+            code = "invalid-token"
+            message = _HINTS.get(char) or f"invalid token `{_visible(text[pos:end])}`"
+        append(Token(ERROR, text[pos:end], pos, end))
+        diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
+        pos = end
+    append(Token(EOF, "", n, n))
+    return Lexed(tuple(tokens), tuple(diagnostics), source_map)

@@ -1,0 +1,329 @@
+"""The Cedar parser: policy text to policy and template ASTs with source spans.
+
+A hand-written recursive-descent parser accepting exactly what cedar-policy 4.12 accepts;
+the expression grammar lives in `rune.cedar._expressions`, the scope rules in
+`rune.cedar._scope`.
+
+Errors are collected rather than raised one at a time. "Soft" errors leave the syntax intact
+and parsing goes on; a syntax error abandons the current policy, and the parser resumes
+after the next `;` (or at the next `@annotation` / `permit (` / `forbid (`), so one pass
+reports every broken policy of a file, sorted by position, in one `ParseError`.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from rune.cedar._expressions import RELATION_OPS, Abort, ExpressionParser, describe_token
+from rune.cedar._scope import ScopeElement, build_scope
+from rune.cedar.ast import (
+    Annotation,
+    Condition,
+    Effect,
+    Expr,
+    PolicyAST,
+    ScopeConstraint,
+)
+from rune.cedar.lexer import EOF, ERROR, IDENT, STRING, tokenize
+from rune.cedar.values import EntityUID
+
+__all__ = ["parse_entity_type", "parse_entity_uid", "parse_expression", "parse_policies"]
+
+_SYNC_EFFECTS = frozenset({"permit", "forbid"})
+
+
+class _PolicyParser(ExpressionParser):
+    """Adds policies, annotations, scopes and conditions to the expression parser."""
+
+    __slots__ = ()
+
+    def policies(self) -> list[PolicyAST]:
+        """Every policy of the text; syntax errors skip ahead to the next policy."""
+        out: list[PolicyAST] = []
+        tokens = self.tokens
+        while tokens[self.pos].kind != EOF:
+            start = self.pos
+            try:
+                out.append(self.policy())
+            except Abort:
+                self.recover(start)
+            except RecursionError:
+                self.too_deep()
+                self.recover(start)
+        return out
+
+    def recover(self, start: int) -> None:
+        """Skip past the next `;`, or to the start of what is clearly the next policy."""
+        tokens = self.tokens
+        pos = max(self.pos, start + 1)
+        while True:
+            token = tokens[pos]
+            kind = token.kind
+            if kind == EOF:
+                break
+            if kind == ";":
+                pos += 1
+                break
+            if pos > start and (
+                kind == "@"
+                or (kind == IDENT and token.text in _SYNC_EFFECTS and tokens[pos + 1].kind == "(")
+            ):
+                break
+            pos += 1
+        self.pos = pos
+
+    def policy(self) -> PolicyAST:
+        """`{Annotation} Effect '(' Scope ')' {Condition} ';'`."""
+        start = self.tokens[self.pos].start
+        annotations = self.annotations()
+        token = self.tokens[self.pos]
+        if token.kind != IDENT:
+            self.unexpected("`permit` or `forbid`")
+        self.pos += 1
+        if token.text == "permit":
+            effect = Effect.PERMIT
+        elif token.text == "forbid":
+            effect = Effect.FORBID
+        else:
+            effect = Effect.PERMIT
+            self.error(
+                "invalid-effect",
+                f"invalid policy effect `{token.text}`, expected `permit` or `forbid`",
+                token.start,
+                token.end,
+            )
+        self.expect("(", "`(` to open the policy scope")
+        principal, action, resource = self.scope()
+        conditions: list[Condition] = []
+        tokens = self.tokens
+        # Like cedar-policy, any `word {` is read as a condition (and a wrong word reported);
+        # a bare word is more likely the start of the next policy after a missing `;`.
+        while tokens[self.pos].kind == IDENT and (
+            tokens[self.pos + 1].kind == "{" or tokens[self.pos].text in ("when", "unless")
+        ):
+            condition = self.condition()
+            if condition is not None:
+                conditions.append(condition)
+        if self.tokens[self.pos].kind != ";":
+            self.missing_semicolon()
+        self.pos += 1
+        return PolicyAST(
+            effect,
+            principal,
+            action,
+            resource,
+            tuple(conditions),
+            annotations,
+            self.span_from(start),
+        )
+
+    def missing_semicolon(self) -> NoReturn:
+        """Fail where the policy should end; at the end of its last line if the next is new."""
+        token = self.tokens[self.pos]
+        last = self.tokens[self.pos - 1]
+        if token.kind == ERROR or "\n" not in self.source_map.text[last.end : token.start]:
+            self.unexpected("`when`, `unless` or `;`")
+        self.error(
+            "unexpected-token",
+            f"expected `;` at the end of the policy, found {describe_token(token)} on a later line",
+            last.end,
+            last.end,
+        )
+        raise Abort
+
+    def annotations(self) -> tuple[Annotation, ...]:
+        """`{'@' ANYIDENT ['(' STR ')']}`; reserved words are valid keys, duplicates are not."""
+        tokens = self.tokens
+        out: list[Annotation] = []
+        seen: set[str] = set()
+        while tokens[self.pos].kind == "@":
+            at = tokens[self.pos]
+            self.pos += 1
+            key = self.expect(IDENT, "an annotation name").text
+            value = ""
+            if tokens[self.pos].kind == "(":
+                self.pos += 1
+                value = self.string_value(self.expect(STRING, "a string annotation value"))
+                self.expect(")", "`)` to close the annotation")
+            if key in seen:
+                end = tokens[self.pos - 1].end
+                self.error("duplicate-annotation", f"duplicate annotation `@{key}`", at.start, end)
+                continue
+            seen.add(key)
+            out.append(Annotation(key, value, self.span_from(at.start)))
+        return tuple(out)
+
+    def scope(self) -> tuple[ScopeConstraint, ScopeConstraint, ScopeConstraint]:
+        """The elements between the scope's parentheses, checked by `build_scope`."""
+        tokens = self.tokens
+        elements: list[ScopeElement] = []
+        while tokens[self.pos].kind != ")":
+            elements.append(self.scope_element())
+            if tokens[self.pos].kind == ",":
+                self.pos += 1
+            elif tokens[self.pos].kind != ")":
+                self.unexpected("`,` or `)`")
+        close = tokens[self.pos]
+        self.pos += 1
+        return build_scope(elements, close, self.error)
+
+    def scope_element(self) -> ScopeElement:
+        """`IDENT [':' Path] [('==' | 'in') Expr | 'is' Path ['in' Expr] | RELOP Expr]`."""
+        tokens = self.tokens
+        variable = self.expect(IDENT, "`principal`, `action` or `resource`")
+        if tokens[self.pos].kind == ":":
+            colon = tokens[self.pos]
+            self.pos += 1
+            self.entity_type("a type name")
+            self.error(
+                "unsupported-type-constraint",
+                "type constraints using `:` are not supported",
+                colon.start,
+                tokens[self.pos - 1].end,
+            )
+        token = tokens[self.pos]
+        kind = token.kind
+        if kind == IDENT and token.text == "is":
+            self.pos += 1
+            entity_type = self.entity_type("an entity type name after `is`")
+            in_expr = None
+            following = tokens[self.pos]
+            if following.kind == IDENT and following.text == "in":
+                self.pos += 1
+                in_expr = self.expr()
+            elif following.kind == "==":
+                self.pos += 1
+                self.expr()
+                self.error(
+                    "invalid-scope",
+                    "`is` cannot be used together with `==`",
+                    following.start,
+                    following.end,
+                )
+            span = self.span_from(variable.start)
+            return ScopeElement(variable, "is", in_expr, entity_type, span)
+        if kind in RELATION_OPS or (kind == IDENT and token.text == "in"):
+            self.pos += 1
+            target = self.expr()
+            op = "in" if kind == IDENT else kind
+            return ScopeElement(variable, op, target, None, self.span_from(variable.start))
+        return ScopeElement(variable, "", None, None, self.span_from(variable.start))
+
+    def condition(self) -> Condition | None:
+        """`('when' | 'unless') '{' Expr '}'`; None for an empty (erroneous) body."""
+        tokens = self.tokens
+        keyword = tokens[self.pos]
+        self.pos += 1
+        if keyword.text not in ("when", "unless"):
+            self.error(
+                "invalid-condition",
+                f"invalid policy condition `{keyword.text}`, expected `when` or `unless`",
+                keyword.start,
+                keyword.end,
+            )
+        self.expect("{", "`{` to open the condition")
+        if tokens[self.pos].kind == "}":
+            self.pos += 1
+            self.error(
+                "empty-condition",
+                f"`{keyword.text}` condition clause cannot be empty",
+                keyword.start,
+                tokens[self.pos - 1].end,
+            )
+            return None
+        mark = len(self.slots)
+        body = self.expr()
+        self.expect("}", "`}` to close the condition")
+        for slot in self.slots[mark:]:
+            span = slot.span
+            self.error(
+                "slot-in-condition",
+                f"template slot `?{slot.name}` cannot appear in a `{keyword.text}` clause",
+                span.offset if span else keyword.start,
+                span.end_offset if span else keyword.end,
+            )
+        return Condition(keyword.text != "unless", body, self.span_from(keyword.start))
+
+
+def parse_policies(text: str, file: str | None = None) -> list[PolicyAST]:
+    """Parse Cedar policies and templates.
+
+    Args:
+        text: Cedar policy text, zero or more policies each ending with `;`.
+        file: a file name used in the spans of nodes and errors.
+
+    Returns:
+        The policies and templates in source order.
+
+    Raises:
+        ParseError: carrying one `Diagnostic` per problem found in the whole text, sorted by
+            position, each with a span; rendering it shows a caret snippet.
+    """
+    parser = _PolicyParser(tokenize(text, file))
+    policies = parser.policies()
+    parser.finish(text)
+    return policies
+
+
+def parse_expression(text: str, file: str | None = None) -> Expr:
+    """Parse one Cedar expression (template slots are allowed).
+
+    Raises:
+        ParseError: with every problem found.
+    """
+    parser = ExpressionParser(tokenize(text, file))
+    result: Expr | None = None
+    try:
+        result = parser.expr()
+        if parser.tokens[parser.pos].kind != EOF:
+            parser.unexpected("end of input")
+    except Abort:
+        pass
+    except RecursionError:
+        parser.too_deep()
+    parser.finish(text)
+    assert result is not None  # INVARIANT: an abort always records a diagnostic
+    return result
+
+
+def parse_entity_uid(text: str) -> EntityUID:
+    """Parse an entity uid such as `User::"alice"` or `Ns::Type::"id"`.
+
+    Raises:
+        ParseError: if the text is not exactly one entity uid literal.
+    """
+    parser = ExpressionParser(tokenize(text))
+    result: EntityUID | None = None
+    try:
+        first = parser.expect(IDENT, "an entity type name")
+        parts = parser.path(first)
+        parser.expect("::", "`::` followed by a quoted entity id")
+        id_token = parser.expect(STRING, "a quoted entity id")
+        if parser.tokens[parser.pos].kind != EOF:
+            parser.unexpected("end of input")
+        entity_type = "::".join(parser.check_identifier(p) for p in parts)
+        result = EntityUID(entity_type, parser.string_value(id_token))
+    except Abort:
+        pass
+    parser.finish(text)
+    assert result is not None  # INVARIANT: an abort always records a diagnostic
+    return result
+
+
+def parse_entity_type(text: str) -> str:
+    """Parse an entity type name such as `User` or `Ns::User` (checked, returned normalized).
+
+    Raises:
+        ParseError: if the text is not exactly one entity type name.
+    """
+    parser = ExpressionParser(tokenize(text))
+    result: str | None = None
+    try:
+        result = parser.entity_type("an entity type name")
+        if parser.tokens[parser.pos].kind != EOF:
+            parser.unexpected("end of input")
+    except Abort:
+        pass
+    parser.finish(text)
+    assert result is not None  # INVARIANT: an abort always records a diagnostic
+    return result
