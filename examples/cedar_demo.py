@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from rune.cedar import Entities, PolicySet, Request, authorize
+from rune.cedar.values import format_value
 
 HERE = Path(__file__).resolve().parent / "agents"
 
@@ -24,7 +25,7 @@ def main() -> None:
     for item in json.loads((HERE / "requests.json").read_text()):
         request = Request(item["principal"], item["action"], item["resource"], item["context"])
         response = authorize(request, policies, entities)
-        context = ", ".join(f"{k}={v}" for k, v in request.context.items())
+        context = ", ".join(f"{k}={format_value(v)}" for k, v in request.context.items())
         print(f"{response.decision.upper():5}  {request.principal} {request.action.id} "
               f"{request.resource}  [{context}]")
         for pid in response.reason:

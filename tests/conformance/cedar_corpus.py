@@ -81,6 +81,9 @@ def run_test_file(path: Path) -> list[str]:
         got = (str(response.decision), sorted(response.reason),
                sorted({e.policy_id for e in response.errors}))
         want = (req["decision"].lower(), sorted(req["reason"]), sorted(set(req["errors"])))
+        internal = [e for e in response.errors if e.message.startswith("internal error")]
+        if internal:
+            failures.append(f"request {i}: RUNE fault: {internal[0]}")
         if got != want:
             failures.append(f"request {i} ({req.get('description', '')}): expected {want}, got {got}")
     return failures

@@ -234,11 +234,11 @@ def is_type(value: Any, entity_type: str) -> bool:
     return value[0] == entity_type  # type: ignore[no-any-return]
 
 
-def like(value: Any, regex: Any) -> bool:
-    """Cedar `value like pattern`, the pattern precompiled to a regex."""
+def like(value: Any, matcher: Any) -> bool:
+    """Cedar `value like pattern`, the pattern precompiled to a matcher function."""
     if value.__class__ is not str:
         _type_error("String", value)
-    return regex.fullmatch(value) is not None  # type: ignore[no-any-return]
+    return matcher(value)  # type: ignore[no-any-return]
 
 
 def contains(s: Any, value: Any) -> bool:

@@ -258,9 +258,10 @@ class _Generator:
             t = self.temp()
             return (f"({a.text} {flipped} {t} if ({t} := {b.text}).__class__ is int"
                     f" else _rt.{fn}({a.text}, {t}))")
-        if op in ("<", "<="):
-            return f"_rt.{fn}({left.text}, {right.text})"
-        return f"_rt.{fn}({right.text}, {left.text})"
+        # Both operands are always evaluated (a chained `is` evaluates its middle once).
+        ta, tb = self.temp(), self.temp()
+        return (f"({ta} {flipped} {tb} if ({ta} := {a.text}).__class__ is ({tb} := {b.text})"
+                f".__class__ is int else _rt.{fn}({ta}, {tb}))")
 
     def _in(self, left: _Code, right: _Code) -> str:
         if left.type == _ENTITY and right.const is not _NO_CONST:
@@ -319,16 +320,32 @@ class _Generator:
     def _GetAttr(self, node: ast.GetAttr) -> _Code:
         arg = self.expr(node.expr)
         a = self.const(node.attr)
-        if arg.type == _RECORD and arg.const is _NO_CONST:
-            t = self.temp()
-            return _Code(f"({t} if ({t} := {arg.text}.get({a}, _MISSING)) is not _MISSING"
-                         f" else _rt.attr(E, {arg.text}, {a}))", None, arg.depth + 1)
+        depth = arg.depth + 1
         if arg.const is not _NO_CONST and arg.type == _RECORD:
             try:
                 return self.literal(rt.attr({}, arg.const, node.attr))
             except EvaluationError as exc:
                 return self.failing(exc)
-        return _Code(f"_rt.attr(E, {arg.text}, {a})", None, arg.depth + 1)
+        if arg.type == _RECORD:
+            t = self.temp()
+            if arg.text == "C":
+                return _Code(f"({t} if ({t} := C.get({a}, _MISSING)) is not _MISSING"
+                             f" else _rt.attr(E, C, {a}))", None, depth)
+            r = self.temp()
+            return _Code(f"({t} if ({t} := ({r} := {arg.text}).get({a}, _MISSING))"
+                         f" is not _MISSING else _rt.attr(E, {r}, {a}))", None, depth)
+        if arg.type == _ENTITY:
+            # Inline the entity-table lookup; the slow path raises the precise error.
+            t, e = self.temp(), self.temp()
+            x, key = arg.text, arg.text
+            if x not in ("P", "A", "R"):
+                x = self.temp()
+                key = f"({x} := {arg.text})"
+            return _Code(
+                f"({t} if ({t} := ({e}.attrs.get({a}, _MISSING) if ({e} := E.get({key}))"
+                f" is not None else _MISSING)) is not _MISSING else _rt.attr(E, {x}, {a}))",
+                None, depth)
+        return _Code(f"_rt.attr(E, {arg.text}, {a})", None, depth)
 
     def _MethodCall(self, node: ast.MethodCall) -> _Code:
         recv = self.expr(node.receiver)
@@ -354,7 +371,10 @@ class _Generator:
             return _Code(f"_rt.{fn}({e}{recv.text}, {arg_text})".replace(", )", ")"), typ, depth)
         from rune.cedar.extensions import METHODS
 
-        method = METHODS[name]
+        method = METHODS.get(name)
+        if method is None:
+            return self.failing(EvaluationError(f"unknown method `{name}`",
+                                                code="unknown-method"))
         values = [recv, *args]
         if len(values) != method.arity:
             return self.failing(EvaluationError(
@@ -372,7 +392,12 @@ class _Generator:
         from rune.cedar.extensions import FUNCTIONS
 
         args = [self.expr(a) for a in node.args]
-        function = FUNCTIONS[node.name]
+        function = FUNCTIONS.get(node.name)
+        if function is None:
+            # e.g. `unknown("x")`, the partial-evaluation marker Cedar's parser accepts:
+            # evaluating it is an error, so the policy is skipped.
+            return self.failing(EvaluationError(f"unknown extension function `{node.name}`",
+                                                code="unknown-function"))
         if len(args) != function.arity:
             return self.failing(EvaluationError(
                 f"`{node.name}` takes {function.arity} argument(s), got {len(args)}",

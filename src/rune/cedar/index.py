@@ -22,6 +22,7 @@ __all__ = ["PreparedPolicySet"]
 
 # Below this many policies a linear scan of the `full` functions beats the index.
 _INDEX_THRESHOLD = 6
+_BITS_CACHE_MAX = 1 << 17
 
 
 class _Dimension:
@@ -82,7 +83,8 @@ class _Dimension:
 class PreparedPolicySet:
     """Compiled policies plus the scope index; immutable once built."""
 
-    __slots__ = ("action", "compiled", "indexed", "policies", "principal", "resource")
+    __slots__ = ("_bits_cache", "_cached_store", "action", "compiled", "indexed", "policies",
+                 "principal", "resource")
 
     def __init__(self, policies: tuple[Any, ...]) -> None:
         self.policies = policies
@@ -105,22 +107,45 @@ class PreparedPolicySet:
         for dim in (self.principal, self.action, self.resource):
             dim.finish()
         self.compiled = tuple(compiled)
+        # Per-uid candidate bitsets for one entity store at a time. A uid's bits depend
+        # only on the policies (fixed) and the uid's ancestors in that store (immutable),
+        # so they can be reused until a request arrives with a different store.
+        self._cached_store: object = None
+        self._bits_cache: tuple[dict[EntityUID, int], dict[EntityUID, int],
+                                dict[EntityUID, int]] = ({}, {}, {})
 
     def candidates(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
         entities: Mapping[EntityUID, Any],
     ) -> int:
         """Bitset of the policies whose scope matches the request."""
-        e = entities.get(principal)
-        bits = self.principal.bits(principal, e.ancestors if e is not None else frozenset())
+        if entities is not self._cached_store:
+            self._bits_cache = ({}, {}, {})
+            self._cached_store = entities
+        pc, ac, rc = self._bits_cache
+        bits = pc.get(principal)
+        if bits is None:
+            bits = pc[principal] = self._bits(self.principal, principal, entities, pc)
         if not bits:
             return 0
-        e = entities.get(action)
-        bits &= self.action.bits(action, e.ancestors if e is not None else frozenset())
+        b = ac.get(action)
+        if b is None:
+            b = ac[action] = self._bits(self.action, action, entities, ac)
+        bits &= b
         if not bits:
             return 0
-        e = entities.get(resource)
-        return bits & self.resource.bits(resource, e.ancestors if e is not None else frozenset())
+        b = rc.get(resource)
+        if b is None:
+            b = rc[resource] = self._bits(self.resource, resource, entities, rc)
+        return bits & b
+
+    @staticmethod
+    def _bits(dim: _Dimension, uid: EntityUID, entities: Mapping[EntityUID, Any],
+              cache: dict[EntityUID, int]) -> int:
+        if len(cache) >= _BITS_CACHE_MAX:
+            cache.clear()
+        e = entities.get(uid)
+        return dim.bits(uid, e.ancestors if e is not None else frozenset())
 
     def evaluate(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
@@ -141,7 +166,23 @@ class PreparedPolicySet:
                 except Exception as exc:  # noqa: BLE001 - default deny on any internal fault
                     errors.append((cp.id, f"internal error: {exc!r}"))
             return permits, forbids, errors
-        bits = self.candidates(principal, action, resource, entities)
+        # Inlined `candidates` (this is the hottest path of a decision).
+        if entities is not self._cached_store:
+            self._bits_cache = ({}, {}, {})
+            self._cached_store = entities
+        pc, ac, rc = self._bits_cache
+        bits = pc.get(principal)
+        if bits is None:
+            bits = pc[principal] = self._bits(self.principal, principal, entities, pc)
+        b = ac.get(action)
+        if b is None:
+            b = ac[action] = self._bits(self.action, action, entities, ac)
+        bits &= b
+        if bits:
+            b = rc.get(resource)
+            if b is None:
+                b = rc[resource] = self._bits(self.resource, resource, entities, rc)
+            bits &= b
         while bits:
             low = bits & -bits
             cp = compiled[low.bit_length() - 1]

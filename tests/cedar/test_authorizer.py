@@ -1,0 +1,141 @@
+"""Authorization semantics: forbid overrides permit, default deny, errors skipped, templates."""
+
+from __future__ import annotations
+
+import pytest
+
+from rune.cedar import (
+    Entities,
+    EntityUID,
+    LinkError,
+    PolicySet,
+    Request,
+    authorize,
+)
+
+ENTITIES = Entities.from_json([
+    {"uid": {"type": "User", "id": "alice"}, "attrs": {"level": 3, "name": "alice"},
+     "parents": [{"type": "Group", "id": "admins"}]},
+    {"uid": {"type": "User", "id": "bob"}, "attrs": {"level": 1}, "parents": []},
+    {"uid": {"type": "Group", "id": "admins"}, "attrs": {}, "parents": []},
+    {"uid": {"type": "Doc", "id": "d1"}, "attrs": {"owner": {"__entity": {"type": "User", "id": "bob"}}},
+     "parents": [{"type": "Folder", "id": "f"}], "tags": {"env": "prod"}},
+    {"uid": {"type": "Action", "id": "read"}, "attrs": {},
+     "parents": [{"type": "Action", "id": "readOnly"}]},
+])
+
+
+def decide(text: str, principal: str = 'User::"alice"', action: str = 'Action::"read"',
+           resource: str = 'Doc::"d1"', context: dict[str, object] | None = None) -> tuple[str, list[str], list[str]]:
+    r = authorize(Request(principal, action, resource, context or {}), PolicySet.from_str(text),
+                  ENTITIES)
+    return str(r.decision), sorted(r.reason), sorted(e.policy_id for e in r.errors)
+
+
+def test_default_deny() -> None:
+    assert decide("") == ("deny", [], [])
+    assert decide('permit(principal == User::"bob", action, resource);') == ("deny", [], [])
+
+
+def test_forbid_overrides_permit() -> None:
+    text = "permit(principal, action, resource);\nforbid(principal in Group::\"admins\", action, resource);"
+    assert decide(text) == ("deny", ["policy1"], [])
+    assert decide(text, principal='User::"bob"') == ("allow", ["policy0"], [])
+
+
+def test_erroring_policy_is_skipped_and_reported() -> None:
+    text = """
+        permit(principal, action, resource) when { principal.missing == 1 };
+        forbid(principal, action, resource) when { resource.owner.level + 9223372036854775807 > 0 };
+        permit(principal, action, resource) when { principal.level > 2 };
+    """
+    # The erroring forbid is skipped, so the remaining permit decides.
+    assert decide(text) == ("allow", ["policy2"], ["policy0", "policy1"])
+
+
+def test_scopes_and_hierarchy() -> None:
+    assert decide('permit(principal in Group::"admins", action in Action::"readOnly", '
+                  'resource in Folder::"f");')[0] == "allow"
+    assert decide('permit(principal is User in Group::"admins", action in [Action::"x", '
+                  'Action::"readOnly"], resource is Doc);')[0] == "allow"
+    assert decide('permit(principal is Group, action, resource);')[0] == "deny"
+
+
+def test_tags_and_entity_attributes() -> None:
+    assert decide('permit(principal, action, resource) when { resource.hasTag("env") && '
+                  'resource.getTag("env") == "prod" && resource.owner == User::"bob" };')[0] == "allow"
+    assert decide('permit(principal, action, resource) when { resource.getTag("nope") };') == (
+        "deny", [], ["policy0"])
+
+
+def test_unknown_function_evaluates_to_an_error() -> None:
+    assert decide('permit(principal, action, resource) when { unknown("x") };') == (
+        "deny", [], ["policy0"])
+
+
+def test_templates_link_and_decide() -> None:
+    ps = PolicySet.from_str(
+        'permit(principal == ?principal, action, resource in ?resource);\n'
+        'permit(principal == User::"nobody", action, resource);'
+    )
+    assert [t.id for t in ps.templates] == ["policy0"]
+    assert [p.id for p in ps] == ["policy1"]
+    linked = ps.link("policy0", "bob-in-f", {"?principal": 'User::"bob"',
+                                            "?resource": {"type": "Folder", "id": "f"}})
+    assert len(ps) == 1 and len(linked) == 2  # linking returns a new set
+    r = authorize(Request('User::"bob"', 'Action::"read"', 'Doc::"d1"'), linked, ENTITIES)
+    assert (r.decision, r.reason) == ("allow", ("bob-in-f",))
+    with pytest.raises(LinkError):
+        ps.link("policy0", "x", {"?principal": 'User::"bob"'})
+    with pytest.raises(LinkError):
+        ps.link("policy1", "x", {})
+    with pytest.raises(LinkError):
+        linked.link("policy0", "bob-in-f", {"?principal": 'User::"a"', "?resource": 'F::"x"'})
+
+
+def test_annotations_and_ids() -> None:
+    ps = PolicySet.from_str('@id("first") @advice("be nice")\npermit(principal, action, resource);'
+                            '\nforbid(principal, action, resource) when { false };')
+    first = ps.policy("policy0")
+    assert first.annotated_id == "first"
+    assert dict(first.annotations) == {"id": "first", "advice": "be nice"}
+    assert ps.policy("policy1").annotated_id is None
+
+
+def test_index_agrees_with_linear_scan() -> None:
+    # Enough policies to switch the scope index on; each one must behave as if unindexed.
+    text = "\n".join(
+        f'permit(principal {scope}, action, resource) when {{ principal has level }};'
+        for scope in ['== User::"alice"', 'in Group::"admins"', "is User", "",
+                      'is User in Group::"admins"', '== User::"bob"', 'in Group::"other"',
+                      "is Group"]
+    )
+    ps = PolicySet.from_str(text)
+    prepared = ps.prepared()
+    assert prepared.indexed
+    for principal in ('User::"alice"', 'User::"bob"', 'Group::"admins"', 'User::"ghost"'):
+        req = Request(principal, 'Action::"read"', 'Doc::"d1"')
+        indexed = authorize(req, ps, ENTITIES)
+        linear = sorted(cp.id for cp in prepared.compiled
+                        if cp.full(req.principal, req.action, req.resource, req.context,
+                                   ENTITIES._by_uid))
+        assert sorted(indexed.reason) == linear, principal
+
+
+def test_policies_that_cannot_apply_are_not_run() -> None:
+    text = "\n".join(f'permit(principal == User::"u{i}", action, resource);' for i in range(1000))
+    prepared = PolicySet.from_str(text).prepared()
+    bits = prepared.candidates(EntityUID("User", "u7"), EntityUID("Action", "read"),
+                               EntityUID("Doc", "d1"), ENTITIES._by_uid)
+    assert bin(bits).count("1") == 1
+
+
+def test_request_errors() -> None:
+    from rune.cedar import RequestError
+    with pytest.raises(RequestError) as info:
+        Request("not a uid", 'Action::"a"', 'R::"r"')
+    assert info.value.path == "$.principal"
+    with pytest.raises(RequestError):
+        Request('U::"a"', 'Action::"a"', 'R::"r"', context=[1])
+    with pytest.raises(RequestError):
+        Request('U::"a"', 'Action::"a"', 'R::"r"', context={"x": None})

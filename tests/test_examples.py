@@ -1,0 +1,20 @@
+"""Every example runs, and prints the decisions it documents."""
+
+from __future__ import annotations
+
+import runpy
+
+import pytest
+
+from tests.conftest import REPO
+
+
+def test_cedar_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(REPO / "examples" / "cedar_demo.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    decisions = [line.split()[0] for line in out.splitlines() if line[:5].strip() in
+                 ("ALLOW", "DENY")]
+    assert decisions == ["ALLOW", "DENY", "ALLOW", "DENY", "ALLOW", "DENY", "ALLOW", "DENY",
+                         "DENY"]
+    assert "because no-secrets (policy2)" in out
+    assert "internal error" not in out
