@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import cedarpy  # noqa: E402
-import workload  # noqa: E402
+import cedarpy
 
-from rune.cedar import Entities, PolicySet, Request, authorize  # noqa: E402
+import workload
+from rune.cedar import Entities, PolicySet, Request, authorize
 
 
 def _percentile(sorted_ns: list[int], q: float) -> float:

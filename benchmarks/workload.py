@@ -72,7 +72,8 @@ def generated_policies(count: int, seed: int = 7) -> str:
             out.append(
                 f'@id("gen-{i}")\nforbid(principal in Department::"{dept}", '
                 f'action == Action::"{action}", resource in Folder::"{folder}")\n'
-                f"when {{ context.hour < {rng.randrange(6)} || context.risk > {rng.randrange(6, 10)} }};"
+                f"when {{ context.hour < {rng.randrange(6)} || "
+                f"context.risk > {rng.randrange(6, 10)} }};"
             )
         else:
             out.append(

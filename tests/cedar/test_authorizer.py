@@ -18,17 +18,21 @@ ENTITIES = Entities.from_json([
      "parents": [{"type": "Group", "id": "admins"}]},
     {"uid": {"type": "User", "id": "bob"}, "attrs": {"level": 1}, "parents": []},
     {"uid": {"type": "Group", "id": "admins"}, "attrs": {}, "parents": []},
-    {"uid": {"type": "Doc", "id": "d1"}, "attrs": {"owner": {"__entity": {"type": "User", "id": "bob"}}},
+    {"uid": {"type": "Doc", "id": "d1"},
+     "attrs": {"owner": {"__entity": {"type": "User", "id": "bob"}}},
      "parents": [{"type": "Folder", "id": "f"}], "tags": {"env": "prod"}},
     {"uid": {"type": "Action", "id": "read"}, "attrs": {},
      "parents": [{"type": "Action", "id": "readOnly"}]},
 ])
 
 
+Outcome = tuple[str, list[str], list[str]]
+
+
 def decide(text: str, principal: str = 'User::"alice"', action: str = 'Action::"read"',
-           resource: str = 'Doc::"d1"', context: dict[str, object] | None = None) -> tuple[str, list[str], list[str]]:
-    r = authorize(Request(principal, action, resource, context or {}), PolicySet.from_str(text),
-                  ENTITIES)
+           resource: str = 'Doc::"d1"', context: dict[str, object] | None = None) -> Outcome:
+    request = Request(principal, action, resource, context or {})
+    r = authorize(request, PolicySet.from_str(text), ENTITIES)
     return str(r.decision), sorted(r.reason), sorted(e.policy_id for e in r.errors)
 
 
@@ -38,7 +42,8 @@ def test_default_deny() -> None:
 
 
 def test_forbid_overrides_permit() -> None:
-    text = "permit(principal, action, resource);\nforbid(principal in Group::\"admins\", action, resource);"
+    text = ('permit(principal, action, resource);\n'
+            'forbid(principal in Group::"admins", action, resource);')
     assert decide(text) == ("deny", ["policy1"], [])
     assert decide(text, principal='User::"bob"') == ("allow", ["policy0"], [])
 
@@ -63,7 +68,8 @@ def test_scopes_and_hierarchy() -> None:
 
 def test_tags_and_entity_attributes() -> None:
     assert decide('permit(principal, action, resource) when { resource.hasTag("env") && '
-                  'resource.getTag("env") == "prod" && resource.owner == User::"bob" };')[0] == "allow"
+                  'resource.getTag("env") == "prod" && resource.owner == User::"bob" };'
+                  )[0] == "allow"
     assert decide('permit(principal, action, resource) when { resource.getTag("nope") };') == (
         "deny", [], ["policy0"])
 

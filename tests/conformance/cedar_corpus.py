@@ -85,5 +85,6 @@ def run_test_file(path: Path) -> list[str]:
         if internal:
             failures.append(f"request {i}: RUNE fault: {internal[0]}")
         if got != want:
-            failures.append(f"request {i} ({req.get('description', '')}): expected {want}, got {got}")
+            what = req.get("description", "")
+            failures.append(f"request {i} ({what}): expected {want}, got {got}")
     return failures

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Union
 
 from rune.cedar.values import EntityUID
 from rune.errors import SourceSpan
@@ -216,10 +215,10 @@ class RecordLiteral:
     span: SourceSpan | None = field(default=None, compare=False, repr=False)
 
 
-Expr = Union[
-    Literal, Var, Slot, If, And, Or, Not, Neg, BinaryOp, Like, Is, Has, GetAttr,
-    MethodCall, ExtensionCall, SetLiteral, RecordLiteral,
-]
+Expr = (
+    Literal | Var | Slot | If | And | Or | Not | Neg | BinaryOp | Like | Is | Has | GetAttr
+    | MethodCall | ExtensionCall | SetLiteral | RecordLiteral
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,14 +145,13 @@ class _Generator:
 
     # -- expressions ------------------------------------------------------------------------
     def expr(self, node: ast.Expr) -> _Code:
-        method = getattr(self, f"_{node.__class__.__name__}")
-        code: _Code = method(node)
+        code: _Code = getattr(self, _VISITORS[node.__class__])(node)
         return self.hoist(code)
 
-    def _Literal(self, node: ast.Literal) -> _Code:
+    def _literal(self, node: ast.Literal) -> _Code:
         return self.literal(node.value)
 
-    def _Var(self, node: ast.Var) -> _Code:
+    def _var(self, node: ast.Var) -> _Code:
         return {
             "principal": _Code("P", _ENTITY),
             "action": _Code("A", _ENTITY),
@@ -160,13 +159,13 @@ class _Generator:
             "context": _Code("C", _RECORD),
         }[node.name]
 
-    def _Slot(self, node: ast.Slot) -> _Code:
+    def _slot(self, node: ast.Slot) -> _Code:
         value = self.slots.get(node.name)
         if value is None:
             return self.failing(EvaluationError(f"template slot `?{node.name}` is not linked"))
         return self.literal(value)
 
-    def _If(self, node: ast.If) -> _Code:
+    def _if(self, node: ast.If) -> _Code:
         c, t, e = self.expr(node.cond), self.expr(node.then), self.expr(node.else_)
         if c.const is True:
             return t
@@ -176,27 +175,27 @@ class _Generator:
         depth = max(c.depth, t.depth, e.depth) + 1
         return _Code(f"({t.text} if {self.as_bool(c)} else {e.text})", typ, depth)
 
-    def _And(self, node: ast.And) -> _Code:
+    def _and(self, node: ast.And) -> _Code:
         left, right = self.expr(node.left), self.expr(node.right)
         if left.const is False:
             return left
         depth = max(left.depth, right.depth) + 1
         return _Code(f"({self.as_bool(left)} and {self.as_bool(right)})", _BOOL, depth)
 
-    def _Or(self, node: ast.Or) -> _Code:
+    def _or(self, node: ast.Or) -> _Code:
         left, right = self.expr(node.left), self.expr(node.right)
         if left.const is True:
             return left
         depth = max(left.depth, right.depth) + 1
         return _Code(f"({self.as_bool(left)} or {self.as_bool(right)})", _BOOL, depth)
 
-    def _Not(self, node: ast.Not) -> _Code:
+    def _not(self, node: ast.Not) -> _Code:
         arg = self.expr(node.arg)
         if arg.type == _BOOL:
             return _Code(f"(not {arg.text})", _BOOL, arg.depth + 1)
         return _Code(f"_rt.not_({arg.text})", _BOOL, arg.depth + 1)
 
-    def _Neg(self, node: ast.Neg) -> _Code:
+    def _neg(self, node: ast.Neg) -> _Code:
         arg = self.expr(node.arg)
         if arg.const is not _NO_CONST:
             try:
@@ -205,7 +204,7 @@ class _Generator:
                 return self.failing(exc, _LONG)
         return _Code(f"_rt.neg({arg.text})", _LONG, arg.depth + 1)
 
-    def _BinaryOp(self, node: ast.BinaryOp) -> _Code:
+    def _binary_op(self, node: ast.BinaryOp) -> _Code:
         left, right = self.expr(node.left), self.expr(node.right)
         depth = max(left.depth, right.depth) + 1
         op = node.op
@@ -284,14 +283,14 @@ class _Generator:
                         f" and not {e}.ancestors.isdisjoint({k}))))")
         return f"_rt.entity_in(E, {left.text}, {right.text})"
 
-    def _Like(self, node: ast.Like) -> _Code:
+    def _like(self, node: ast.Like) -> _Code:
         arg = self.expr(node.expr)
         m = self.const(like_matcher(node.pattern))
         if arg.type == _STRING:
             return _Code(f"{m}({arg.text})", _BOOL, arg.depth + 1)
         return _Code(f"_rt.like({arg.text}, {m})", _BOOL, arg.depth + 1)
 
-    def _Is(self, node: ast.Is) -> _Code:
+    def _is(self, node: ast.Is) -> _Code:
         arg = self.expr(node.expr)
         t = self.const(node.entity_type)
         if node.in_expr is None:
@@ -306,7 +305,7 @@ class _Generator:
         depth = max(arg.depth, target.depth) + 2
         return _Code(f"(_rt.is_type(({tmp} := {arg.text}), {t}) and {test})", _BOOL, depth)
 
-    def _Has(self, node: ast.Has) -> _Code:
+    def _has(self, node: ast.Has) -> _Code:
         arg = self.expr(node.expr)
         a = self.const(node.attr)
         if arg.type == _RECORD:
@@ -317,7 +316,7 @@ class _Generator:
                          _BOOL, arg.depth + 1)
         return _Code(f"_rt.has_attr(E, {arg.text}, {a})", _BOOL, arg.depth + 1)
 
-    def _GetAttr(self, node: ast.GetAttr) -> _Code:
+    def _get_attr(self, node: ast.GetAttr) -> _Code:
         arg = self.expr(node.expr)
         a = self.const(node.attr)
         depth = arg.depth + 1
@@ -347,7 +346,7 @@ class _Generator:
                 None, depth)
         return _Code(f"_rt.attr(E, {arg.text}, {a})", None, depth)
 
-    def _MethodCall(self, node: ast.MethodCall) -> _Code:
+    def _method_call(self, node: ast.MethodCall) -> _Code:
         recv = self.expr(node.receiver)
         args = [self.expr(a) for a in node.args]
         depth = max([recv.depth, *(a.depth for a in args)]) + 1
@@ -388,7 +387,7 @@ class _Generator:
         f = self.const(method.impl)
         return _Code(f"{f}({', '.join(v.text for v in values)})", _static(method), depth)
 
-    def _ExtensionCall(self, node: ast.ExtensionCall) -> _Code:
+    def _extension_call(self, node: ast.ExtensionCall) -> _Code:
         from rune.cedar.extensions import FUNCTIONS
 
         args = [self.expr(a) for a in node.args]
@@ -411,14 +410,14 @@ class _Generator:
         depth = max((a.depth for a in args), default=0) + 1
         return _Code(f"{f}({', '.join(a.text for a in args)})", _static(function), depth)
 
-    def _SetLiteral(self, node: ast.SetLiteral) -> _Code:
+    def _set_literal(self, node: ast.SetLiteral) -> _Code:
         items = [self.expr(e) for e in node.elements]
         if all(i.const is not _NO_CONST for i in items):
             return self.literal(CedarSet(i.const for i in items))
         depth = max((i.depth for i in items), default=0) + 1
         return _Code(f"_rt.make_set({', '.join(i.text for i in items)})", _SET, depth)
 
-    def _RecordLiteral(self, node: ast.RecordLiteral) -> _Code:
+    def _record_literal(self, node: ast.RecordLiteral) -> _Code:
         items = [(k, self.expr(v)) for k, v in node.items]
         if all(v.const is not _NO_CONST for _, v in items):
             return self.literal(CedarRecord((k, v.const) for k, v in items))
@@ -427,10 +426,18 @@ class _Generator:
         return _Code(f"_rt.make_record({pairs})", _RECORD, depth)
 
 
-def _static(function: Any) -> str | None:
-    return {"Bool": _BOOL, "Long": _LONG, "String": _STRING}.get(
-        getattr(function, "return_type", ""), None
+_VISITORS = {
+    getattr(ast, name): "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    for name in (
+        "Literal", "Var", "Slot", "If", "And", "Or", "Not", "Neg", "BinaryOp", "Like", "Is",
+        "Has", "GetAttr", "MethodCall", "ExtensionCall", "SetLiteral", "RecordLiteral",
     )
+}
+
+
+def _static(function: Any) -> str | None:
+    known = {"Bool": _BOOL, "Long": _LONG, "String": _STRING}
+    return known.get(getattr(function, "return_type", ""))
 
 
 def scope_test(
@@ -495,7 +502,7 @@ def compile_policy(
     source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace: dict[str, Any] = {"_rt": rt, "_MISSING": _NO_CONST, **gen.consts}
-    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)
     return CompiledPolicy(
         policy_id,
         policy.effect is ast.Effect.FORBID,

@@ -135,7 +135,7 @@ class Entities(Mapping[EntityUID, Entity]):
     def __contains__(self, uid: object) -> bool:
         return uid in self._by_uid
 
-    def get(self, uid: EntityUID, default: Any = None) -> Any:  # noqa: D102
+    def get(self, uid: EntityUID, default: Any = None) -> Any:
         return self._by_uid.get(uid, default)
 
     def ancestors(self, uid: EntityUID) -> frozenset[EntityUID]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from rune.cedar.errors import EntitiesError, EvaluationError
+from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID
 
 __all__ = [
@@ -37,7 +37,7 @@ class EntityData(NamedTuple):
     tags: CedarRecord
 
 
-def check_entity_type(name: Any, path: str, error: type[Exception] = EntitiesError) -> str:
+def check_entity_type(name: Any, path: str, error: type[CedarError] = EntitiesError) -> str:
     """Check that ``name`` is a well-formed (possibly namespaced) entity type name."""
     if not isinstance(name, str) or not _NAME.match(name):
         raise error(f"invalid entity type `{name}`", code="invalid-entity-type", path=path)
@@ -50,7 +50,7 @@ def check_entity_type(name: Any, path: str, error: type[Exception] = EntitiesErr
 
 
 def entity_uid_from_json(
-    data: Any, path: str, error: type[Exception] = EntitiesError, *, allow_implicit: bool = True
+    data: Any, path: str, error: type[CedarError] = EntitiesError, *, allow_implicit: bool = True
 ) -> EntityUID:
     """Parse `{"type": T, "id": I}` or `{"__entity": {...}}` into an `EntityUID`."""
     if isinstance(data, dict) and set(data) == {"__entity"}:
@@ -70,7 +70,7 @@ def entity_uid_from_json(
     return EntityUID(type_, id_)
 
 
-def value_from_json(data: Any, path: str, error: type[Exception] = EntitiesError) -> Any:
+def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:
     """Convert a JSON value (already decoded) into a Cedar value, without a schema."""
     cls = data.__class__
     if cls is bool or cls is str:
@@ -103,7 +103,7 @@ def value_from_json(data: Any, path: str, error: type[Exception] = EntitiesError
     raise error(f"unsupported JSON value `{data!r}`", code="invalid-value", path=path)
 
 
-def extension_from_json(data: Any, path: str, error: type[Exception] = EntitiesError) -> Any:
+def extension_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:
     """Convert the body of an `__extn` escape into an extension value."""
     from rune.cedar.extensions import from_json_extn
 
@@ -116,7 +116,7 @@ def extension_from_json(data: Any, path: str, error: type[Exception] = EntitiesE
 
 
 def entity_data_from_json(
-    item: Any, path: str, error: type[Exception] = EntitiesError
+    item: Any, path: str, error: type[CedarError] = EntitiesError
 ) -> EntityData:
     """Parse one entity object `{"uid", "attrs", "parents", "tags"}` without a schema."""
     if not isinstance(item, dict):

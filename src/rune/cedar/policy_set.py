@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from rune.cedar import ast
+from rune.cedar import ast as syntax
 from rune.cedar.errors import LinkError
 from rune.cedar.values import EntityUID
 
@@ -23,7 +23,7 @@ class Template:
     """A policy with `?principal` and/or `?resource` slots."""
 
     id: str
-    ast: ast.PolicyAST
+    ast: syntax.PolicyAST
     text: str = field(default="", compare=False, repr=False)
 
     @property
@@ -42,13 +42,13 @@ class Policy:
     """A static policy, or a template linked with slot values (``template_id`` is set)."""
 
     id: str
-    ast: ast.PolicyAST
+    ast: syntax.PolicyAST
     template_id: str | None = None
     slot_values: tuple[tuple[str, EntityUID], ...] = ()
     text: str = field(default="", compare=False, repr=False)
 
     @property
-    def effect(self) -> ast.Effect:
+    def effect(self) -> syntax.Effect:
         """`permit` or `forbid`."""
         return self.ast.effect
 
@@ -109,7 +109,9 @@ class PolicySet:
         return cls(policies, templates, text)
 
     @classmethod
-    def from_policies(cls, policies: list[Policy], templates: list[Template] = ()) -> PolicySet:  # type: ignore[assignment]
+    def from_policies(
+        cls, policies: list[Policy], templates: tuple[Template, ...] = ()
+    ) -> PolicySet:
         """Build a set from policy objects (ids must be unique)."""
         out = cls()
         for p in policies:
@@ -120,7 +122,9 @@ class PolicySet:
             if t.id in out._policies or t.id in out._templates:
                 raise LinkError(f"duplicate policy id `{t.id}`", code="duplicate-policy-id")
             out._templates[t.id] = t
-        out.source_text = "\n".join(x.text for x in [*out._templates.values(), *out._policies.values()])
+        texts = [t.text for t in out._templates.values()]
+        texts += [p.text for p in out._policies.values()]
+        out.source_text = "\n".join(texts)
         return out
 
     # -- access ----------------------------------------------------------------------------
@@ -205,7 +209,7 @@ class PolicySet:
         return f"PolicySet({len(self._policies)} policies, {len(self._templates)} templates)"
 
 
-def _slice(text: str, node: ast.PolicyAST) -> str:
+def _slice(text: str, node: syntax.PolicyAST) -> str:
     if node.span is None:
         return ""
     return text[node.span.offset : node.span.end_offset]

@@ -89,7 +89,7 @@ class EntityUID(tuple):  # type: ignore[type-arg]
         return self[0]  # type: ignore[no-any-return]
 
     @property
-    def id(self) -> str:  # noqa: A003
+    def id(self) -> str:
         """The entity id."""
         return self[1]  # type: ignore[no-any-return]
 
@@ -216,7 +216,7 @@ def type_name(value: Value) -> str:
         return "Set"
     if cls is CedarRecord:
         return "Record"
-    return getattr(cls, "cedar_type", cls.__name__)
+    return str(getattr(cls, "cedar_type", cls.__name__))
 
 
 def _quote(s: str) -> str:
@@ -256,5 +256,6 @@ def format_value(value: Value) -> str:
     if cls is CedarSet:
         return "[" + ", ".join(sorted(format_value(v) for v in value)) + "]"
     if cls is CedarRecord:
-        return "{" + ", ".join(f"{_quote(k)}: {format_value(v)}" for k, v in sorted(value.items())) + "}"
+        items = sorted(value.items())
+        return "{" + ", ".join(f"{_quote(k)}: {format_value(v)}" for k, v in items) + "}"
     return str(value)

@@ -33,7 +33,9 @@ def _subcommand_modules() -> list[object]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="rune", description="RUNE authorization and configuration")
+    parser = argparse.ArgumentParser(
+        prog="rune", description="RUNE authorization and configuration"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for module in _subcommand_modules():
         module.add_parser(sub)  # type: ignore[attr-defined]

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             return int(ExitCode.ERROR)
         items = [{"principal": args.principal, "action": args.action,
                   "resource": args.resource, "context": json.loads(args.context)}]
-    results = []
+    results: list[dict[str, Any]] = []
     all_allowed = True
     for item in items:
         request = Request(item["principal"], item["action"], item["resource"],
