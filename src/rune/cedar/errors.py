@@ -60,7 +60,7 @@ class EvaluationError(CedarError):
 
     code = "evaluation-error"
 
-    def __init__(self, message: str, *, code: str = "evaluation-error") -> None:  # noqa: D107
+    def __init__(self, message: str, *, code: str = "evaluation-error") -> None:
         # INVARIANT: no span lookup here; evaluation errors are frequent in the corpus and
         # must stay cheap. The authorizer attaches the policy id.
         Exception.__init__(self, message)
