@@ -15,16 +15,16 @@ from enum import StrEnum
 from rune.errors import SourceSpan
 
 __all__ = [
-    "RESERVED_COMMON_TYPE_NAMES",
-    "RESERVED_IDENTIFIERS",
+    "ActionDecl",
     "ActionRef",
     "Annotations",
     "AppliesTo",
     "AttributeDecl",
     "CommonTypeDecl",
     "EntityTypeDecl",
-    "ActionDecl",
     "NamespaceDecl",
+    "RESERVED_COMMON_TYPE_NAMES",
+    "RESERVED_IDENTIFIERS",
     "RecordDecl",
     "RefKind",
     "SchemaFragment",

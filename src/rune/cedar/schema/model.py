@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from rune.cedar.values import EntityUID
 
 __all__ = [
-    "BOOL",
-    "EXTENSION_TYPES",
-    "LONG",
-    "PRIMITIVE_TYPES",
-    "STRING",
     "ActionDef",
     "AttributeType",
+    "BOOL",
+    "EXTENSION_TYPES",
     "EntityType",
     "EntityTypeDef",
     "ExtensionType",
+    "LONG",
+    "PRIMITIVE_TYPES",
     "PrimitiveType",
     "RecordType",
+    "STRING",
     "SchemaType",
     "SetType",
     "format_type",

@@ -96,6 +96,7 @@ class _Resolver:
         self.actions: dict[EntityUID, tuple[ActionDecl, str]] = {}
         self.in_progress: set[str] = set()
         self.cyclic: set[str] = set()
+        self.failed: set[str] = set()
 
     def error(self, code: str, message: str, where: Where) -> None:
         self.out.errors.append(diagnostic(code, message, where))
@@ -184,7 +185,7 @@ class _Resolver:
     def resolve_common(self, full: str) -> SchemaType | None:
         if full in self.out.common_types:
             return self.out.common_types[full]
-        if full in self.cyclic:
+        if full in self.cyclic or full in self.failed:
             return None
         decl, namespace = self.commons[full]
         if full in self.in_progress:
@@ -195,8 +196,11 @@ class _Resolver:
         self.in_progress.add(full)
         resolved = self.resolve_type(decl.type, namespace)
         self.in_progress.discard(full)
-        if resolved is not None and full not in self.cyclic:
-            self.out.common_types[full] = resolved
+        if resolved is None or full in self.cyclic:
+            # INVARIANT: a common type is resolved (and its errors reported) only once.
+            self.failed.add(full)
+            return None
+        self.out.common_types[full] = resolved
         return resolved
 
     # -- entity types and actions -------------------------------------------------------

@@ -18,7 +18,7 @@ from rune.errors import SourceSpan
 if TYPE_CHECKING:
     from rune.cedar.schema.schema import Schema
 
-__all__ = ["ValidationError", "ValidationResult", "validate"]
+__all__ = ["ValidationError", "ValidationResult", "error_code", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
