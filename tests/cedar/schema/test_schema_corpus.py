@@ -1,10 +1,11 @@
 """Schemas, entities and requests of the Cedar conformance corpus, compared with cedarpy.
 
-For each corpus test file: its schema parses with `Schema.from_str` and `to_json` is
-what Cedar reads from the text; its entities parse with `parse_entities` into exactly
-the entities cedarpy builds (attributes, tags, all ancestors, the schema's actions);
-and every request's context parses with `parse_context`, with `validate_request`
-accepting exactly the requests cedarpy's schema-checked request builder accepts.
+For each corpus test file: `validate` gives its `shouldValidate`; its schema parses
+with `Schema.from_str`, and `to_json` is what Cedar reads from the text; its entities
+parse with `parse_entities` into exactly the entities cedarpy builds (attributes, tags,
+all ancestors, the schema's actions); and every request's context parses with
+`parse_context`, with `validate_request` accepting exactly the requests cedarpy's
+schema-checked request builder accepts.
 
 `test_corpus_sample` covers a fixed sample of about 300 files; the `slow` test covers
 all 7,831 (`make conformance`).
@@ -21,9 +22,10 @@ from typing import Any
 import cedarpy
 import pytest
 
+from rune.cedar import PolicySet
 from rune.cedar.entities import Entities
 from rune.cedar.json_format import value_to_json
-from rune.cedar.schema import Schema
+from rune.cedar.schema import Schema, validate
 from rune.cedar.values import EntityUID
 from rune.errors import RuneError
 
@@ -104,6 +106,9 @@ def check_file(path: Path, extracted: Path) -> list[str]:
     except RuneError as exc:
         return [f"schema does not parse: {exc}"]
     judge = cedarpy.Schema.from_str(text)
+    policies = PolicySet.from_str(resolve(extracted, spec["policies"]).read_text())
+    if validate(policies, schema).passed != spec["shouldValidate"]:
+        problems.append(f"validation should give {spec['shouldValidate']}")
     if str(cedarpy.Schema.from_json_str(json.dumps(schema.to_json()))) != str(judge):
         problems.append("to_json differs from the schema text")
 
