@@ -86,6 +86,14 @@ class Entities(Mapping[EntityUID, Entity]):
             EntitiesError: malformed JSON, a malformed entity, a duplicate uid, or (with a
                 schema) an entity that does not conform; the error names the JSON path.
         """
+        try:
+            return cls._from_json(data, schema)
+        except RecursionError:
+            raise EntitiesError("entity data is nested too deeply", code="nesting-too-deep",
+                                path="$") from None
+
+    @classmethod
+    def _from_json(cls, data: Any, schema: Schema | None) -> Entities:
         if isinstance(data, str | bytes):
             try:
                 data = json.loads(data)

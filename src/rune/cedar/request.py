@@ -69,7 +69,11 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
             break
     else:
         return CedarRecord(value)
-    result = value_from_json(value, "$.context", RequestError)
+    try:
+        result = value_from_json(value, "$.context", RequestError)
+    except RecursionError:
+        raise RequestError("context is nested too deeply", code="nesting-too-deep",
+                           path="$.context") from None
     assert isinstance(result, CedarRecord)
     return result
 
