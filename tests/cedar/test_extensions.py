@@ -736,3 +736,17 @@ def test_from_json_prefers_arg_over_args() -> None:
 @pytest.mark.parametrize("value", SAMPLES, ids=repr)
 def test_json_round_trip(value: Any) -> None:
     assert from_json(to_json(value)) == value
+
+
+def test_constructor_cache_is_bounded_and_transparent() -> None:
+    from rune.cedar.extensions import _checks, ipaddr
+
+    first = FUNCTIONS["ip"].impl("10.1.2.3")
+    assert FUNCTIONS["ip"].impl("10.1.2.3") is first
+    for i in range(_checks.CONSTRUCTOR_CACHE_SIZE + 10):
+        FUNCTIONS["ip"].impl(f"10.0.{i // 256}.{i % 256}")
+    assert len(ipaddr._CACHE) <= _checks.CONSTRUCTOR_CACHE_SIZE
+    assert FUNCTIONS["ip"].impl("10.1.2.3") == first
+    for function in FUNCTIONS.values():  # errors are never cached
+        for _ in range(2):
+            assert error_code(function.impl, "not valid") == f"invalid-{function.return_type}"

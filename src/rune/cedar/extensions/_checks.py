@@ -1,4 +1,4 @@
-"""Error codes and argument checks shared by the Cedar extension modules."""
+"""Error codes, argument checks and limits shared by the Cedar extension modules."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rune.cedar.values import CedarRecord, CedarSet, EntityUID
 
 __all__ = [
     "ARITY_ERROR",
+    "CONSTRUCTOR_CACHE_SIZE",
     "INVALID_DATETIME",
     "INVALID_DECIMAL",
     "INVALID_DURATION",
@@ -29,6 +30,10 @@ OVERFLOW = "extension-overflow"
 TYPE_ERROR = "type-error"
 ARITY_ERROR = "arity-error"
 UNKNOWN_FUNCTION = "unknown-extension-function"
+
+# Each constructor remembers at most this many parsed strings. Values are immutable, so
+# sharing one between requests is safe; the cache is emptied, not evicted, when full.
+CONSTRUCTOR_CACHE_SIZE = 1024
 
 # The constructor a string was probably meant for, keyed by the expected type.
 _CONSTRUCTOR = {

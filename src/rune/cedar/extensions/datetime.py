@@ -25,6 +25,7 @@ from typing import Any
 
 from rune.cedar.errors import EvaluationError
 from rune.cedar.extensions._checks import (
+    CONSTRUCTOR_CACHE_SIZE,
     INVALID_DATETIME,
     INVALID_DURATION,
     OVERFLOW,
@@ -379,18 +380,34 @@ def _duration_overflow(text: str) -> EvaluationError:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
+_DATETIME_CACHE: dict[str, Datetime] = {}
+_DURATION_CACHE: dict[str, Duration] = {}
+
+
 def datetime(text: Any) -> Datetime:
-    """Cedar `datetime(string)`."""
+    """Cedar `datetime(string)`. Recently parsed strings are answered from a small cache."""
     if text.__class__ is not str:
         raise_type_error("string", text)
-    return parse_datetime(text)
+    value = _DATETIME_CACHE.get(text)
+    if value is None:
+        value = parse_datetime(text)
+        if len(_DATETIME_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
+            _DATETIME_CACHE.clear()
+        _DATETIME_CACHE[text] = value
+    return value
 
 
 def duration(text: Any) -> Duration:
-    """Cedar `duration(string)`."""
+    """Cedar `duration(string)`. Recently parsed strings are answered from a small cache."""
     if text.__class__ is not str:
         raise_type_error("string", text)
-    return parse_duration(text)
+    value = _DURATION_CACHE.get(text)
+    if value is None:
+        value = parse_duration(text)
+        if len(_DURATION_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
+            _DURATION_CACHE.clear()
+        _DURATION_CACHE[text] = value
+    return value
 
 
 def offset(value: Any, delta: Any) -> Datetime:
@@ -402,7 +419,7 @@ def offset(value: Any, delta: Any) -> Datetime:
     millis = value.millis + delta.millis
     if not LONG_MIN <= millis <= LONG_MAX:
         raise EvaluationError(
-            f"overflow when adding an offset: {value}.offset({delta})", code=OVERFLOW
+            f"overflow when adding an offset: `{value}.offset({delta})`", code=OVERFLOW
         )
     return _make_datetime(millis, None)
 
@@ -416,7 +433,7 @@ def duration_since(value: Any, other: Any) -> Duration:
     millis = value.millis - other.millis
     if not LONG_MIN <= millis <= LONG_MAX:
         raise EvaluationError(
-            f"overflow when computing the duration between {value} and {other}", code=OVERFLOW
+            f"overflow when computing the duration between `{value}` and `{other}`", code=OVERFLOW
         )
     return _make_duration(millis, None)
 
@@ -427,7 +444,7 @@ def to_date(value: Any) -> Datetime:
         raise_type_error("datetime", value)
     millis = value.millis - value.millis % MILLIS_PER_DAY
     if millis < LONG_MIN:
-        raise EvaluationError(f"overflow when computing the date of {value}", code=OVERFLOW)
+        raise EvaluationError(f"overflow when computing the date of `{value}`", code=OVERFLOW)
     return _make_datetime(millis, None)
 
 

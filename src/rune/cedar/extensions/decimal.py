@@ -16,7 +16,12 @@ import re
 from typing import Any
 
 from rune.cedar.errors import EvaluationError
-from rune.cedar.extensions._checks import INVALID_DECIMAL, OVERFLOW, raise_type_error
+from rune.cedar.extensions._checks import (
+    CONSTRUCTOR_CACHE_SIZE,
+    INVALID_DECIMAL,
+    OVERFLOW,
+    raise_type_error,
+)
 from rune.cedar.values import LONG_MAX, LONG_MIN
 
 __all__ = [
@@ -151,11 +156,20 @@ def parse_decimal(text: str) -> Decimal:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
+_CACHE: dict[str, Decimal] = {}
+
+
 def decimal(text: Any) -> Decimal:
-    """Cedar `decimal(string)`."""
+    """Cedar `decimal(string)`. Recently parsed strings are answered from a small cache."""
     if text.__class__ is not str:
         raise_type_error("string", text)
-    return parse_decimal(text)
+    value = _CACHE.get(text)
+    if value is None:
+        value = parse_decimal(text)
+        if len(_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[text] = value
+    return value
 
 
 def less_than(left: Any, right: Any) -> bool:

@@ -22,7 +22,11 @@ import re
 from typing import Any
 
 from rune.cedar.errors import EvaluationError
-from rune.cedar.extensions._checks import INVALID_IPADDR, raise_type_error
+from rune.cedar.extensions._checks import (
+    CONSTRUCTOR_CACHE_SIZE,
+    INVALID_IPADDR,
+    raise_type_error,
+)
 
 __all__ = [
     "IPAddr",
@@ -35,11 +39,9 @@ __all__ = [
     "parse_ipaddr",
 ]
 
+# Octets without leading zeros; the 0-255 range is checked after int().
 _IPV4 = re.compile(
-    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\."
-    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\."
-    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\."
-    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+    r"(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})\.(0|[1-9][0-9]{0,2})"
 )
 _HEX_GROUPS = re.compile(r"[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4})*")
 
@@ -197,8 +199,11 @@ def _invalid(message: str) -> EvaluationError:
 def _parse_address(text: str) -> tuple[int, int] | None:
     match = _IPV4.fullmatch(text)
     if match is not None:
-        a, b, c, d = match.groups()
-        return 4, (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+        first, second, third, fourth = match.groups()
+        a, b, c, d = int(first), int(second), int(third), int(fourth)
+        if a > 255 or b > 255 or c > 255 or d > 255:
+            return None
+        return 4, (a << 24) | (b << 16) | (c << 8) | d
     if ":" in text:
         value = _parse_ipv6(text)
         if value is not None:
@@ -265,11 +270,20 @@ def _format_ipv6(address: int) -> str:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
+_CACHE: dict[str, IPAddr] = {}
+
+
 def ip(text: Any) -> IPAddr:
-    """Cedar `ip(string)`."""
+    """Cedar `ip(string)`. Recently parsed strings are answered from a small cache."""
     if text.__class__ is not str:
         raise_type_error("string", text)
-    return parse_ipaddr(text)
+    value = _CACHE.get(text)
+    if value is None:
+        value = parse_ipaddr(text)
+        if len(_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
+            _CACHE.clear()
+        _CACHE[text] = value
+    return value
 
 
 def is_ipv4(value: Any) -> bool:
