@@ -1,0 +1,1089 @@
+"""Hypothesis strategies for Cedar: policy text, entities, requests and values.
+
+Expressions are generated as a small syntax tree (the dataclasses below) and printed as
+Cedar text by `expr_to_cedar` / `policy_to_cedar`, so every engine under test parses the
+same source. The generators are type-directed (a boolean condition is built from
+comparisons of longs, `has` tests on entities and so on) but now and then put an operand
+of the wrong kind in, so that evaluation errors happen too. A small vocabulary of entity
+types, ids, attribute names and tag keys makes expressions hit existing data often: each
+attribute name is tied to a kind (`n` is usually a Long, `s` a String, ...) and the entity
+generator mostly respects that tie. With ``malformed=True`` a few rare choices produce
+text that Cedar rejects at parse time, so parse acceptance can be compared as well.
+
+Nothing here imports RUNE: the printer is independent of the implementation under test.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+__all__ = [
+    "ACTION_IDS",
+    "ATTRIBUTE_NAMES",
+    "ENTITY_IDS",
+    "ENTITY_TYPES",
+    "KINDS",
+    "LONG_MAX",
+    "LONG_MIN",
+    "TAG_KEYS",
+    "Binary",
+    "Call",
+    "Case",
+    "Expr",
+    "GetAttr",
+    "Has",
+    "IfThenElse",
+    "Is",
+    "Leaf",
+    "Like",
+    "Link",
+    "MethodCall",
+    "Paren",
+    "Policy",
+    "RecordLiteral",
+    "Scope",
+    "SetLiteral",
+    "Unary",
+    "cedar_string",
+    "entity_lists",
+    "expr_to_cedar",
+    "expression_cases",
+    "expressions",
+    "json_values",
+    "mutated_cases",
+    "mutated_texts",
+    "policies",
+    "policy_set_cases",
+    "policy_sets",
+    "policy_set_to_cedar",
+    "policy_to_cedar",
+    "requests",
+    "scenarios",
+    "template_cases",
+    "template_sets",
+    "uid_to_cedar",
+]
+
+LONG_MAX = 2**63 - 1
+LONG_MIN = -(2**63)
+
+# -- vocabulary -------------------------------------------------------------------------------
+ENTITY_TYPES = ("User", "Group", "Doc", "NS::Folder")
+ENTITY_IDS = ("alice", "bob", "g1", "", 'q"t', "é")
+ACTION_IDS = ("read", "write", "g", "all")
+KINDS = (
+    "bool", "long", "string", "entity", "set", "record",
+    "ipaddr", "decimal", "datetime", "duration",
+)
+# Each attribute name is tied to the kind of value it usually holds.
+KIND_ATTRIBUTE = {
+    "bool": "flag", "long": "n", "string": "s", "entity": "owner", "set": "items",
+    "record": "rec", "ipaddr": "addr", "decimal": "amount", "datetime": "when",
+    "duration": "ttl",
+}
+QUOTED_ATTRIBUTE = "x y"  # only reachable as `["x y"]` / `has "x y"`
+ATTRIBUTE_NAMES = (*KIND_ATTRIBUTE.values(), QUOTED_ATTRIBUTE)
+TAG_KEYS = ("t", "u", "x y")
+STRING_WORDS = ("a", "ab", "a*b", "", "ba", "x y", "alice", "t", "n")
+RESERVED_WORDS = ("if", "in", "is", "has", "like", "true", "then")
+
+VALID_EXTENSION_ARGS = {
+    "ip": ("127.0.0.1", "10.0.0.1", "10.0.0.0/8", "192.168.1.7/24", "224.0.0.1",
+           "0.0.0.0/0", "::1", "::", "ff02::1", "fe80::/10", "2001:db8::1/64",
+           "127.0.0.1/32", "::ffff:7f00:1", "1:2:3:4:5:6:7:8"),
+    "decimal": ("0.0", "1.0", "-1.5", "0.0001", "12.34", "922337203685477.5807",
+                "-922337203685477.5808", "-0.0", "01.10", "1.0000"),
+    "datetime": ("2024-01-01", "2024-01-01T12:34:56Z", "2024-01-01T12:34:56.789Z",
+                 "2024-01-01T12:34:56+0130", "2024-01-01T12:34:56.001-0800", "1970-01-01",
+                 "0000-01-01", "9999-12-31T23:59:59.999-2359", "2024-02-29"),
+    "duration": ("1d", "2h", "30m", "45s", "500ms", "1d2h3m4s5ms", "-1h", "0ms", "-2d12h",
+                 "9223372036854775807ms", "-9223372036854775808ms", "106751991167d", "-0s"),
+}
+INVALID_EXTENSION_ARGS = {
+    "ip": ("::ffff:10.0.0.1", "1.2.3", "256.0.0.1", "01.2.3.4", "::1/129", "1.2.3.4/33", "",
+           "1.2.3.4/08", " 1.2.3.4", "1::2::3"),
+    "decimal": ("1.23456", "922337203685477.5808", "1", "1.", ".5", "+1.0", "a"),
+    "datetime": ("2024-02-30", "2024-13-01", "2024-1-01", "2024-01-01T24:00:00Z",
+                 "2024-01-01T12:34:56", "2024-01-01T12:34:56.78Z", "2024-01-01T12:34:56+01:30",
+                 "2023-02-29", "2024-01-01T23:59:60Z", "2024-01-01T12:34:56+2400",
+                 "2024-01-01T12:34:56-0060"),
+    "duration": ("1h1d", "", "1", "1x", "9223372036854775808ms", "106751991168d", "1h-1m",
+                 "1.5h", "1D", "1d1d"),
+}
+KIND_CONSTRUCTOR = {"ipaddr": "ip", "decimal": "decimal", "datetime": "datetime",
+                    "duration": "duration"}
+INTERESTING_LONGS = (LONG_MAX, LONG_MAX - 1, 2**62, 2**32, 3037000499, 3037000500, 1000)
+
+_IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
+
+# Text that Cedar rejects at parse time (each stands where a primary expression goes).
+MALFORMED_PRIMARIES = (
+    "9223372036854775808",           # literal too large without a unary minus
+    '"\\q"',                         # invalid escape
+    '"\\*"',                         # `\*` is only valid in a `like` pattern
+    '"\\u{110000}"',                 # not a code point
+    'isIpv4(ip("::1"))',             # a method called as a function
+    "foo(1)",                        # unknown function
+    "principal.if",                  # reserved identifier as attribute
+    "?principal",                    # slot outside the scope
+    "[1].contains()",                # wrong arity
+    'context.isEmpty(1)',            # wrong arity
+    "(1 == 2 == 3)",                 # chained relations
+    "{a: 1, a: 2}",                  # duplicate record key
+    'principal.frobnicate("x")',     # unknown method
+    "if::\"a\"",                     # reserved word as entity type
+    "User::alice",                   # entity id must be a string
+    "(1 < 2 < 3)",                   # chained relations
+    'context has a."x y"',           # quoted element in a `has` path
+    "!!!!!true",                     # more than four unary operators
+    "Action::\"a\" is",              # dangling `is`
+)
+
+
+# -- the syntax tree --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """Literal text printed as is: literals, variables, entity uids, slots."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Paren:
+    """Redundant parentheses."""
+
+    inner: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    """`!e` or `-e`."""
+
+    op: str
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """`l op r` for `|| && == != < <= > >= in + - *`."""
+
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class IfThenElse:
+    """`if c then t else e`."""
+
+    condition: Expr
+    then: Expr
+    otherwise: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Has:
+    """`e has a`, `e has "a b"` or `e has a.b.c`."""
+
+    target: Expr
+    path: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Like:
+    """`e like "pattern"` (``pattern`` is the literal's body, already escaped)."""
+
+    target: Expr
+    pattern: str
+
+
+@dataclass(frozen=True, slots=True)
+class Is:
+    """`e is T` or `e is T in e2`."""
+
+    target: Expr
+    entity_type: str
+    within: Expr | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetAttr:
+    """`e.a` or `e["a"]`."""
+
+    target: Expr
+    name: str
+    bracket: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """An extension function call `f(args)`."""
+
+    function: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MethodCall:
+    """`e.m(args)`."""
+
+    target: Expr
+    method: str
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SetLiteral:
+    """`[a, b, ...]`."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLiteral:
+    """`{k: v, "k 2": v2}`."""
+
+    fields: tuple[tuple[str, Expr], ...]
+
+
+Expr = (Leaf | Paren | Unary | Binary | IfThenElse | Has | Like | Is | GetAttr | Call
+        | MethodCall | SetLiteral | RecordLiteral)
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """One scope element: `principal`, `principal == E`, `principal is T in E`, ...
+
+    ``target`` is printed text: an entity uid, a slot, or an action list `[A, B]`.
+    """
+
+    variable: str
+    op: str | None = None  # None, "==", "in", "is"
+    entity_type: str | None = None  # for "is"
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """A policy or template as printed: annotations, effect, scope and conditions."""
+
+    effect: str
+    principal: Scope
+    action: Scope
+    resource: Scope
+    conditions: tuple[tuple[str, Expr], ...] = ()
+    annotations: tuple[tuple[str, str | None], ...] = ()
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A template link: template id, new policy id and slot values (JSON uids)."""
+
+    template_id: str
+    new_id: str
+    values: dict[str, dict[str, str]]
+
+
+# -- printing ---------------------------------------------------------------------------------
+_IF, _OR, _AND, _REL, _ADD, _MUL, _UNARY, _MEMBER, _PRIMARY = range(9)
+_RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
+_BINARY_PRECEDENCE = {"||": _OR, "&&": _AND, "+": _ADD, "-": _ADD, "*": _MUL}
+
+
+def cedar_string(value: str) -> str:
+    """Quote ``value`` as a Cedar string literal."""
+    out = []
+    for ch in value:
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\0":
+            out.append("\\0")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{{{ord(ch):x}}}")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def uid_to_cedar(entity_type: str, entity_id: str) -> str:
+    """`Type::"id"` with the id quoted."""
+    return f"{entity_type}::{cedar_string(entity_id)}"
+
+
+def _precedence(e: Expr) -> int:
+    if isinstance(e, Binary):
+        return _REL if e.op in _RELATIONS else _BINARY_PRECEDENCE[e.op]
+    if isinstance(e, (Has, Like, Is)):
+        return _REL
+    if isinstance(e, Unary):
+        return _UNARY
+    if isinstance(e, (GetAttr, MethodCall)):
+        return _MEMBER
+    if isinstance(e, IfThenElse):
+        return _IF
+    return _PRIMARY
+
+
+def _wrap(e: Expr, minimum: int) -> str:
+    text = expr_to_cedar(e)
+    return f"({text})" if _precedence(e) < minimum else text
+
+
+def _key(name: str) -> str:
+    return name if _IDENT.match(name) else cedar_string(name)
+
+
+def expr_to_cedar(e: Expr) -> str:
+    """Print an expression tree as Cedar text, with only the parentheses it needs."""
+    if isinstance(e, Leaf):
+        return e.text
+    if isinstance(e, Paren):
+        return f"({expr_to_cedar(e.inner)})"
+    if isinstance(e, Unary):
+        return f"{e.op}{_wrap(e.operand, _UNARY)}"
+    if isinstance(e, Binary):
+        if e.op in _RELATIONS:
+            left, right = _ADD, _ADD
+        else:  # left associative
+            left = _BINARY_PRECEDENCE[e.op]
+            right = left + 1
+        return f"{_wrap(e.left, left)} {e.op} {_wrap(e.right, right)}"
+    if isinstance(e, IfThenElse):
+        return (f"if {expr_to_cedar(e.condition)} then {expr_to_cedar(e.then)} "
+                f"else {expr_to_cedar(e.otherwise)}")
+    if isinstance(e, Has):
+        if len(e.path) == 1:
+            path = _key(e.path[0])
+        else:
+            path = ".".join(p if _IDENT.match(p) else cedar_string(p) for p in e.path)
+        return f"{_wrap(e.target, _ADD)} has {path}"
+    if isinstance(e, Like):
+        return f'{_wrap(e.target, _ADD)} like "{e.pattern}"'
+    if isinstance(e, Is):
+        text = f"{_wrap(e.target, _ADD)} is {e.entity_type}"
+        if e.within is not None:
+            text += f" in {_wrap(e.within, _ADD)}"
+        return text
+    if isinstance(e, GetAttr):
+        if e.bracket or not _IDENT.match(e.name):
+            return f"{_wrap(e.target, _MEMBER)}[{cedar_string(e.name)}]"
+        return f"{_wrap(e.target, _MEMBER)}.{e.name}"
+    if isinstance(e, Call):
+        return f"{e.function}({', '.join(expr_to_cedar(a) for a in e.args)})"
+    if isinstance(e, MethodCall):
+        args = ", ".join(expr_to_cedar(a) for a in e.args)
+        return f"{_wrap(e.target, _MEMBER)}.{e.method}({args})"
+    if isinstance(e, SetLiteral):
+        return f"[{', '.join(expr_to_cedar(i) for i in e.items)}]"
+    if isinstance(e, RecordLiteral):
+        fields = ", ".join(f"{_key(k)}: {expr_to_cedar(v)}" for k, v in e.fields)
+        return "{" + fields + "}"
+    raise TypeError(f"not an expression node: {e!r}")
+
+
+def _scope_to_cedar(scope: Scope) -> str:
+    if scope.op is None:
+        return scope.variable
+    if scope.op == "is":
+        text = f"{scope.variable} is {scope.entity_type}"
+        return text if scope.target is None else f"{text} in {scope.target}"
+    return f"{scope.variable} {scope.op} {scope.target}"
+
+
+def policy_to_cedar(policy: Policy) -> str:
+    """Print a policy (or template) as Cedar text."""
+    lines = []
+    if policy.comment is not None:
+        lines.append(f"// {policy.comment}")
+    for key, value in policy.annotations:
+        lines.append(f"@{key}" if value is None else f"@{key}({cedar_string(value)})")
+    lines.append(f"{policy.effect} (")
+    lines.append(f"  {_scope_to_cedar(policy.principal)},")
+    lines.append(f"  {_scope_to_cedar(policy.action)},")
+    lines.append(f"  {_scope_to_cedar(policy.resource)}")
+    lines.append(")")
+    for keyword, condition in policy.conditions:
+        lines.append(f"{keyword} {{ {expr_to_cedar(condition)} }}")
+    lines[-1] += ";"
+    return "\n".join(lines)
+
+
+def policy_set_to_cedar(policy_list: list[Policy] | tuple[Policy, ...]) -> str:
+    """Print policies one after another (ids `policy0`, `policy1`, ... in this order)."""
+    return "\n\n".join(policy_to_cedar(p) for p in policy_list) + "\n"
+
+
+# -- literals ---------------------------------------------------------------------------------
+_STRING_PIECES = (
+    "a", "b", "x", " ", "*", "é", "\U0001f642", "\\n", "\\t", "\\r", "\\\\", '\\"', "\\'",
+    "\\0", "\\x41", "\\x7f", "\\u{e9}", "\\u{1F642}", "\\u{0}",
+)
+_PATTERN_PIECES = ("a", "b", "*", "\\*", " ", "y", "\\\\", "\\u{61}", "é")
+
+
+@st.composite
+def _string_literals(draw: st.DrawFn) -> str:
+    """A Cedar string literal (with quotes): mostly vocabulary, sometimes escapes."""
+    if draw(st.integers(0, 3)) < 3:
+        words = (*STRING_WORDS, *ENTITY_IDS, *TAG_KEYS, *ATTRIBUTE_NAMES)
+        return cedar_string(draw(st.sampled_from(words)))
+    pieces = draw(st.lists(st.sampled_from(_STRING_PIECES), max_size=5))
+    return '"' + "".join(pieces) + '"'
+
+
+@st.composite
+def _long_literals(draw: st.DrawFn) -> Expr:
+    choice = draw(st.integers(0, 5))
+    if choice < 3:
+        return Leaf(str(draw(st.integers(0, 10))))
+    if choice == 3:
+        return Unary("-", Leaf(str(draw(st.integers(1, 10)))))
+    if choice == 4:
+        value = draw(st.sampled_from(INTERESTING_LONGS))
+        return Unary("-", Leaf(str(value))) if draw(st.booleans()) else Leaf(str(value))
+    return Unary("-", Leaf(str(-LONG_MIN)))
+
+
+@st.composite
+def _entity_literals(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 4)) == 4:
+        return uid_to_cedar("Action", draw(st.sampled_from(ACTION_IDS)))
+    return uid_to_cedar(draw(st.sampled_from(ENTITY_TYPES)), draw(st.sampled_from(ENTITY_IDS)))
+
+
+@st.composite
+def _extension_args(draw: st.DrawFn, function: str, invalid: bool = True) -> str:
+    if invalid and draw(st.integers(0, 5)) == 5:
+        return draw(st.sampled_from(INVALID_EXTENSION_ARGS[function]))
+    return draw(st.sampled_from(VALID_EXTENSION_ARGS[function]))
+
+
+# -- expressions ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _Options:
+    malformed: bool
+    ill_typed: bool
+
+
+def _attribute_name(draw: st.DrawFn, kind: str) -> str:
+    choice = draw(st.integers(0, 9))
+    if choice < 7:
+        return KIND_ATTRIBUTE[kind]
+    if choice < 9:
+        return draw(st.sampled_from(ATTRIBUTE_NAMES))
+    return draw(st.sampled_from(("missing", "type", "id")))
+
+
+def _attribute_base(draw: st.DrawFn) -> Expr:
+    choice = draw(st.integers(0, 6))
+    if choice == 0:
+        return Leaf("principal")
+    if choice == 1:
+        return Leaf("resource")
+    if choice == 2:
+        return Leaf("context")
+    if choice == 3:
+        return GetAttr(Leaf(draw(st.sampled_from(("principal", "resource", "context")))),
+                       KIND_ATTRIBUTE["record"])
+    if choice == 4:
+        return GetAttr(Leaf(draw(st.sampled_from(("principal", "resource", "context")))),
+                       KIND_ATTRIBUTE["entity"])
+    if choice == 5:
+        return Leaf(draw(_entity_literals()))
+    return Leaf("action")
+
+
+def _attribute_leaf(draw: st.DrawFn, kind: str) -> Expr:
+    """`base.attr`, `base["attr"]` or `base.getTag("k")` expected to hold a ``kind``."""
+    base = _attribute_base(draw)
+    if draw(st.integers(0, 5)) == 5:
+        key = Leaf(cedar_string(draw(st.sampled_from(TAG_KEYS))))
+        return MethodCall(base, "getTag", (key,))
+    return GetAttr(base, _attribute_name(draw, kind), bracket=draw(st.integers(0, 4)) == 4)
+
+
+def _leaf(draw: st.DrawFn, kind: str, options: _Options) -> Expr:
+    if options.malformed and draw(st.integers(0, 149)) == 149:
+        return Leaf(draw(st.sampled_from(MALFORMED_PRIMARIES)))
+    if draw(st.integers(0, 3)) == 3:
+        return _attribute_leaf(draw, kind)
+    if kind == "bool":
+        return Leaf(draw(st.sampled_from(("true", "false"))))
+    if kind == "long":
+        return draw(_long_literals())
+    if kind == "string":
+        return Leaf(draw(_string_literals()))
+    if kind == "entity":
+        choice = draw(st.integers(0, 3))
+        if choice == 3:
+            return Leaf(draw(_entity_literals()))
+        return Leaf(("principal", "resource", "action")[choice])
+    if kind == "set":
+        return SetLiteral(())
+    if kind == "record":
+        return Leaf("context") if draw(st.booleans()) else RecordLiteral(())
+    function = KIND_CONSTRUCTOR[kind]
+    arg = draw(_extension_args(function))
+    return Call(function, (Leaf(cedar_string(arg)),))
+
+
+def _operand_kind(draw: st.DrawFn, kind: str, options: _Options) -> str:
+    if options.ill_typed and draw(st.integers(0, 11)) == 11:
+        return draw(st.sampled_from(KINDS))
+    return kind
+
+
+def _sub(draw: st.DrawFn, kind: str, depth: int, options: _Options) -> Expr:
+    return _expression(draw, _operand_kind(draw, kind, options), depth - 1, options)
+
+
+def _has_path(draw: st.DrawFn) -> tuple[str, ...]:
+    choice = draw(st.integers(0, 9))
+    if choice < 6:
+        return (draw(st.sampled_from(ATTRIBUTE_NAMES)),)
+    if choice < 9:
+        first = draw(st.sampled_from((KIND_ATTRIBUTE["record"], KIND_ATTRIBUTE["entity"],
+                                      "n", "missing")))
+        rest = draw(st.lists(st.sampled_from(ATTRIBUTE_NAMES[:-1]), min_size=1, max_size=2))
+        return (first, *rest)
+    return (draw(st.sampled_from(("missing", *TAG_KEYS))),)
+
+
+def _like_pattern(draw: st.DrawFn) -> str:
+    if draw(st.booleans()):
+        return draw(st.sampled_from(("*", "a*", "*b", "a\\*b", "a*b", "", "x y", "*l*")))
+    return "".join(draw(st.lists(st.sampled_from(_PATTERN_PIECES), max_size=4)))
+
+
+def _entity_type_name(draw: st.DrawFn) -> str:
+    return draw(st.sampled_from((*ENTITY_TYPES, "Action", "Other")))
+
+
+def _bool_compound(draw: st.DrawFn, depth: int, options: _Options) -> Expr:
+    sub = lambda kind: _sub(draw, kind, depth, options)  # noqa: E731
+    choice = draw(st.integers(0, 16))
+    if choice == 0:
+        return Unary("!", sub("bool"))
+    if choice in (1, 2):
+        return Binary(draw(st.sampled_from(("&&", "||"))), sub("bool"), sub("bool"))
+    if choice == 3:
+        kind = draw(st.sampled_from(KINDS))
+        return Binary(draw(st.sampled_from(("==", "!="))), sub(kind), sub(kind))
+    if choice == 4:
+        kind = draw(st.sampled_from(("long", "long", "datetime", "duration", "decimal")))
+        return Binary(draw(st.sampled_from(("<", "<=", ">", ">="))), sub(kind), sub(kind))
+    if choice == 5:
+        if draw(st.booleans()):
+            return Binary("in", sub("entity"), sub("entity"))
+        items = tuple(sub("entity") for _ in range(draw(st.integers(0, 3))))
+        return Binary("in", sub("entity"), SetLiteral(items) if draw(st.booleans())
+                      else sub("set"))
+    if choice == 6:
+        return Has(sub(draw(st.sampled_from(("entity", "record")))), _has_path(draw))
+    if choice == 7:
+        return Like(sub("string"), _like_pattern(draw))
+    if choice == 8:
+        within = sub("entity") if draw(st.booleans()) else None
+        return Is(sub("entity"), _entity_type_name(draw), within)
+    if choice == 9:
+        method = draw(st.sampled_from(("contains", "containsAll", "containsAny", "isEmpty")))
+        if method == "isEmpty":
+            args: tuple[Expr, ...] = ()
+        elif method == "contains":
+            args = (sub(draw(st.sampled_from(KINDS))),)
+        else:
+            args = (sub("set"),)
+        return MethodCall(sub("set"), method, args)
+    if choice == 10:
+        key = Leaf(cedar_string(draw(st.sampled_from(TAG_KEYS)))) if draw(st.booleans()) \
+            else sub("string")
+        return MethodCall(sub("entity"), "hasTag", (key,))
+    if choice == 11:
+        method = draw(st.sampled_from(("isIpv4", "isIpv6", "isLoopback", "isMulticast",
+                                       "isInRange")))
+        args = (sub("ipaddr"),) if method == "isInRange" else ()
+        return MethodCall(sub("ipaddr"), method, args)
+    if choice == 12:
+        method = draw(st.sampled_from(("lessThan", "lessThanOrEqual", "greaterThan",
+                                       "greaterThanOrEqual")))
+        return MethodCall(sub("decimal"), method, (sub("decimal"),))
+    if choice == 13:
+        return IfThenElse(sub("bool"), sub("bool"), sub("bool"))
+    if choice == 14:
+        return Paren(sub("bool"))
+    if choice == 15:
+        # `principal in resource.owner`-style hierarchy checks against the request.
+        var = Leaf(draw(st.sampled_from(("principal", "resource", "action"))))
+        return Binary("in", var, sub("entity"))
+    return Binary("==", sub("entity"), sub("entity"))
+
+
+def _long_compound(draw: st.DrawFn, depth: int, options: _Options) -> Expr:
+    sub = lambda kind: _sub(draw, kind, depth, options)  # noqa: E731
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return Unary("-", sub("long"))
+    if choice in (1, 2):
+        return Binary(draw(st.sampled_from(("+", "-", "*"))), sub("long"), sub("long"))
+    if choice == 3:
+        method = draw(st.sampled_from(("toMilliseconds", "toSeconds", "toMinutes", "toHours",
+                                       "toDays")))
+        return MethodCall(sub("duration"), method, ())
+    if choice == 4:
+        return IfThenElse(sub("bool"), sub("long"), sub("long"))
+    return Paren(sub("long"))
+
+
+def _generic_compound(draw: st.DrawFn, kind: str, depth: int, options: _Options) -> Expr:
+    sub = lambda k: _sub(draw, k, depth, options)  # noqa: E731
+    choice = draw(st.integers(0, 3))
+    if choice == 0:
+        return IfThenElse(sub("bool"), sub(kind), sub(kind))
+    if kind == "set":
+        count = draw(st.integers(0, 3))
+        if choice == 1:
+            item_kind = draw(st.sampled_from(KINDS))
+            return SetLiteral(tuple(sub(item_kind) for _ in range(count)))
+        return SetLiteral(tuple(sub(draw(st.sampled_from(KINDS))) for _ in range(count)))
+    if kind == "record":
+        names = draw(st.lists(st.sampled_from(ATTRIBUTE_NAMES), max_size=3, unique=True))
+        return RecordLiteral(tuple((n, sub(_kind_of_attribute(n))) for n in names))
+    if kind == "datetime":
+        if choice == 1:
+            return MethodCall(sub("datetime"), "offset", (sub("duration"),))
+        if choice == 2:
+            return MethodCall(sub("datetime"), "toDate", ())
+    if kind == "duration":
+        if choice == 1:
+            return MethodCall(sub("datetime"), "toTime", ())
+        if choice == 2:
+            return MethodCall(sub("datetime"), "durationSince", (sub("datetime"),))
+    if kind in KIND_CONSTRUCTOR and choice == 3:
+        # A constructor applied to a computed string rather than a literal.
+        return Call(KIND_CONSTRUCTOR[kind], (sub("string"),))
+    return _leaf(draw, kind, options)
+
+
+def _kind_of_attribute(name: str) -> str:
+    for kind, attr in KIND_ATTRIBUTE.items():
+        if attr == name:
+            return kind
+    return "string"
+
+
+def _expression(draw: st.DrawFn, kind: str, depth: int, options: _Options) -> Expr:
+    if depth <= 0 or draw(st.integers(0, 3)) == 0:
+        return _leaf(draw, kind, options)
+    if kind == "bool":
+        return _bool_compound(draw, depth, options)
+    if kind == "long":
+        return _long_compound(draw, depth, options)
+    return _generic_compound(draw, kind, depth, options)
+
+
+@st.composite
+def expressions(
+    draw: st.DrawFn,
+    kind: str = "bool",
+    depth: int = 3,
+    malformed: bool = False,
+    ill_typed: bool = True,
+) -> Expr:
+    """An expression tree expected to produce a value of ``kind`` (one of `KINDS`).
+
+    Args:
+        kind: the kind of value the expression should mostly produce.
+        depth: the maximum nesting of compound nodes.
+        malformed: sometimes put in text that Cedar rejects at parse time.
+        ill_typed: sometimes put in an operand of the wrong kind (evaluation errors).
+    """
+    return _expression(draw, kind, depth, _Options(malformed, ill_typed))
+
+
+# -- policies ---------------------------------------------------------------------------------
+@st.composite
+def _entity_scope(draw: st.DrawFn, variable: str, slot: bool, malformed: bool) -> Scope:
+    slot_text = f"?{variable}"
+    choice = draw(st.integers(1 if slot else 0, 4)) if slot or draw(st.booleans()) else 0
+    target = slot_text if slot else draw(_entity_literals())
+    if choice == 0:
+        scope = Scope(variable)
+    elif choice == 1:
+        scope = Scope(variable, "==", target=target)
+    elif choice == 2:
+        scope = Scope(variable, "in", target=target)
+    elif choice == 3:
+        scope = Scope(variable, "is", _entity_type_name(draw),
+                      target if slot or draw(st.booleans()) else None)
+    else:
+        scope = Scope(variable, "is", _entity_type_name(draw), target)
+    if malformed and draw(st.integers(0, 39)) == 39:
+        bad = draw(st.sampled_from((
+            Scope(variable, "in", target=f"[{draw(_entity_literals())}]"),
+            Scope(variable, "==", target="?action"),
+            Scope(variable, "like", target='"a"'),
+            Scope(variable, "==", target="1"),
+            Scope(variable, "in", target="?resource" if variable == "principal"
+                  else "?principal"),
+        )))
+        return bad
+    return scope
+
+
+@st.composite
+def _action_scope(draw: st.DrawFn, malformed: bool) -> Scope:
+    action = lambda: uid_to_cedar("Action", draw(st.sampled_from(ACTION_IDS)))  # noqa: E731
+    choice = draw(st.integers(0, 3)) if draw(st.booleans()) else 0
+    if malformed and draw(st.integers(0, 39)) == 39:
+        return draw(st.sampled_from((
+            Scope("action", "==", target=draw(_entity_literals())),
+            Scope("action", "in", target="?principal"),
+            Scope("action", "is", "Action"),
+            Scope("action", "==", target=f"[{action()}]"),
+        )))
+    if choice == 0:
+        return Scope("action")
+    if choice == 1:
+        return Scope("action", "==", target=action())
+    if choice == 2:
+        return Scope("action", "in", target=action())
+    items = [action() for _ in range(draw(st.integers(0, 3)))]
+    return Scope("action", "in", target=f"[{', '.join(items)}]")
+
+
+@st.composite
+def _annotations(draw: st.DrawFn, malformed: bool) -> tuple[tuple[str, str | None], ...]:
+    keys = draw(st.lists(st.sampled_from(("id", "advice", "if", "note_2")), max_size=2,
+                         unique=True))
+    if malformed and keys and draw(st.integers(0, 29)) == 29:
+        keys.append(keys[0])  # duplicate annotation
+    out = []
+    for key in keys:
+        value = None if draw(st.integers(0, 3)) == 3 else draw(
+            st.sampled_from(("p", "", 'q"t', "deny all", "é")))
+        out.append((key, value))
+    return tuple(out)
+
+
+@st.composite
+def policies(
+    draw: st.DrawFn,
+    depth: int = 3,
+    malformed: bool = False,
+    template: bool = False,
+    max_conditions: int = 3,
+) -> Policy:
+    """A policy (or, with ``template``, a template with one or two slots)."""
+    principal_slot = resource_slot = False
+    if template:
+        which = draw(st.integers(0, 2))
+        principal_slot = which in (0, 2)
+        resource_slot = which in (1, 2)
+    conditions = tuple(
+        (draw(st.sampled_from(("when", "unless"))),
+         draw(expressions("bool", depth, malformed)))
+        for _ in range(draw(st.integers(0, max_conditions)))
+    )
+    return Policy(
+        effect=draw(st.sampled_from(("permit", "forbid"))),
+        principal=draw(_entity_scope("principal", principal_slot, malformed)),
+        action=draw(_action_scope(malformed)),
+        resource=draw(_entity_scope("resource", resource_slot, malformed)),
+        conditions=conditions,
+        annotations=draw(_annotations(malformed)),
+        comment=draw(st.one_of(st.none(), st.sampled_from(("note", "a; b { c }")))),
+    )
+
+
+def policy_sets(
+    min_size: int = 1, max_size: int = 5, depth: int = 3, malformed: bool = False
+) -> st.SearchStrategy[list[Policy]]:
+    """Lists of static policies (print them with `policy_set_to_cedar`)."""
+    return st.lists(policies(depth=depth, malformed=malformed), min_size=min_size,
+                    max_size=max_size)
+
+
+@st.composite
+def template_sets(
+    draw: st.DrawFn, max_static: int = 3, max_templates: int = 2, depth: int = 2
+) -> tuple[list[Policy], list[Link]]:
+    """Static policies and templates in one list, and links of the templates.
+
+    Ids are positional (`policyN`), so a link names its template by position; new ids
+    are `link0`, `link1`, ...
+    """
+    statics = draw(st.lists(policies(depth=depth), max_size=max_static))
+    templates = draw(st.lists(policies(depth=depth, template=True), min_size=1,
+                              max_size=max_templates))
+    order = draw(st.permutations([*statics, *templates]))
+    positions = [i for i, p in enumerate(order) if _is_template(p)]
+    links = []
+    for n in range(draw(st.integers(0, 4))):
+        position = draw(st.sampled_from(positions))
+        values = {f"?{slot}": _uid_json(draw(st.sampled_from(ENTITY_UIDS)))
+                  for slot in _slots(order[position])}
+        links.append(Link(f"policy{position}", f"link{n}", values))
+    return order, links
+
+
+def _slots(policy: Policy) -> list[str]:
+    return [s.variable for s in (policy.principal, policy.resource)
+            if s.target is not None and s.target.startswith("?")]
+
+
+def _is_template(policy: Policy) -> bool:
+    return bool(_slots(policy))
+
+
+_TOKENS = (
+    "(", ")", "[", "]", "{", "}", ",", ";", ".", "::", "==", "!=", "<=", ">=", "<", ">",
+    "&&", "||", "!", "-", "+", "*", "in", "has", "like", "is", "if", "then", "else", "true",
+    "false", "principal", "action", "resource", "context", '"', '"a"', "@", "?principal",
+    "?resource", "1", "/*", "//", "\\", " ", "\n", "when", "unless", "permit", "forbid",
+    "ip", "x", "User", "::\"a\"", "%", "0x1", "1.5", "'a'", "=", "&", "|", "$",
+)
+
+
+@st.composite
+def mutated_texts(draw: st.DrawFn, text: str) -> str:
+    """``text`` with a few token insertions, deletions and duplications."""
+    for _ in range(draw(st.integers(1, 3))):
+        position = draw(st.integers(0, len(text)))
+        choice = draw(st.integers(0, 2))
+        if choice == 0:
+            text = text[:position] + draw(st.sampled_from(_TOKENS)) + text[position:]
+        elif choice == 1:
+            end = min(len(text), position + draw(st.integers(1, 6)))
+            text = text[:position] + text[end:]
+        else:
+            end = min(len(text), position + draw(st.integers(1, 8)))
+            text = text[:end] + text[position:end] + text[end:]
+    return text
+
+
+# -- entities, values and requests ------------------------------------------------------------
+ENTITY_UIDS = tuple((t, i) for t in ENTITY_TYPES for i in ENTITY_IDS)
+ACTION_UIDS = tuple(("Action", a) for a in ACTION_IDS)
+
+
+def _uid_json(uid: tuple[str, str]) -> dict[str, str]:
+    return {"type": uid[0], "id": uid[1]}
+
+
+# Values at the edges of Cedar's JSON value format: rejected, or read leniently (an escape
+# object that does not fit its shape is an ordinary record, unknown fields are ignored).
+_EDGE_JSON_VALUES = (
+    LONG_MAX + 1,
+    LONG_MIN - 1,
+    1.5,
+    None,
+    {"__extn": {"fn": "ip", "arg": "1.2.3"}},
+    {"__extn": {"fn": "decimal", "arg": "1.23456"}},
+    {"__extn": {"fn": "nope", "arg": "1"}},
+    {"__extn": {"fn": "ip"}},
+    {"__extn": {"fn": "ip", "arg": "10.0.0.1", "extra": 1}},
+    {"__extn": "ip"},
+    {"__entity": {"type": "User"}},
+    {"__entity": {"type": "User", "id": "alice", "extra": 1}},
+    {"__entity": {"type": "User", "id": "alice"}, "extra": 1},
+    {"__entity": {"type": "if", "id": "alice"}},
+    {"__entity": {"type": "User", "id": 1}},
+    {"__entity": 'User::"alice"'},
+    {"type": "User", "id": "alice"},
+    {"type": "User", "id": "alice", "extra": 1},
+    {"__expr": "1"},
+)
+
+
+@st.composite
+def json_values(draw: st.DrawFn, kind: str | None = None, depth: int = 2,
+                invalid: bool = False) -> Any:
+    """A value in Cedar's JSON format (`__entity` / `__extn` escapes included).
+
+    Args:
+        kind: the kind to produce (one of `KINDS`); any kind when None.
+        depth: the maximum nesting of sets and records.
+        invalid: sometimes produce a value Cedar rejects (bad extension argument,
+            integer out of range).
+    """
+    if kind is None or (kind in ("set", "record") and depth <= 0):
+        scalar_kinds = tuple(k for k in KINDS if k not in ("set", "record"))
+        kind = draw(st.sampled_from(scalar_kinds if depth <= 0 else KINDS))
+    if invalid and draw(st.integers(0, 299)) == 299:
+        return draw(st.sampled_from(_EDGE_JSON_VALUES))
+    if kind == "bool":
+        return draw(st.booleans())
+    if kind == "long":
+        if draw(st.integers(0, 5)) == 5:
+            return draw(st.sampled_from((LONG_MAX, LONG_MIN, LONG_MAX - 1, -1, 2**62)))
+        return draw(st.integers(-3, 10))
+    if kind == "string":
+        return draw(st.sampled_from((*STRING_WORDS, *ENTITY_IDS, "x\ny", "a\\*b")))
+    if kind == "entity":
+        uid = draw(st.sampled_from(ENTITY_UIDS + ACTION_UIDS))
+        return {"__entity": _uid_json(uid)}
+    if kind == "set":
+        item_kind = draw(st.one_of(st.none(), st.sampled_from(KINDS)))
+        return draw(st.lists(json_values(item_kind, depth - 1, invalid), max_size=3))
+    if kind == "record":
+        return draw(_records(depth - 1, invalid))
+    function = KIND_CONSTRUCTOR[kind]
+    return {"__extn": {"fn": function, "arg": draw(_extension_args(function, invalid=False))}}
+
+
+@st.composite
+def _records(draw: st.DrawFn, depth: int, invalid: bool) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from(ATTRIBUTE_NAMES), max_size=4, unique=True))
+    out = {}
+    for name in names:
+        kind = _kind_of_attribute(name) if draw(st.integers(0, 5)) < 5 else None
+        out[name] = draw(json_values(kind, depth, invalid))
+    return out
+
+
+@st.composite
+def entity_lists(draw: st.DrawFn, invalid: bool = False, max_entities: int = 8) -> list[Any]:
+    """Entities in Cedar's JSON format over the vocabulary.
+
+    Parents come from later in a fixed order of uids, so the hierarchy is a DAG (with
+    ``invalid`` sometimes a cycle or a duplicate); actions form groups `read`/`write` in
+    `g` in `all`.
+    """
+    chosen = draw(st.lists(st.sampled_from(ENTITY_UIDS), max_size=max_entities, unique=True))
+    order = {uid: i for i, uid in enumerate(ENTITY_UIDS)}
+    out: list[Any] = []
+    for uid in chosen:
+        later = [u for u in ENTITY_UIDS if order[u] > order[uid]]
+        parents = draw(st.lists(st.sampled_from(later), max_size=3, unique=True)) if later else []
+        if invalid and draw(st.integers(0, 59)) == 59:
+            parents.append(draw(st.sampled_from(ENTITY_UIDS)))  # may close a cycle
+        entity: dict[str, Any] = {
+            "uid": _uid_json(uid),
+            "attrs": draw(_records(2, invalid)),
+            "parents": [_uid_json(p) for p in parents],
+        }
+        if draw(st.booleans()):
+            keys = draw(st.lists(st.sampled_from(TAG_KEYS), max_size=2, unique=True))
+            entity["tags"] = {k: draw(json_values(None, 1, invalid)) for k in keys}
+        out.append(entity)
+    action_parents = {"read": ("g", "all"), "write": ("g", "all"), "g": ("all",), "all": ()}
+    for action_id in draw(st.lists(st.sampled_from(ACTION_IDS), max_size=4, unique=True)):
+        candidates = list(action_parents[action_id])
+        parents = draw(st.lists(st.sampled_from(candidates), max_size=2, unique=True)) \
+            if candidates else []
+        entity = {
+            "uid": _uid_json(("Action", action_id)),
+            "attrs": draw(_records(1, invalid)) if draw(st.integers(0, 3)) == 3 else {},
+            "parents": [_uid_json(("Action", p)) for p in parents],
+        }
+        out.append(entity)
+    if invalid and out and draw(st.integers(0, 59)) == 59:
+        duplicate = dict(out[0])  # the same uid again, identical or not
+        if draw(st.booleans()):
+            duplicate["attrs"] = {"n": 1}
+        out.append(duplicate)
+    return out
+
+
+@st.composite
+def _request_uids(draw: st.DrawFn, pool: tuple[tuple[str, str], ...],
+                  preferred: tuple[tuple[str, str], ...]) -> Any:
+    if preferred and draw(st.integers(0, 3)) < 3:
+        uid = draw(st.sampled_from(preferred))
+    else:
+        uid = draw(st.sampled_from(pool))
+    if draw(st.booleans()):
+        return uid_to_cedar(*uid)
+    return _uid_json(uid)
+
+
+@st.composite
+def requests(
+    draw: st.DrawFn, entities: list[Any] | None = None, invalid: bool = False
+) -> dict[str, Any]:
+    """A request dict (`principal`, `action`, `resource`, `context`) over the vocabulary.
+
+    Uids are either `'Type::"id"'` text or `{"type": ..., "id": ...}`, mostly of the
+    given ``entities`` (Cedar JSON) when there are some; the context is a record in
+    Cedar's JSON format.
+    """
+    existing = tuple((e["uid"]["type"], e["uid"]["id"]) for e in entities or ())
+    actions = tuple(u for u in existing if u[0] == "Action")
+    others = tuple(u for u in existing if u[0] != "Action")
+    action_pool = ACTION_UIDS if draw(st.integers(0, 9)) < 9 else ENTITY_UIDS[:3]
+    return {
+        "principal": draw(_request_uids(ENTITY_UIDS, others)),
+        "action": draw(_request_uids(action_pool, actions)),
+        "resource": draw(_request_uids(ENTITY_UIDS, others)),
+        "context": draw(_records(2, invalid)),
+    }
+
+
+# -- whole cases for differential tests -------------------------------------------------------
+@dataclass(frozen=True)
+class Case:
+    """Policy text, entities (Cedar JSON), request dicts and template links to decide."""
+
+    text: str
+    entities: list[Any]
+    requests: list[dict[str, Any]]
+    links: tuple[Link, ...] = ()
+
+
+@st.composite
+def scenarios(
+    draw: st.DrawFn, invalid: bool = False, max_requests: int = 4
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Entities and requests mostly about those entities."""
+    entities = draw(entity_lists(invalid=invalid))
+    request_list = draw(st.lists(requests(entities, invalid=invalid), min_size=1,
+                                 max_size=max_requests))
+    return entities, request_list
+
+
+@st.composite
+def expression_cases(draw: st.DrawFn, depth: int = 4, invalid: bool = False) -> Case:
+    """One `permit`/`forbid` policy with one condition over a generated expression."""
+    condition = draw(expressions("bool", depth, malformed=True))
+    effect = draw(st.sampled_from(("permit", "forbid")))
+    keyword = draw(st.sampled_from(("when", "unless")))
+    policy = Policy(effect, Scope("principal"), Scope("action"), Scope("resource"),
+                    ((keyword, condition),))
+    entities, request_list = draw(scenarios(invalid))
+    return Case(policy_set_to_cedar([policy]), entities, request_list)
+
+
+@st.composite
+def policy_set_cases(draw: st.DrawFn, max_policies: int = 5, invalid: bool = True) -> Case:
+    """Several policies with every scope form, over an entity hierarchy."""
+    policy_list = draw(policy_sets(max_size=max_policies, malformed=True))
+    entities, request_list = draw(scenarios(invalid))
+    return Case(policy_set_to_cedar(policy_list), entities, request_list)
+
+
+@st.composite
+def template_cases(draw: st.DrawFn) -> Case:
+    """Static policies, templates and links of the templates."""
+    policy_list, links = draw(template_sets())
+    entities, request_list = draw(scenarios())
+    return Case(policy_set_to_cedar(policy_list), entities, request_list, tuple(links))
+
+
+@st.composite
+def mutated_cases(draw: st.DrawFn) -> Case:
+    """A policy set whose text was mutated (mostly no longer Cedar)."""
+    policy_list = draw(policy_sets(max_size=3, depth=2))
+    text = draw(mutated_texts(policy_set_to_cedar(policy_list)))
+    entities, request_list = draw(scenarios(max_requests=2))
+    return Case(text, entities, request_list)
