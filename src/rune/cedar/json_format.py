@@ -11,6 +11,7 @@ import re
 from typing import Any, NamedTuple
 
 from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
+from rune.cedar.extensions import is_json_extn
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID
 
 __all__ = [
@@ -86,8 +87,8 @@ def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesErro
         if len(data) == 1:
             if "__entity" in data:
                 return entity_uid_from_json(data["__entity"], f"{path}.__entity", error)
-            if "__extn" in data:
-                return extension_from_json(data["__extn"], f"{path}.__extn", error)
+            if "__extn" in data and is_json_extn(data):
+                return extension_from_json(data, f"{path}.__extn", error)
             if "__expr" in data:
                 raise error("the `__expr` escape is no longer supported",
                             code="unsupported-escape", path=path)
@@ -104,13 +105,11 @@ def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesErro
 
 
 def extension_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:
-    """Convert the body of an `__extn` escape into an extension value."""
-    from rune.cedar.extensions import from_json_extn
+    """Evaluate a whole `{"__extn": {"fn": ..., "arg"/"args": ...}}` escape."""
+    from rune.cedar.extensions import from_json
 
-    if not isinstance(data, dict) or "fn" not in data:
-        raise error("`__extn` needs `fn` and `arg`", code="invalid-extension", path=path)
     try:
-        return from_json_extn(data["fn"], data.get("arg", data.get("args")))
+        return from_json(data)
     except EvaluationError as exc:
         raise error(exc.message, code="invalid-extension", path=path) from None
 
