@@ -1,6 +1,7 @@
 """Schemas, entities and requests of the Cedar conformance corpus, compared with cedarpy.
 
-For each corpus test file: `validate` gives its `shouldValidate`; its schema parses
+For each corpus test file: `validate` (RUNE's typechecker) gives its `shouldValidate`
+and fails exactly the policies cedar-policy fails; its schema parses
 with `Schema.from_str`, and `to_json` is what Cedar reads from the text; its entities
 parse with `parse_entities` into exactly the entities cedarpy builds (attributes, tags,
 all ancestors, the schema's actions); and every request's context parses with
@@ -8,7 +9,7 @@ all ancestors, the schema's actions); and every request's context parses with
 schema-checked request builder accepts.
 
 `test_corpus_sample` covers a fixed sample of about 300 files; the `slow` test covers
-all 7,831 (`make conformance`).
+all 7,831 (`pytest -m slow tests/cedar/schema`).
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ def check_file(path: Path, extracted: Path) -> list[str]:
         return [f"schema does not parse: {exc}"]
     judge = cedarpy.Schema.from_str(text)
     policies = PolicySet.from_str(resolve(extracted, spec["policies"]).read_text())
-    if validate(policies, schema).passed != spec["shouldValidate"]:
+    result = validate(policies, schema)
+    if result.passed != spec["shouldValidate"]:
         problems.append(f"validation should give {spec['shouldValidate']}")
+    delegated = validate(policies, schema, engine="cedarpy")
+    if {e.policy_id for e in result.errors} != {e.policy_id for e in delegated.errors}:
+        problems.append("RUNE's typechecker and cedar-policy disagree on which policies fail")
     if str(cedarpy.Schema.from_json_str(json.dumps(schema.to_json()))) != str(judge):
         problems.append("to_json differs from the schema text")
 

@@ -1,16 +1,18 @@
 """Policy validation against a schema (Cedar's strict mode).
 
-`validate` hands the policies' text and the schema's JSON form to cedar-policy
-(through cedarpy) and maps each error it reports to a `ValidationError` with a stable
-kebab-case code. RUNE's own typechecker (`rune.cedar.schema.typecheck`) replaces this
-only once it agrees with cedar-policy on every corpus case.
+By default `validate` runs RUNE's own typechecker (`rune.cedar.schema.typecheck`), which
+agrees with cedar-policy 4.12 on every policy of the Cedar conformance corpus (7,831
+files). ``engine="cedarpy"`` hands the policies' text and the schema's JSON form to
+cedar-policy instead and maps each error it reports to a stable kebab-case code; policy
+sets with templates always go to cedar-policy, since RUNE's typechecker does not model
+slots.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from rune.cedar.errors import CedarError
 from rune.errors import SourceSpan
@@ -88,17 +90,35 @@ def _strip_prefix(policy_id: str, message: str) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
-def validate(policies: Any, schema: Schema) -> ValidationResult:
+def validate(
+    policies: Any, schema: Schema, *, engine: Literal["rune", "cedarpy"] = "rune"
+) -> ValidationResult:
     """Validate a policy set against ``schema`` in Cedar's strict mode.
 
     Args:
-        policies: a `rune.cedar.PolicySet` (its ``source_text`` is validated; ids are
-            `policy0`, `policy1`, ... as Cedar assigns them).
+        policies: a `rune.cedar.PolicySet` (ids are `policy0`, `policy1`, ... as Cedar
+            assigns them).
         schema: the schema to validate against.
+        engine: ``"rune"`` (RUNE's typechecker) or ``"cedarpy"`` (cedar-policy itself).
 
     Returns:
-        The errors of every policy, in the order Cedar reports them.
+        The errors of every policy, policy by policy.
     """
+    has_templates = bool(getattr(policies, "templates", None))
+    if engine == "cedarpy" or has_templates:
+        return _validate_with_cedarpy(policies, schema)
+    from rune.cedar.schema.typecheck import prepare, typecheck_policy
+
+    prepared = prepare(schema.entity_types, schema.actions)
+    errors: list[ValidationError] = []
+    for policy in policies:
+        for error in typecheck_policy(policy.ast, prepared):
+            errors.append(ValidationError(policy.id, error.code, error.message,
+                                          error.span or policy.ast.span))
+    return ValidationResult(tuple(errors))
+
+
+def _validate_with_cedarpy(policies: Any, schema: Schema) -> ValidationResult:
     import cedarpy
 
     text: str = policies.source_text
