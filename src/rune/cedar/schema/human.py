@@ -175,6 +175,10 @@ class _Lexer:
         return j + 1
 
 
+# What one declaration produces: `entity A, B` and `action a, b` declare several at once.
+_Declarations = list[EntityTypeDecl] | list[ActionDecl] | CommonTypeDecl
+
+
 class _Syntax(Exception):
     """Internal: abandons the current declaration after a syntax error was recorded."""
 
@@ -263,15 +267,14 @@ class _Parser:
     # -- grammar ------------------------------------------------------------------------
     def schema(self) -> SchemaFragment:
         namespaces: dict[str, NamespaceDecl] = {}
-        top: list[object] = []
+        top: list[_Declarations] = []
         order: list[str] = []
         while self.tok.kind != "eof":
-            start = self.pos
             self.depth = 0
             try:
                 annotations = self.annotations()
                 if self.at("namespace"):
-                    ns = self.namespace(annotations, self.toks[start].start)
+                    ns = self.namespace(annotations)
                     if ns.name in namespaces:
                         where = ns.where
                         assert isinstance(where, SourceSpan)
@@ -282,7 +285,7 @@ class _Parser:
                     namespaces[ns.name] = ns
                     order.append(ns.name)
                 else:
-                    top.append(self.declaration(annotations, self.toks[start].start))
+                    top.append(self.declaration(annotations))
             except _Syntax:
                 self.synchronize(0)
                 if self.at("}"):
@@ -293,32 +296,32 @@ class _Parser:
         result.extend(namespaces[name] for name in order)
         return SchemaFragment(tuple(result))
 
-    def collect(self, name: str, decls: list[object], annotations: Annotations,
+    def collect(self, name: str, decls: list[_Declarations], annotations: Annotations,
                 where: SourceSpan | None) -> NamespaceDecl:
         """Group declarations into a namespace, reporting duplicate names."""
         entities: list[EntityTypeDecl] = []
         actions: list[ActionDecl] = []
         commons: list[CommonTypeDecl] = []
-        seen: dict[tuple[str, str], bool] = {}
+        seen: set[tuple[str, str]] = set()
+        items: list[EntityTypeDecl | ActionDecl | CommonTypeDecl] = []
         for group in decls:
-            items = group if isinstance(group, list) else [group]
-            for decl in items:
-                if isinstance(decl, EntityTypeDecl):
-                    key, target = ("entity", decl.name), entities
-                elif isinstance(decl, ActionDecl):
-                    key, target = ("action", decl.name), actions  # type: ignore[assignment]
-                else:
-                    assert isinstance(decl, CommonTypeDecl)
-                    key, target = ("type", decl.name), commons  # type: ignore[assignment]
-                if key in seen:
-                    span = decl.where
-                    assert isinstance(span, SourceSpan)
-                    shown = decl.name if key[0] != "action" else _quote(decl.name)
-                    self.error("duplicate-declaration", f"`{shown}` is declared twice",
-                               span.offset, span.end_offset)
-                    continue
-                seen[key] = True
-                target.append(decl)  # type: ignore[arg-type]
+            items.extend(group if isinstance(group, list) else [group])
+        for decl in items:
+            kind = type(decl).__name__
+            if (kind, decl.name) in seen:
+                span = decl.where
+                assert isinstance(span, SourceSpan)
+                shown = _quote(decl.name) if isinstance(decl, ActionDecl) else decl.name
+                self.error("duplicate-declaration", f"`{shown}` is declared twice",
+                           span.offset, span.end_offset)
+                continue
+            seen.add((kind, decl.name))
+            if isinstance(decl, EntityTypeDecl):
+                entities.append(decl)
+            elif isinstance(decl, ActionDecl):
+                actions.append(decl)
+            else:
+                commons.append(decl)
         return NamespaceDecl(name, tuple(entities), tuple(actions), tuple(commons),
                              annotations, where)
 
@@ -342,21 +345,20 @@ class _Parser:
             found.append((key.text, value))
         return tuple(found)
 
-    def namespace(self, annotations: Annotations, start: int) -> NamespaceDecl:
+    def namespace(self, annotations: Annotations) -> NamespaceDecl:
         self.advance()  # `namespace`
         path_start = self.tok.start
         name = self.path(check=True, allow_cedar=False)
         where = self.span(path_start, self.toks[self.pos - 1].end)
         self.expect("{")
-        decls: list[object] = []
+        decls: list[_Declarations] = []
         while not self.at("}"):
             if self.tok.kind == "eof":
                 raise self.fail("`}`")
-            decl_start = self.tok.start
             outer = self.depth
             try:
                 decl_annotations = self.annotations()
-                decls.append(self.declaration(decl_annotations, decl_start))
+                decls.append(self.declaration(decl_annotations))
             except _Syntax:
                 self.synchronize(outer)
                 self.depth = outer
@@ -364,17 +366,16 @@ class _Parser:
                     break
         if self.at("}"):
             self.advance()
-        del start
         return self.collect(name, decls, annotations, where)
 
-    def declaration(self, annotations: Annotations, start: int) -> object:
+    def declaration(self, annotations: Annotations) -> _Declarations:
         tok = self.tok
         if tok.kind == "ident" and tok.text in _DECL_KEYWORDS:
             if tok.text == "entity":
-                return self.entity(annotations, start)
+                return self.entity(annotations)
             if tok.text == "action":
-                return self.action(annotations, start)
-            return self.common_type(annotations, start)
+                return self.action(annotations)
+            return self.common_type(annotations)
         if tok.kind == "ident" and tok.text == "namespace":
             raise self.fail("a declaration (namespaces cannot be nested)")
         raise self.fail("`namespace`, `entity`, `action` or `type`")
@@ -418,7 +419,7 @@ class _Parser:
         self.expect("]")
         return tuple(refs)
 
-    def entity(self, annotations: Annotations, start: int) -> list[EntityTypeDecl]:
+    def entity(self, annotations: Annotations) -> list[EntityTypeDecl]:
         self.advance()  # `entity`
         names = [self.ident()]
         while self.at(","):
@@ -495,7 +496,7 @@ class _Parser:
             raise self.fail("`::` and a string")
         return ActionRef(tok.text, None, self.span(tok.start, tok.end))
 
-    def action(self, annotations: Annotations, start: int) -> list[ActionDecl]:
+    def action(self, annotations: Annotations) -> list[ActionDecl]:
         self.advance()  # `action`
         names = [self.name()]
         while self.at(","):
@@ -569,10 +570,10 @@ class _Parser:
         resources = found.get("resource", ())
         context = found.get("context")
         assert isinstance(principals, tuple) and isinstance(resources, tuple)
-        return AppliesTo(principals, resources, context,  # type: ignore[arg-type]
-                         self.span(keyword.start, close.end))
+        assert context is None or isinstance(context, TypeRef | RecordDecl)
+        return AppliesTo(principals, resources, context, self.span(keyword.start, close.end))
 
-    def common_type(self, annotations: Annotations, start: int) -> CommonTypeDecl:
+    def common_type(self, annotations: Annotations) -> CommonTypeDecl:
         self.advance()  # `type`
         name = self.ident()
         self.check_reserved(name)

@@ -243,8 +243,8 @@ class _Checker:
 
     def literal_uid(self, expr: ast.Expr) -> EntityUID | None:
         """The entity a literal (or the substituted `action` variable) denotes."""
-        if isinstance(expr, ast.Literal) and expr.value.__class__ is EntityUID:
-            return expr.value  # type: ignore[return-value]
+        if isinstance(expr, ast.Literal) and isinstance(expr.value, EntityUID):
+            return expr.value
         if isinstance(expr, ast.Var) and expr.name == "action":
             return self.action_uid
         return None
@@ -432,8 +432,13 @@ class _Checker:
 
     def literal_uids(self, expr: ast.Expr) -> list[EntityUID] | None:
         if isinstance(expr, ast.SetLiteral):
-            uids = [self.literal_uid(e) for e in expr.elements]
-            return None if any(u is None for u in uids) else uids  # type: ignore[return-value]
+            uids: list[EntityUID] = []
+            for element in expr.elements:
+                uid = self.literal_uid(element)
+                if uid is None:
+                    return None
+                uids.append(uid)
+            return uids
         uid = self.literal_uid(expr)
         return None if uid is None else [uid]
 
@@ -601,17 +606,18 @@ def _scope_expr(var: str, scope: ast.ScopeConstraint) -> ast.Expr | None:
         return None
     if isinstance(scope.entity, ast.Slot):
         raise _Fail("unsupported-template", "templates are not supported by this validator")
-    if op is ast.ScopeOp.EQ:
-        return ast.BinaryOp("==", target, ast.Literal(scope.entity))  # type: ignore[arg-type]
-    if op is ast.ScopeOp.IN:
-        return ast.BinaryOp("in", target, ast.Literal(scope.entity))  # type: ignore[arg-type]
     if op is ast.ScopeOp.IS:
         return ast.Is(target, scope.entity_type or "")
-    if op is ast.ScopeOp.IS_IN:
-        return ast.Is(target, scope.entity_type or "",
-                      ast.Literal(scope.entity))  # type: ignore[arg-type]
-    return ast.BinaryOp("in", target, ast.SetLiteral(tuple(ast.Literal(e)
-                                                           for e in scope.entities)))
+    if op is ast.ScopeOp.IN_SET:
+        return ast.BinaryOp("in", target, ast.SetLiteral(tuple(ast.Literal(e)
+                                                               for e in scope.entities)))
+    assert scope.entity is not None
+    entity = ast.Literal(scope.entity)
+    if op is ast.ScopeOp.EQ:
+        return ast.BinaryOp("==", target, entity)
+    if op is ast.ScopeOp.IN:
+        return ast.BinaryOp("in", target, entity)
+    return ast.Is(target, scope.entity_type or "", entity)
 
 
 def policy_expression(policy: ast.PolicyAST) -> ast.Expr:
@@ -710,12 +716,14 @@ def _check_action_application(policy: ast.PolicyAST, schema: _Schema) -> bool:
     if scope.op is ast.ScopeOp.ANY:
         actions = list(schema.actions.values())
     elif scope.op is ast.ScopeOp.EQ:
-        found = schema.actions.get(scope.entity)  # type: ignore[arg-type]
+        found = schema.actions.get(scope.entity) if isinstance(scope.entity, EntityUID) else None
         actions = [] if found is None else [found]
     else:
-        parents = [scope.entity] if scope.op is ast.ScopeOp.IN else list(scope.entities)
+        parents = list(scope.entities)
+        if isinstance(scope.entity, EntityUID):
+            parents.append(scope.entity)
         actions = [a for a in schema.actions.values()
-                   if any(schema.action_in(a.uid, p) for p in parents)]  # type: ignore[arg-type]
+                   if any(schema.action_in(a.uid, p) for p in parents)]
     principals = _scope_types(policy.principal, schema)
     resources = _scope_types(policy.resource, schema)
     return any(

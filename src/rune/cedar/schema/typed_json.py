@@ -96,10 +96,10 @@ def invalid_enum_uid(value: Any, entity_types: Mapping[str, EntityTypeDef]) -> E
     while stack:
         item = stack.pop()
         cls = item.__class__
-        if cls is EntityUID:
+        if isinstance(item, EntityUID):
             decl = entity_types.get(item.type)
             if decl is not None and decl.enum is not None and item.id not in decl.enum:
-                return item  # type: ignore[no-any-return]
+                return item
         elif cls is CedarSet:
             stack.extend(item)
         elif cls is CedarRecord:
