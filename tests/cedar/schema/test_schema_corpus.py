@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -23,11 +24,20 @@ from typing import Any
 import cedarpy
 import pytest
 
-from rune.cedar import PolicySet
+from rune.cedar import ParseError, PolicySet
 from rune.cedar.entities import Entities
 from rune.cedar.json_format import value_to_json
-from rune.cedar.schema import Schema, validate
-from rune.cedar.values import EntityUID
+from rune.cedar.schema import (
+    EntityType,
+    ExtensionType,
+    PrimitiveType,
+    RecordType,
+    Schema,
+    SchemaType,
+    SetType,
+    validate,
+)
+from rune.cedar.values import EntityUID, format_value
 from rune.errors import RuneError
 
 SHARED = Path(os.environ.get("RUNE_SHARED", Path(__file__).resolve().parents[4] / "shared"))
@@ -179,3 +189,149 @@ def test_corpus_all(extracted: Path) -> None:
     assert len(paths) == 7831
     failures = run(paths, extracted)
     assert failures == {}, f"{len(failures)} files differ, e.g. {next(iter(failures.items()))}"
+
+
+# -- random policies over the corpus schemas ---------------------------------------------
+
+
+class SchemaPolicies:
+    """Random policies that use one schema's entity types, attributes and actions.
+
+    Attribute paths follow the declared types (with `has` guards most of the time), so
+    many of the policies validate and the typechecker's rules are exercised in depth.
+    """
+
+    def __init__(self, schema: Schema, rng: random.Random) -> None:
+        self.schema = schema
+        self.rng = rng
+        self.types = list(schema.entity_types)
+        self.actions = list(schema.actions.values())
+
+    def uid(self) -> str:
+        if not self.types or self.rng.random() < 0.15:
+            return str(self.rng.choice(self.actions).uid) if self.actions else 'Nope::"x"'
+        name = self.rng.choice(self.types)
+        enum = self.schema.entity_types[name].enum
+        eid = self.rng.choice(enum) if enum and self.rng.random() < 0.8 else "a"
+        return str(EntityUID(name, eid))
+
+    def value(self, ty: SchemaType) -> str:
+        if isinstance(ty, PrimitiveType):
+            return {"Bool": "true", "Long": "1", "String": '"a"'}[ty.name]
+        if isinstance(ty, EntityType):
+            enum = self.schema.entity_types[ty.name].enum
+            return str(EntityUID(ty.name, enum[0] if enum else "x"))
+        if isinstance(ty, ExtensionType):
+            return {"ipaddr": 'ip("1.2.3.4")', "decimal": 'decimal("1.0")',
+                    "datetime": 'datetime("2024-01-01")', "duration": 'duration("1h")'}[ty.name]
+        if isinstance(ty, SetType):
+            return f"[{self.value(ty.element)}]"
+        assert isinstance(ty, RecordType)
+        return "{" + ", ".join(f"{format_value(n)}: {self.value(a.type)}"
+                               for n, a in ty.attributes.items() if a.required) + "}"
+
+    def path(self) -> tuple[str, SchemaType | None, list[str]]:
+        base = self.rng.choice(["principal", "resource", "context"])
+        action = self.rng.choice(self.actions) if self.actions else None
+        ty: SchemaType | None
+        if base == "context":
+            ty = action.context if action else RecordType()
+        else:
+            types = () if action is None else (
+                action.principal_types if base == "principal" else action.resource_types)
+            ty = EntityType(self.rng.choice(types)) if types else None
+        expr, guards = base, []
+        for _ in range(self.rng.randrange(1, 4)):
+            record = (self.schema.entity_types[ty.name].shape if isinstance(ty, EntityType)
+                      else ty if isinstance(ty, RecordType) else None)
+            if not record or not record.attributes:
+                break
+            name = self.rng.choice([*record.attributes, "zz"])
+            attr = record.attributes.get(name)
+            if attr is None or not attr.required:
+                guards.append(f"{expr} has {format_value(name)}")
+            expr = f"{expr}[{format_value(name)}]"
+            ty = None if attr is None else attr.type
+            if ty is None:
+                break
+        return expr, ty, guards
+
+    def condition(self, depth: int = 0) -> str:
+        choice = self.rng.randrange(11)
+        if depth > 3 or choice == 0:
+            return self.rng.choice(["true", "false"])
+        if choice == 1:
+            return f"({self.condition(depth + 1)} && {self.condition(depth + 1)})"
+        if choice == 2:
+            return f"({self.condition(depth + 1)} || {self.condition(depth + 1)})"
+        if choice == 3:
+            return (f"(if {self.condition(depth + 1)} then {self.condition(depth + 1)} "
+                    f"else {self.condition(depth + 1)})")
+        if choice in (4, 5, 6):
+            expr, ty, guards = self.path()
+            use = f"{expr} == 1" if ty is None else self.use(expr, ty)
+            kept = [g for g in guards if self.rng.random() < 0.85]
+            return "(" + " && ".join([*kept, use]) + ")"
+        if choice == 7:
+            return f"({self.uid()} == {self.rng.choice(['principal', 'resource', self.uid()])})"
+        if choice == 8:
+            return (f"({self.rng.choice(['principal', 'resource', self.uid()])} in "
+                    f"{self.rng.choice(['principal', self.uid(), '[' + self.uid() + ']'])})")
+        if choice == 9 and self.types:
+            return f"(principal is {self.rng.choice(self.types)})"
+        return f"(!{self.condition(depth + 1)})"
+
+    def use(self, expr: str, ty: SchemaType) -> str:
+        if isinstance(ty, SetType):
+            return self.rng.choice([f"{expr}.contains({self.value(ty.element)})",
+                                    f"{expr}.containsAny({self.value(ty)})",
+                                    f"{expr}.isEmpty()"])
+        if isinstance(ty, EntityType):
+            return self.rng.choice([f"{expr} == {self.value(ty)}", f"{expr} in {self.uid()}",
+                                    f'{expr}.hasTag("t")'])
+        if ty == PrimitiveType("Long"):
+            return f"{expr} > 1"
+        if ty == PrimitiveType("Bool"):
+            return expr
+        if isinstance(ty, ExtensionType) and ty.name in ("datetime", "duration"):
+            return f"{expr} < {self.value(ty)}"
+        return f"{expr} == {self.value(ty)}"
+
+    def policy(self) -> str:
+        action = "action"
+        if self.actions and self.rng.random() < 0.4:
+            action = f"action == {self.rng.choice(self.actions).uid}"
+        principal = "principal"
+        if self.rng.random() < 0.3:
+            principal = f"principal in {self.uid()}"
+        return f"permit({principal}, {action}, resource) when {{ {self.condition()} }};"
+
+
+def random_policy_differences(paths: list[Path], extracted: Path, per_schema: int,
+                              seed: int) -> list[str]:
+    rng = random.Random(seed)
+    wrong = []
+    for path in paths:
+        spec = json.loads(path.read_text())
+        text = resolve(extracted, spec["schema"]).read_text()
+        schema, judge = Schema.from_str(text), cedarpy.Schema.from_str(text)
+        generator = SchemaPolicies(schema, rng)
+        for _ in range(per_schema):
+            policy = generator.policy()
+            try:
+                policies = PolicySet.from_str(policy)
+            except ParseError:
+                continue
+            expected = cedarpy.validate_policies(policy, judge).validation_passed
+            if validate(policies, schema).passed != expected:
+                wrong.append(policy)
+    return wrong
+
+
+def test_random_policies_over_sampled_schemas(sampled: Path) -> None:
+    assert random_policy_differences(corpus_files(sampled), sampled, 4, seed=7) == []
+
+
+@pytest.mark.slow
+def test_random_policies_over_all_schemas(extracted: Path) -> None:
+    assert random_policy_differences(corpus_files(extracted), extracted, 6, seed=11) == []
