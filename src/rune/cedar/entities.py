@@ -167,8 +167,13 @@ class Entities(Mapping[EntityUID, Entity]):
 
 
 def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
-    """Compute every entity's transitive ancestors (memoized DFS; cycles are tolerated)."""
+    """Compute every entity's transitive ancestors (memoized iterative DFS).
+
+    Raises:
+        EntitiesError: the parent relation has a cycle (Cedar rejects those too).
+    """
     done: dict[EntityUID, frozenset[EntityUID]] = {}
+    shared: dict[frozenset[EntityUID], frozenset[EntityUID]] = {}
     for root in by_uid:
         if root in done:
             continue
@@ -181,7 +186,12 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
             uid, it = stack[-1]
             advanced = False
             for parent in it:
-                if parent in done or parent in on_stack or parent not in by_uid:
+                if parent in on_stack:
+                    raise EntitiesError(
+                        f"the entity hierarchy has a cycle containing `{parent}`",
+                        code="hierarchy-cycle",
+                    )
+                if parent in done or parent not in by_uid:
                     continue
                 stack.append((parent, iter(by_uid[parent].parents)))
                 on_stack.add(parent)
@@ -195,18 +205,8 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
             for parent in by_uid[uid].parents:
                 acc.add(parent)
                 acc |= done.get(parent, _EMPTY)
-            done[uid] = frozenset(acc)
-    # Cycles: members of a cycle may have been finished before their cycle-mates; a
-    # fixpoint pass makes the closure exact in that rare case.
-    changed = True
-    while changed:
-        changed = False
-        for uid, anc in done.items():
-            extra: set[EntityUID] = set()
-            for a in anc:
-                extra |= done.get(a, _EMPTY)
-            if not extra <= anc:
-                done[uid] = anc | extra
-                changed = True
+            closed = frozenset(acc)
+            # Many entities share the same ancestors (agents of the same teams): keep one copy.
+            done[uid] = shared.setdefault(closed, closed)
     for uid, entity in by_uid.items():
         entity.ancestors = done[uid]

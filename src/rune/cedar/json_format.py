@@ -71,6 +71,11 @@ def entity_uid_from_json(
     return EntityUID(type_, id_)
 
 
+def _is_entity_escape(body: Any) -> bool:
+    return (body.__class__ is dict and body.get("type").__class__ is str
+            and body.get("id").__class__ is str)
+
+
 def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:
     """Convert a JSON value (already decoded) into a Cedar value, without a schema."""
     cls = data.__class__
@@ -85,8 +90,12 @@ def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesErro
         return CedarSet(value_from_json(v, f"{path}[{i}]", error) for i, v in enumerate(data))
     if cls is dict:
         if len(data) == 1:
-            if "__entity" in data:
-                return entity_uid_from_json(data["__entity"], f"{path}.__entity", error)
+            if "__entity" in data and _is_entity_escape(data["__entity"]):
+                # As Cedar: fields besides `type` and `id` are ignored, and an `__entity`
+                # object without them is an ordinary record.
+                body = data["__entity"]
+                return EntityUID(check_entity_type(body["type"], f"{path}.__entity.type",
+                                                   error), body["id"])
             if "__extn" in data and is_json_extn(data):
                 return extension_from_json(data, f"{path}.__extn", error)
             if "__expr" in data:
