@@ -1,0 +1,27 @@
+"""RUNE's Datalog engine for the core of Soufflé's language.
+
+    from rune.datalog import Program
+    program = Program.parse(text)                          # DatalogError on bad input
+    result = program.evaluate({"edge": [(1, 2), (2, 3)]})  # input facts by relation
+    result["path"]                                         # set-like of tuples
+    result.query("path", (1, None))                        # indexed lookup
+
+Integers are 64-bit unless ``Program.parse(..., number_bits=32)`` (Soufflé's default,
+which the `rune datalog` command uses).
+"""
+
+from rune.datalog.engine import EvaluationStats, Limits
+from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.program import Program, RelationView, Result
+from rune.datalog.types import Kind
+
+__all__ = [
+    "DatalogError",
+    "ErrorCode",
+    "EvaluationStats",
+    "Kind",
+    "Limits",
+    "Program",
+    "RelationView",
+    "Result",
+]

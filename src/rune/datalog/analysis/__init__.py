@@ -1,0 +1,115 @@
+"""Static analyses of a parsed program, run as an ordered list of passes.
+
+Every pass runs even when an earlier one found problems (so all errors are reported at
+once), but clauses with structural errors are left out of the later per-clause passes so
+that no error is reported twice in different words.
+"""
+
+from __future__ import annotations
+
+from rune.datalog.analysis.declarations import check_clause, declare_relations, is_fact
+from rune.datalog.analysis.model import AnalysedProgram, AnalysedRule, RelationInfo, Stratum
+from rune.datalog.analysis.safety import check_groundedness, check_mutual_aggregates
+from rune.datalog.analysis.scoping import scope_clause
+from rune.datalog.analysis.stratification import stratify
+from rune.datalog.analysis.typing import KindInference, infer_clause_kinds
+from rune.datalog.ast import Counter, ProgramAst, walk_expression
+from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.types import build_type_environment
+from rune.errors import Diagnostic
+
+__all__ = [
+    "AnalysedProgram",
+    "AnalysedRule",
+    "KindInference",
+    "RelationInfo",
+    "Stratum",
+    "analyse",
+]
+
+
+def analyse(ast: ProgramAst, sources: dict[str | None, str]) -> AnalysedProgram:
+    """Check a parsed program and prepare it for planning.
+
+    Passes, in order (each needs the ones before it):
+      1. types: resolve `.type` declarations to kinds;
+      2. declarations: index `.decl`s, resolving attribute types;
+      3. directives: IO directives must name declared relations;
+      4. structure: per clause, undeclared relations, arities, facts, underscores;
+      5. scoping: rename aggregate-local variables (structurally sound clauses only);
+      6. safety: groundedness and mutually dependent aggregates;
+      7. typing: kinds of variables and expressions;
+      8. stratification: strata, and cycles through negation or aggregation;
+      9. counters: `$` must not occur in recursive rules.
+
+    Raises:
+        DatalogError: every problem found, sorted by position.
+    """
+    diagnostics: list[Diagnostic] = []
+    types, type_errors = build_type_environment(ast.types)
+    diagnostics.extend(type_errors)
+    relations, declaration_errors = declare_relations(ast.relations, types)
+    diagnostics.extend(declaration_errors)
+    for directive in ast.directives:
+        if directive.relation not in relations:
+            diagnostics.append(
+                Diagnostic(
+                    ErrorCode.UNDECLARED_RELATION,
+                    f"undeclared relation `{directive.relation}` in `.{directive.kind}`",
+                    directive.span,
+                )
+            )
+
+    sound: list[tuple[int, bool]] = []
+    for index, clause in enumerate(ast.clauses):
+        problems = check_clause(clause, relations)
+        diagnostics.extend(problems)
+        if not problems:
+            sound.append((index, is_fact(clause)))
+
+    rules: list[AnalysedRule] = []
+    for index, fact in sound:
+        clause = ast.clauses[index]
+        scoped, scopes = (clause, {}) if fact else scope_clause(clause)
+        clause_errors: list[Diagnostic] = []
+        if not fact:
+            clause_errors.extend(check_mutual_aggregates(clause))
+            clause_errors.extend(check_groundedness(scoped, scopes))
+        kinds, type_errors = infer_clause_kinds(scoped, relations, types)
+        clause_errors.extend(type_errors)
+        diagnostics.extend(clause_errors)
+        if not clause_errors:
+            rules.append(AnalysedRule(len(rules), clause, scoped, scopes, kinds))
+
+    strata, strata_errors = stratify(
+        relations, [(rule.index, rule.clause, rule.is_fact) for rule in rules]
+    )
+    diagnostics.extend(strata_errors)
+    recursive = {name for stratum in strata if stratum.recursive for name in stratum.relations}
+    for rule in rules:
+        if rule.is_fact or rule.head not in recursive:
+            continue
+        for counter in _counters(rule):
+            diagnostics.append(
+                Diagnostic(
+                    ErrorCode.COUNTER_IN_RECURSION,
+                    f"auto-increment `$` in a recursive rule for `{rule.head}`",
+                    counter.span,
+                )
+            )
+
+    if diagnostics:
+        raise DatalogError.from_diagnostics(diagnostics, sources)
+    return AnalysedProgram(relations, tuple(rules), strata, ast.directives, types)
+
+
+def _counters(rule: AnalysedRule) -> list[Counter]:
+    from rune.datalog.ast import literal_expressions
+
+    found: list[Counter] = []
+    expressions = list(rule.clause.head.args)
+    for literal in rule.clause.body:
+        expressions.extend(literal_expressions(literal))
+    for expr in expressions:
+        found.extend(node for node in walk_expression(expr) if isinstance(node, Counter))
+    return found

@@ -1,0 +1,216 @@
+"""Semi-naive bottom-up evaluation, one stratum at a time, over compiled rule plans.
+
+A non-recursive stratum runs each of its rules once. A recursive stratum first runs the
+rules that read no relation of the stratum, then repeats rounds: every delta version of
+every recursive rule reads the tuples that were new in the previous round (the delta),
+the rest of its body from the full relations, and contributes only tuples not yet known.
+The stratum is done when a round derives nothing new.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rune.datalog.analysis import Stratum
+from rune.datalog.codegen import RuleFunction
+from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.plan import Resource, RulePlan, Source
+from rune.datalog.relation import Relation, Row
+from rune.datalog.runtime import EvaluationEnv, RuntimeFailure
+
+__all__ = ["CompiledRule", "Engine", "EvaluationStats", "Limits", "StratumProgram"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds that stop a derivation that would not terminate (e.g. `n(x+1) :- n(x).`).
+
+    Attributes:
+        max_iterations: semi-naive rounds allowed in any one stratum.
+        max_tuples: tuples allowed in all relations together.
+        max_seconds: wall-clock time allowed for the whole evaluation.
+    """
+
+    max_iterations: int | None = 100_000
+    max_tuples: int | None = 50_000_000
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule plan with its compiled function."""
+
+    plan: RulePlan
+    function: RuleFunction
+
+    @property
+    def head(self) -> str:
+        """The relation the rule derives into."""
+        return self.plan.head.relation
+
+
+@dataclass(frozen=True, slots=True)
+class StratumProgram:
+    """The compiled rules of one stratum.
+
+    ``initial`` rules read no relation of the stratum and run once; ``recursive`` holds
+    the delta versions of the others (each reads the delta of one relation).
+    """
+
+    stratum: Stratum
+    initial: tuple[CompiledRule, ...]
+    recursive: tuple[CompiledRule, ...]
+
+
+@dataclass(slots=True)
+class EvaluationStats:
+    """What an evaluation did: rounds per stratum, tuples derived, time taken."""
+
+    iterations: dict[int, int] = field(default_factory=dict)
+    derived: int = 0
+    seconds: float = 0.0
+
+
+class Engine:
+    """Runs the strata of a compiled program over a set of relations."""
+
+    def __init__(self, strata: Sequence[StratumProgram]) -> None:
+        self.strata = tuple(strata)
+
+    def run(
+        self, relations: dict[str, Relation], limits: Limits, env: EvaluationEnv | None = None
+    ) -> EvaluationStats:
+        """Evaluate every stratum in order, adding derived tuples to ``relations``."""
+        env = env or EvaluationEnv()
+        stats = EvaluationStats()
+        started = time.perf_counter()
+        deadline = None if limits.max_seconds is None else started + limits.max_seconds
+        total = sum(len(r) for r in relations.values())
+        for stratum in self.strata:
+            total = self.evaluate_stratum(stratum, relations, limits, env, stats, total, deadline)
+        stats.seconds = time.perf_counter() - started
+        return stats
+
+    def evaluate_stratum(
+        self,
+        program: StratumProgram,
+        relations: dict[str, Relation],
+        limits: Limits,
+        env: EvaluationEnv,
+        stats: EvaluationStats,
+        total: int = 0,
+        deadline: float | None = None,
+    ) -> int:
+        """Evaluate one stratum to its fixpoint; returns the new total number of tuples."""
+        members = program.stratum.relations
+        new: dict[str, set[Row]] = {name: set() for name in members}
+        for rule in program.initial:
+            _call(rule, env, new, relations, None)
+        if not program.stratum.recursive:
+            for name in members:
+                relations[name].insert(new[name])
+                total += len(new[name])
+                stats.derived += len(new[name])
+            _check_size(total, limits)
+            return total
+        # Round 0: the delta is everything known so far (facts, inputs, initial rules).
+        delta: dict[str, set[Row]] = {}
+        for name in members:
+            relations[name].insert(new[name])
+            total += len(new[name])
+            stats.derived += len(new[name])
+            delta[name] = set(relations[name].tuples)
+        prepared = [(rule, _arguments(rule.plan, relations)) for rule in program.recursive]
+        rounds = 0
+        while any(delta.values()):
+            rounds += 1
+            if limits.max_iterations is not None and rounds > limits.max_iterations:
+                raise DatalogError(
+                    f"derivation stopped after {limits.max_iterations} iterations of the "
+                    f"recursive stratum {_names(members)}: it may not terminate (arithmetic "
+                    "in a recursive head?); raise `Limits.max_iterations` if it should",
+                    code=ErrorCode.DERIVATION_LIMIT,
+                )
+            if deadline is not None and time.perf_counter() > deadline:
+                raise DatalogError(
+                    f"evaluation exceeded its time limit in the stratum {_names(members)}",
+                    code=ErrorCode.DERIVATION_LIMIT,
+                )
+            new = {name: set() for name in members}
+            for rule, (arguments, delta_slot, delta_relation) in prepared:
+                changes = delta[delta_relation]
+                if not changes:
+                    continue
+                arguments[delta_slot] = changes
+                _invoke(rule, env, new[rule.head], relations[rule.head].tuples, arguments)
+            for name in members:
+                relations[name].insert(new[name])
+                total += len(new[name])
+                stats.derived += len(new[name])
+            _check_size(total, limits)
+            delta = new
+        stats.iterations[program.stratum.index] = rounds
+        return total
+
+
+def _names(members: Sequence[str]) -> str:
+    return ", ".join(f"`{m}`" for m in members)
+
+
+def _check_size(total: int, limits: Limits) -> None:
+    if limits.max_tuples is not None and total > limits.max_tuples:
+        raise DatalogError(
+            f"derivation stopped: more than {limits.max_tuples} tuples; it may not terminate "
+            "(arithmetic in a recursive head?); raise `Limits.max_tuples` if it should",
+            code=ErrorCode.DERIVATION_LIMIT,
+        )
+
+
+def _arguments(plan: RulePlan, relations: dict[str, Relation]) -> tuple[list[Any], int, str]:
+    """The resources a plan reads, in parameter order, and where its delta goes."""
+    arguments: list[Any] = []
+    delta_slot = -1
+    delta_relation = ""
+    for resource in plan.resources:
+        if resource.source is Source.DELTA:
+            delta_slot = len(arguments)
+            delta_relation = resource.relation
+            arguments.append(None)
+        else:
+            arguments.append(_resolve(resource, relations))
+    return arguments, delta_slot, delta_relation
+
+
+def _resolve(resource: Resource, relations: dict[str, Relation]) -> Any:
+    relation = relations[resource.relation]
+    if resource.columns is None:
+        return relation.tuples
+    return relation.index(resource.columns)
+
+
+def _call(
+    rule: CompiledRule,
+    env: EvaluationEnv,
+    new: dict[str, set[Row]],
+    relations: dict[str, Relation],
+    delta: set[Row] | None,
+) -> None:
+    arguments, _, _ = _arguments(rule.plan, relations)
+    _invoke(rule, env, new[rule.head], relations[rule.head].tuples, arguments)
+
+
+def _invoke(
+    rule: CompiledRule, env: EvaluationEnv, out: set[Row], seen: set[Row], arguments: list[Any]
+) -> None:
+    try:
+        rule.function(env, out, seen, *arguments)
+    except RuntimeFailure as failure:
+        clause = rule.plan.rule.clause
+        raise DatalogError(
+            f"{failure} while evaluating a rule for `{rule.head}`",
+            code=ErrorCode.EVALUATION,
+            span=clause.span,
+        ) from None

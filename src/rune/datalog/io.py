@@ -1,0 +1,183 @@
+"""Soufflé's default fact IO: tab-separated `<rel>.facts` in, `<rel>.csv` out.
+
+Options of `.input`/`.output` directives that are honoured: `IO=file|stdout`, `filename=`
+(relative to the fact or output directory), `delimiter=`, `headers=true`, and for
+`.output`, `IO=stdout` printing in Soufflé's framed format. Symbols are read and written
+as is (no quoting or escaping), numbers in decimal (hexadecimal `0x..` and binary `0b..`
+are accepted on input), floats like C++ streams print them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from rune.datalog.ast import Directive
+from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.relation import Row
+from rune.datalog.runtime import format_float
+from rune.datalog.types import Kind
+from rune.errors import SourceSpan
+
+__all__ = [
+    "format_row",
+    "input_path",
+    "output_path",
+    "parse_rows",
+    "read_facts",
+    "value_parser",
+    "write_rows",
+]
+
+Parser = Callable[[str], Any]
+
+
+def value_parser(kind: Kind | None, bits: int) -> Parser:
+    """A function parsing one field of a column of ``kind``; raises `ValueError`."""
+    if kind is Kind.SYMBOL or kind is None:
+        return str
+    if kind is Kind.FLOAT:
+        return float
+    low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    if kind is Kind.UNSIGNED:
+        low, high = 0, (1 << bits) - 1
+
+    def parse_integer(text: str) -> int:
+        stripped = text.strip()
+        lowered = stripped.lower()
+        if lowered.startswith(("0x", "0b")):
+            value = int(lowered, 0)
+        else:
+            value = int(stripped, 10)
+        if not low <= value <= high:
+            raise ValueError(f"`{stripped}` is out of range for a {bits}-bit {kind}")
+        return value
+
+    return parse_integer
+
+
+def parse_rows(
+    lines: Iterable[str],
+    kinds: Sequence[Kind | None],
+    bits: int,
+    *,
+    delimiter: str = "\t",
+    origin: str = "<facts>",
+    first_line: int = 1,
+) -> set[Row]:
+    """Parse lines of delimited fields into rows of a relation with column ``kinds``.
+
+    Raises:
+        DatalogError: (`invalid-facts`) naming the file, line and column at fault.
+    """
+    arity = len(kinds)
+    rows: set[Row] = set()
+    if arity == 0:
+        if any(True for _ in lines):
+            rows.add(())
+        return rows
+    parsers = [value_parser(kind, bits) for kind in kinds]
+    all_symbols = all(p is str for p in parsers)
+    for number, line in enumerate(lines, first_line):
+        if line.endswith("\n"):
+            line = line[:-1]
+        if line.endswith("\r"):
+            line = line[:-1]
+        fields = line.split(delimiter) if arity > 1 else [line]
+        if len(fields) != arity:
+            if not line.strip():
+                continue
+            raise _bad_line(
+                origin,
+                number,
+                f"expected {arity} fields separated by {delimiter!r}, found {len(fields)}",
+            )
+        if all_symbols:
+            rows.add(tuple(fields))
+            continue
+        try:
+            rows.add(tuple(parse(field) for parse, field in zip(parsers, fields, strict=True)))
+        except ValueError as error:
+            detail = str(error) if "out of range" in str(error) else "malformed value"
+            raise _bad_line(origin, number, f"{detail} in `{line}`") from None
+    return rows
+
+
+def _bad_line(origin: str, line: int, message: str) -> DatalogError:
+    span = SourceSpan(line, 1, line, 1, file=origin)
+    return DatalogError(f"invalid facts: {message}", code=ErrorCode.INVALID_FACTS, span=span)
+
+
+def input_path(directive: Directive, fact_dir: Path) -> Path:
+    """Where an `.input` directive reads from."""
+    name = directive.parameter("filename") or f"{directive.relation}.facts"
+    path = Path(name)
+    return path if path.is_absolute() else fact_dir / path
+
+
+def output_path(directive: Directive, output_dir: Path) -> Path:
+    """Where an `.output` directive writes to."""
+    name = directive.parameter("filename") or f"{directive.relation}.csv"
+    path = Path(name)
+    return path if path.is_absolute() else output_dir / path
+
+
+def read_facts(
+    directive: Directive, fact_dir: Path, kinds: Sequence[Kind | None], bits: int
+) -> set[Row]:
+    """Read the rows of an `.input` relation from its file.
+
+    Raises:
+        DatalogError: (`io-error`) when the file cannot be read, (`invalid-facts`) when a
+            line does not parse.
+    """
+    path = input_path(directive, fact_dir)
+    delimiter = _delimiter(directive)
+    skip_header = (directive.parameter("headers") or "false").lower() == "true"
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            lines = handle.readlines()
+    except OSError as error:
+        raise DatalogError(
+            f"cannot read facts of `{directive.relation}` from `{path}`: {error.strerror or error}",
+            code=ErrorCode.IO,
+            span=directive.span,
+        ) from None
+    first = 1
+    if skip_header and lines:
+        lines = lines[1:]
+        first = 2
+    return parse_rows(lines, kinds, bits, delimiter=delimiter, origin=str(path), first_line=first)
+
+
+def format_row(row: Row, kinds: Sequence[Kind | None], delimiter: str = "\t") -> str:
+    """One output line (without newline); a nullary tuple prints as `()`."""
+    if not row:
+        return "()"
+    return delimiter.join(
+        format_float(value) if kind is Kind.FLOAT else str(value)
+        for value, kind in zip(row, kinds, strict=True)
+    )
+
+
+def write_rows(
+    handle: TextIO,
+    rows: Iterable[Row],
+    kinds: Sequence[Kind | None],
+    *,
+    delimiter: str = "\t",
+    header: Sequence[str] | None = None,
+) -> None:
+    """Write rows sorted, one per line."""
+    if header is not None:
+        handle.write(delimiter.join(header) + "\n")
+    for row in sorted(rows):
+        handle.write(format_row(row, kinds, delimiter) + "\n")
+
+
+def _delimiter(directive: Directive) -> str:
+    value = directive.parameter("delimiter")
+    if value is None:
+        return "\t"
+    return value.encode("utf-8").decode("unicode_escape") if "\\" in value else value

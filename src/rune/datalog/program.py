@@ -1,0 +1,452 @@
+"""The public face of the engine: `Program` (parse once, evaluate many) and `Result`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from rune.datalog.analysis import AnalysedProgram, analyse
+from rune.datalog.ast import NumberConstant, ProgramAst, StringConstant
+from rune.datalog.codegen import compile_plans, constant_value
+from rune.datalog.engine import (
+    CompiledRule,
+    Engine,
+    EvaluationStats,
+    Limits,
+    StratumProgram,
+)
+from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.inline import inline_relations
+from rune.datalog.io import output_path, read_facts, write_rows
+from rune.datalog.parser import parse_program
+from rune.datalog.plan import RulePlan, plan_rule
+from rune.datalog.relation import Relation, Row
+from rune.datalog.types import Kind
+
+__all__ = ["Program", "RelationView", "Result"]
+
+Facts = Mapping[str, Iterable[Sequence[Any]]]
+
+
+class Program:
+    """A parsed, checked and compiled Datalog program.
+
+    Parsing, analysis, planning and code generation happen once, in `parse`/`load`;
+    `evaluate` only runs the compiled rules. Integers are 64-bit by default; pass
+    ``number_bits=32`` for Soufflé's default build (wrap-around at 32 bits).
+    """
+
+    def __init__(
+        self,
+        ast: ProgramAst,
+        sources: dict[str | None, str],
+        *,
+        number_bits: int = 64,
+        file: str | None = None,
+    ) -> None:
+        if number_bits not in (32, 64):
+            raise ValueError("number_bits must be 32 or 64")
+        self.ast = ast
+        self.sources = sources
+        self.file = file
+        self.number_bits = number_bits
+        self.analysed: AnalysedProgram = analyse(ast, sources)
+        # Later passes rewrite the checked program; each result is checked again.
+        inlined = inline_relations(ast, self.analysed)
+        if inlined is not None:
+            self.analysed = analyse(inlined, sources)
+        self._facts, fact_plans = self._constant_facts()
+        plans: list[RulePlan] = list(fact_plans)
+        strata_plans: list[tuple[list[RulePlan], list[RulePlan]]] = []
+        for stratum in self.analysed.strata:
+            members = frozenset(stratum.relations) if stratum.recursive else frozenset()
+            initial: list[RulePlan] = []
+            recursive: list[RulePlan] = []
+            for index in stratum.rules:
+                for plan in _plan(self, self.analysed.rules[index], members):
+                    (initial if plan.delta_atom is None else recursive).append(plan)
+            plans.extend(initial)
+            plans.extend(recursive)
+            strata_plans.append((initial, recursive))
+        self.compiled = compile_plans(plans, self.analysed, number_bits)
+        functions = self.compiled.functions
+        self._fact_rules = tuple(CompiledRule(p, functions[p.name]) for p in fact_plans)
+        self.engine = Engine(
+            [
+                StratumProgram(
+                    stratum,
+                    tuple(CompiledRule(p, functions[p.name]) for p in initial),
+                    tuple(CompiledRule(p, functions[p.name]) for p in recursive),
+                )
+                for stratum, (initial, recursive) in zip(
+                    self.analysed.strata, strata_plans, strict=True
+                )
+            ]
+        )
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def parse(
+        cls,
+        text: str,
+        file: str | None = None,
+        *,
+        number_bits: int = 64,
+        include_dirs: Sequence[str | Path] = (),
+    ) -> Program:
+        """Parse, check and compile a program.
+
+        Args:
+            text: the program text (Soufflé syntax).
+            file: the file name errors report, and the base for relative `#include`s.
+            number_bits: the width of `number` and `unsigned` (64, or 32 like Soufflé).
+            include_dirs: extra directories searched by `#include`.
+
+        Raises:
+            DatalogError: every syntax or static error, each with file:line:column.
+        """
+        parsed = parse_program(text, file, include_dirs=include_dirs)
+        return cls(parsed.ast, parsed.sources, number_bits=number_bits, file=file)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        number_bits: int = 64,
+        include_dirs: Sequence[str | Path] = (),
+    ) -> Program:
+        """Read a program file (and the files it includes), then `parse` it."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise DatalogError(
+                f"cannot read program `{path}`: {error.strerror or error}", code=ErrorCode.IO
+            ) from None
+        return cls.parse(text, str(path), number_bits=number_bits, include_dirs=include_dirs)
+
+    def _constant_facts(self) -> tuple[dict[str, set[Row]], list[RulePlan]]:
+        """Inline facts: plain constants now, constant expressions as tiny compiled rules."""
+        facts: dict[str, set[Row]] = {name: set() for name in self.analysed.relations}
+        plans: list[RulePlan] = []
+        for rule in self.analysed.rules:
+            if not rule.is_fact:
+                continue
+            head = rule.clause.head
+            kinds = self.analysed.relations[head.relation].kinds
+            if all(isinstance(a, NumberConstant | StringConstant) for a in head.args):
+                facts[head.relation].add(
+                    tuple(
+                        constant_value(arg, kind, self.number_bits)  # type: ignore[arg-type]
+                        for arg, kind in zip(head.args, kinds, strict=True)
+                    )
+                )
+            else:
+                plans.extend(plan_rule(rule, frozenset()))
+        return facts, plans
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def relation_names(self) -> tuple[str, ...]:
+        """Every declared relation, in declaration order."""
+        return tuple(self.analysed.relations)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Relations marked `.input`."""
+        return _directive_relations(self.analysed, "input")
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """Relations marked `.output`."""
+        return _directive_relations(self.analysed, "output")
+
+    def arity(self, relation: str) -> int:
+        """The number of columns of a declared relation."""
+        return self.analysed.relations[relation].arity
+
+    def kinds(self, relation: str) -> tuple[Kind | None, ...]:
+        """The kind of each column of a declared relation."""
+        return self.analysed.relations[relation].kinds
+
+    @property
+    def generated_source(self) -> str:
+        """The Python source generated for the rules (for debugging and profiling)."""
+        return self.compiled.source
+
+    # -- evaluation ----------------------------------------------------------------------
+
+    def evaluate(
+        self,
+        facts: Facts | None = None,
+        *,
+        fact_dir: str | Path | None = None,
+        limits: Limits | None = None,
+    ) -> Result:
+        """Compute every relation of the program.
+
+        Args:
+            facts: input tuples by relation name (ints, strs, floats per column kind);
+                they are added to the program's inline facts.
+            fact_dir: when given, each `.input` relation is also read from its file there
+                (`<rel>.facts`, tab-separated, unless the directive says otherwise).
+            limits: bounds on iterations, tuples and time (defaults: `Limits()`).
+
+        Raises:
+            DatalogError: (`invalid-input`) bad input facts, (`io-error`/`invalid-facts`)
+                unreadable fact files, (`derivation-limit`) a bound was hit,
+                (`evaluation-error`) a rule failed (e.g. division by zero).
+        """
+        relations = {
+            name: Relation(name, info.arity, self._facts[name])
+            for name, info in self.analysed.relations.items()
+        }
+        try:
+            if facts:
+                for name, rows in facts.items():
+                    relations_entry = relations.get(name)
+                    if relations_entry is None:
+                        raise DatalogError(
+                            f"input facts for undeclared relation `{name}`",
+                            code=ErrorCode.INVALID_INPUT,
+                        )
+                    relations_entry.add(self._validate(name, rows))
+            if fact_dir is not None:
+                self._read_inputs(relations, Path(fact_dir))
+            for rule in self._fact_rules:
+                new: set[Row] = set()
+                rule.function(None, new, relations[rule.head].tuples)
+                relations[rule.head].add(new)
+            stats = self.engine.run(relations, limits or Limits())
+        except DatalogError as error:
+            raise self._with_sources(error) from None
+        return Result(self, relations, stats)
+
+    def _read_inputs(self, relations: dict[str, Relation], fact_dir: Path) -> None:
+        for directive in self.analysed.directives:
+            if directive.kind != "input":
+                continue
+            io = (directive.parameter("IO") or "file").lower()
+            if io != "file":
+                raise DatalogError(
+                    f"unsupported input `IO={io}` for `{directive.relation}`",
+                    code=ErrorCode.UNSUPPORTED,
+                    span=directive.span,
+                )
+            kinds = self.analysed.relations[directive.relation].kinds
+            rows = read_facts(directive, fact_dir, kinds, self.number_bits)
+            relations[directive.relation].add(rows)
+
+    def _validate(self, name: str, rows: Iterable[Sequence[Any]]) -> set[Row]:
+        info = self.analysed.relations[name]
+        arity = info.arity
+        checks = [_value_check(kind, self.number_bits) for kind in info.kinds]
+        converted: set[Row] = set()
+        for row in rows:
+            values = row if type(row) is tuple else tuple(row)
+            if len(values) != arity:
+                raise DatalogError(
+                    f"input fact {values!r} for `{name}` has {len(values)} values, "
+                    f"expected {arity}",
+                    code=ErrorCode.INVALID_INPUT,
+                )
+            for position, (value, check) in enumerate(zip(values, checks, strict=True)):
+                if not check(value):
+                    kind = info.kinds[position]
+                    raise DatalogError(
+                        f"input fact {values!r} for `{name}`: value {value!r} in column "
+                        f"{position + 1} is not a valid {kind} ({self.number_bits}-bit)",
+                        code=ErrorCode.INVALID_INPUT,
+                    )
+            if Kind.FLOAT in info.kinds:
+                values = tuple(
+                    float(v) if k is Kind.FLOAT else v
+                    for v, k in zip(values, info.kinds, strict=True)
+                )
+            converted.add(values)
+        return converted
+
+    def _with_sources(self, error: DatalogError) -> DatalogError:
+        if error.sources or all(d.span is None for d in error.diagnostics):
+            return error
+        return DatalogError(
+            error.message, code=error.code, diagnostics=error.diagnostics, sources=self.sources
+        )
+
+    def write_outputs(self, result: Result, output_dir: str | Path | None) -> list[Path]:
+        """Write every `.output` relation like Soufflé does.
+
+        Each goes to `<output_dir>/<rel>.csv` (or its `filename=`), tab-separated and
+        sorted; ``output_dir`` of ``None`` or ``"-"``, or `IO=stdout`, prints to stdout.
+        Returns the files written.
+        """
+        written: list[Path] = []
+        to_stdout = output_dir is None or str(output_dir) == "-"
+        for directive in self.analysed.directives:
+            if directive.kind == "printsize":
+                sys.stdout.write(f"{directive.relation}\t{len(result[directive.relation])}\n")
+                continue
+            if directive.kind != "output":
+                continue
+            info = self.analysed.relations[directive.relation]
+            rows = result.relation(directive.relation).tuples
+            delimiter = directive.parameter("delimiter") or "\t"
+            header = None
+            if (directive.parameter("headers") or "false").lower() == "true":
+                header = [a.name for a in info.decl.attributes]
+            io = (directive.parameter("IO") or "file").lower()
+            if to_stdout or io == "stdout":
+                _print_framed(sys.stdout, directive.relation, rows, info.kinds, delimiter)
+                continue
+            assert output_dir is not None
+            path = output_path(directive, Path(output_dir))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with path.open("w", encoding="utf-8", newline="") as handle:
+                    write_rows(handle, rows, info.kinds, delimiter=delimiter, header=header)
+            except OSError as error:
+                raise DatalogError(
+                    f"cannot write `{path}`: {error.strerror or error}", code=ErrorCode.IO
+                ) from None
+            written.append(path)
+        return written
+
+
+def _plan(program: Program, rule: Any, members: frozenset[str]) -> list[RulePlan]:
+    try:
+        return plan_rule(rule, members)
+    except DatalogError as error:
+        raise program._with_sources(error) from None
+
+
+def _print_framed(
+    handle: TextIO, name: str, rows: set[Row], kinds: Sequence[Kind | None], delimiter: str
+) -> None:
+    handle.write("---------------\n")
+    handle.write(f"{name}\n===============\n")
+    write_rows(handle, rows, kinds, delimiter=delimiter)
+    handle.write("===============\n")
+
+
+def _directive_relations(analysed: AnalysedProgram, kind: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for directive in analysed.directives:
+        if directive.kind == kind:
+            seen.setdefault(directive.relation)
+    return tuple(seen)
+
+
+def _value_check(kind: Kind | None, bits: int) -> Any:
+    if kind is Kind.SYMBOL:
+        return lambda v: type(v) is str
+    if kind is Kind.FLOAT:
+        return lambda v: type(v) is float or type(v) is int
+    if kind is Kind.UNSIGNED:
+        high = 1 << bits
+        return lambda v: type(v) is int and 0 <= v < high
+    if kind is Kind.NUMBER:
+        half = 1 << (bits - 1)
+        return lambda v: type(v) is int and -half <= v < half
+    return lambda v: True
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class RelationView(AbstractSet[Row]):
+    """The tuples of one relation in a `Result`: a read-only set with indexed queries."""
+
+    name: str
+    _relation: Relation
+
+    def __contains__(self, row: object) -> bool:
+        return row in self._relation.tuples
+
+    def __iter__(self) -> Iterator[Row]:
+        return iter(self._relation.tuples)
+
+    def __len__(self) -> int:
+        return len(self._relation.tuples)
+
+    def __repr__(self) -> str:
+        return f"RelationView({self.name!r}, {len(self)} tuples)"
+
+    @property
+    def tuples(self) -> frozenset[Row]:
+        """The tuples as a frozenset (a copy)."""
+        return frozenset(self._relation.tuples)
+
+    def sorted(self) -> list[Row]:
+        """The tuples in sorted order."""
+        return sorted(self._relation.tuples)
+
+    def query(self, pattern: Sequence[Any]) -> list[Row]:
+        """Tuples matching ``pattern``: a value per column, ``None`` for any value.
+
+        Uses (and keeps) a hash index on the bound columns, so repeated queries with the
+        same columns bound cost one lookup each.
+        """
+        if len(pattern) != self._relation.arity:
+            raise DatalogError(
+                f"query pattern for `{self.name}` has {len(pattern)} values, "
+                f"expected {self._relation.arity}",
+                code=ErrorCode.INVALID_INPUT,
+            )
+        columns = tuple(i for i, value in enumerate(pattern) if value is not None)
+        if not columns:
+            return list(self._relation.tuples)
+        if len(columns) == len(pattern):
+            row = tuple(pattern)
+            return [row] if row in self._relation.tuples else []
+        key = pattern[columns[0]] if len(columns) == 1 else tuple(pattern[i] for i in columns)
+        return list(self._relation.lookup(columns, key))
+
+
+class Result(Mapping[str, RelationView]):
+    """Every relation of an evaluated program, by name.
+
+    ``result["path"]`` is a set-like `RelationView`; ``result.query("path", (1, None))``
+    returns the matching tuples through an index.
+    """
+
+    def __init__(
+        self, program: Program, relations: dict[str, Relation], stats: EvaluationStats
+    ) -> None:
+        self.program = program
+        self.stats = stats
+        self._relations = relations
+        self._views = {name: RelationView(name, r) for name, r in relations.items()}
+
+    def __getitem__(self, name: str) -> RelationView:
+        try:
+            return self._views[name]
+        except KeyError:
+            raise KeyError(f"no relation named {name!r}") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+    def relation(self, name: str) -> Relation:
+        """The engine's `Relation` object (shared, not a copy; do not mutate)."""
+        return self._relations[name]
+
+    def query(self, relation: str, pattern: Sequence[Any]) -> list[Row]:
+        """Tuples of ``relation`` matching ``pattern`` (``None`` matches anything)."""
+        return self[relation].query(pattern)
+
+    @property
+    def outputs(self) -> dict[str, RelationView]:
+        """The relations marked `.output`."""
+        return {name: self[name] for name in self.program.outputs}
+
+    def write_outputs(self, output_dir: str | Path | None) -> list[Path]:
+        """Write the `.output` relations (see `Program.write_outputs`)."""
+        return self.program.write_outputs(self, output_dir)
