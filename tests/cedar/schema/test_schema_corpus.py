@@ -335,3 +335,60 @@ def test_random_policies_over_sampled_schemas(sampled: Path) -> None:
 @pytest.mark.slow
 def test_random_policies_over_all_schemas(extracted: Path) -> None:
     assert random_policy_differences(corpus_files(extracted), extracted, 6, seed=11) == []
+
+
+# -- mutated corpus schemas: RUNE's parser accepts exactly what Cedar's accepts ----------
+
+MUTATION_TOKENS = [
+    "{", "}", "[", "]", "<", ">", ",", ";", ":", "::", "=", "?", "@a", '@b("x")', "entity",
+    "action", "type", "namespace", "in", "appliesTo", "principal", "resource", "context",
+    "tags", "enum", "Set", "Long", "String", "Bool", "ipaddr", "__cedar", "if", '"s"', "A",
+    "X::Y", "Action", '"\\q"', "/", "//c\n", "\x1c", "\u00a0",
+]
+
+
+def mutate(text: str, rng: random.Random) -> str:
+    """Insert a token, delete a few characters, or copy a slice elsewhere."""
+    for _ in range(rng.randrange(1, 3)):
+        i = rng.randrange(len(text) + 1)
+        op = rng.randrange(3)
+        if op == 0:
+            text = f"{text[:i]} {rng.choice(MUTATION_TOKENS)} {text[i:]}"
+        elif op == 1:
+            text = text[:i] + text[i + rng.randrange(1, 8):]
+        else:
+            j = rng.randrange(len(text) + 1)
+            text = text[:i] + text[j:j + rng.randrange(1, 20)] + text[i:]
+    return text
+
+
+def mutation_differences(paths: list[Path], extracted: Path, count: int,
+                         seed: int) -> list[str]:
+    rng = random.Random(seed)
+    schemas = [resolve(extracted, json.loads(p.read_text())["schema"]).read_text()[:4000]
+               for p in paths]
+    wrong = []
+    for _ in range(count):
+        text = mutate(rng.choice(schemas), rng)
+        try:
+            cedarpy.Schema.from_str(text)
+            expected = True
+        except ValueError:
+            expected = False
+        try:
+            Schema.from_str(text)
+            accepted = True
+        except RuneError:
+            accepted = False
+        if accepted != expected:
+            wrong.append(text)
+    return wrong
+
+
+def test_mutated_schemas(sampled: Path) -> None:
+    assert mutation_differences(corpus_files(sampled), sampled, 1500, seed=3) == []
+
+
+@pytest.mark.slow
+def test_many_mutated_schemas(extracted: Path) -> None:
+    assert mutation_differences(corpus_files(extracted), extracted, 20000, seed=5) == []

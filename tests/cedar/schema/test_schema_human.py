@@ -346,3 +346,25 @@ def test_error_carries_span_and_code() -> None:
     assert error.span is not None
     assert (error.span.file, error.span.line, error.span.column) == ("x.cedarschema", 2, 6)
     assert isinstance(error, ValueError)
+
+
+@pytest.mark.parametrize("char", ["\t", "\x0b", "\x0c", "\r", "\x85", "\xa0", "\u2028",
+                                  "\u3000", "\x1c", "\u200b", "\ufeff"])
+def test_whitespace_is_unicode_white_space(char: str) -> None:
+    text = f"entity{char}A;"
+    try:
+        cedarpy.Schema.from_str(text)
+        expected = True
+    except ValueError:
+        expected = False
+    try:
+        Schema.from_str(text)
+        accepted = True
+    except SchemaError:
+        accepted = False
+    assert accepted == expected
+
+
+def test_no_line_continuation_in_strings() -> None:
+    with pytest.raises(SchemaError):
+        Schema.from_str('entity A { "a\\\nb": Long };')

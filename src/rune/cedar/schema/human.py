@@ -35,6 +35,11 @@ from rune.errors import Diagnostic, SourceSpan
 __all__ = ["parse_schema_text", "unescape_string"]
 
 _PUNCTUATION = frozenset("{}[]<>(),;=?@")
+# Unicode White_Space, as Rust's `\s` (Python's `str.isspace` also accepts U+001C..U+001F).
+_WHITESPACE = frozenset(
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 _DECL_KEYWORDS = frozenset({"entity", "action", "type"})
 
 
@@ -104,11 +109,6 @@ def unescape_string(body: str) -> tuple[str, str | None]:
                 return "".join(out), f"invalid unicode escape `\\u{{{digits}}}`"
             out.append(chr(value))
             i = close + 1
-        elif esc == "\n":
-            # A backslash before a newline continues the line, dropping leading whitespace.
-            i += 2
-            while i < n and body[i] in " \t\n\r":
-                i += 1
         else:
             return "".join(out), f"invalid escape `\\{esc}`"
     return "".join(out), None
@@ -128,7 +128,7 @@ class _Lexer:
         i = 0
         while i < n:
             ch = text[i]
-            if ch.isspace():
+            if ch in _WHITESPACE:
                 i += 1
             elif ch == "/" and text.startswith("//", i):
                 while i < n and text[i] not in "\n\r":
