@@ -139,6 +139,9 @@ ENTITY_CASES: dict[str, list[dict[str, Any]]] = {
     "action-with-attrs": [entity("Action", "all", {"x": 1})],
     "action-non-action-parent": [entity("Action", "all", {}, (G,))],
     "duplicate-identical": [entity("G", "g"), entity("G", "g")],
+    "self-parent": [entity("G", "g", {}, (G,))],
+    "parent-cycle": [entity("G", "a", {}, (uid("G", "b"),)),
+                     entity("G", "b", {}, (uid("G", "a"),))],
     "datetime-duration": u({"dt": "2024-01-01", "du": "1h"}),
     "bad-datetime": u({"dt": "2024-01-01x"}),
     "offset-args-typed": u({"dt": {"fn": "offset", "args": ["2024-01-01", "1h"]}}),
@@ -164,8 +167,6 @@ ENTITY_CASES: dict[str, list[dict[str, Any]]] = {
 }
 
 
-@pytest.mark.xfail(reason="Cedar rejects cycles in the entity hierarchy; the store "
-                   "(`Entities.from_data`) tolerates them", strict=True)
 def test_hierarchy_cycles_are_rejected(schema: Schema) -> None:
     with pytest.raises(EntitiesError):
         Entities.from_data(schema.parse_entities([entity("G", "g", {}, (G,))]))
