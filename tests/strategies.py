@@ -94,14 +94,19 @@ RESERVED_WORDS = ("if", "in", "is", "has", "like", "true", "then")
 VALID_EXTENSION_ARGS = {
     "ip": ("127.0.0.1", "10.0.0.1", "10.0.0.0/8", "192.168.1.7/24", "224.0.0.1",
            "0.0.0.0/0", "::1", "::", "ff02::1", "fe80::/10", "2001:db8::1/64",
-           "127.0.0.1/32", "::ffff:7f00:1", "1:2:3:4:5:6:7:8"),
+           "127.0.0.1/32", "::ffff:7f00:1", "1:2:3:4:5:6:7:8", "10.0.0.1/32", "10.1.2.3/8",
+           "0:0:0:0:0:0:0:1", "::1/128", "ff00::/8", "127.0.0.0/8"),
     "decimal": ("0.0", "1.0", "-1.5", "0.0001", "12.34", "922337203685477.5807",
-                "-922337203685477.5808", "-0.0", "01.10", "1.0000"),
+                "-922337203685477.5808", "-0.0", "01.10", "1.0000", "1.1", "-1.50",
+                "0000000000000001.0"),
     "datetime": ("2024-01-01", "2024-01-01T12:34:56Z", "2024-01-01T12:34:56.789Z",
                  "2024-01-01T12:34:56+0130", "2024-01-01T12:34:56.001-0800", "1970-01-01",
-                 "0000-01-01", "9999-12-31T23:59:59.999-2359", "2024-02-29"),
+                 "0000-01-01", "9999-12-31T23:59:59.999-2359", "2024-02-29",
+                 "2024-01-01T00:00:00.000Z", "2023-12-31T23:00:00-0100",
+                 "1969-12-31T23:59:59.999Z", "0001-06-15T12:00:00Z", "2024-01-02"),
     "duration": ("1d", "2h", "30m", "45s", "500ms", "1d2h3m4s5ms", "-1h", "0ms", "-2d12h",
-                 "9223372036854775807ms", "-9223372036854775808ms", "106751991167d", "-0s"),
+                 "9223372036854775807ms", "-9223372036854775808ms", "106751991167d", "-0s",
+                 "24h", "1440m", "86400000ms", "60s", "1m", "-1d"),
 }
 INVALID_EXTENSION_ARGS = {
     "ip": ("::ffff:10.0.0.1", "1.2.3", "256.0.0.1", "01.2.3.4", "::1/129", "1.2.3.4/33", "",
@@ -120,7 +125,8 @@ INTERESTING_LONGS = (LONG_MAX, LONG_MAX - 1, 2**62, 2**32, 3037000499, 303700050
 
 _IDENT = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*\Z")
 
-# Text that Cedar rejects at parse time (each stands where a primary expression goes).
+# Text that Cedar mostly rejects at parse time, and a few near misses that it accepts
+# (each stands where a primary expression goes).
 MALFORMED_PRIMARIES = (
     "9223372036854775808",           # literal too large without a unary minus
     '"\\q"',                         # invalid escape
@@ -141,6 +147,14 @@ MALFORMED_PRIMARIES = (
     'context has a."x y"',           # quoted element in a `has` path
     "!!!!!true",                     # more than four unary operators
     "Action::\"a\" is",              # dangling `is`
+    "context has if",                # reserved identifier after `has`
+    "{if: 1}",                       # reserved identifier as record key
+    "ip(\"1.2.3.4\").isIpv4",         # a method without its parentheses is an attribute
+    "principal.isEmpty",             # (that one is fine: an attribute named `isEmpty`)
+    "007",                           # leading zeros
+    "1.5",                           # no floating point
+    "'a'",                           # single-quoted strings
+    "context.\"s\"",                 # quoted name after a dot
 )
 
 
@@ -427,7 +441,7 @@ def policy_set_to_cedar(policy_list: list[Policy] | tuple[Policy, ...]) -> str:
 # -- literals ---------------------------------------------------------------------------------
 _STRING_PIECES = (
     "a", "b", "x", " ", "*", "é", "\U0001f642", "\\n", "\\t", "\\r", "\\\\", '\\"', "\\'",
-    "\\0", "\\x41", "\\x7f", "\\u{e9}", "\\u{1F642}", "\\u{0}",
+    "\\0", "\\x41", "\\x7f", "\\u{e9}", "\\u{1F642}", "\\u{0}", "//", "/*", "}", ";", "\t",
 )
 _PATTERN_PIECES = ("a", "b", "*", "\\*", " ", "y", "\\\\", "\\u{61}", "é")
 
@@ -455,11 +469,22 @@ def _long_literals(draw: st.DrawFn) -> Expr:
     return Unary("-", Leaf(str(-LONG_MIN)))
 
 
+def _unicode_escaped(value: str) -> str:
+    return '"' + "".join(f"\\u{{{ord(c):x}}}" for c in value) + '"'
+
+
 @st.composite
 def _entity_literals(draw: st.DrawFn) -> str:
-    if draw(st.integers(0, 4)) == 4:
+    choice = draw(st.integers(0, 19))
+    if choice >= 16:
         return uid_to_cedar("Action", draw(st.sampled_from(ACTION_IDS)))
-    return uid_to_cedar(draw(st.sampled_from(ENTITY_TYPES)), draw(st.sampled_from(ENTITY_IDS)))
+    entity_type = draw(st.sampled_from(ENTITY_TYPES))
+    entity_id = draw(st.sampled_from(ENTITY_IDS))
+    if choice == 15:  # the same uid, spelled with `\u{..}` escapes
+        return f"{entity_type}::{_unicode_escaped(entity_id)}"
+    if choice == 14:  # words that are keywords elsewhere are fine as type names
+        entity_type = draw(st.sampled_from(("permit", "principal", "when", "ip", "Action::G")))
+    return uid_to_cedar(entity_type, entity_id)
 
 
 @st.composite
@@ -482,7 +507,7 @@ def _attribute_name(draw: st.DrawFn, kind: str) -> str:
         return KIND_ATTRIBUTE[kind]
     if choice < 9:
         return draw(st.sampled_from(ATTRIBUTE_NAMES))
-    return draw(st.sampled_from(("missing", "type", "id")))
+    return draw(st.sampled_from(("missing", "type", "id", "when", "permit", "principal")))
 
 
 def _attribute_base(draw: st.DrawFn) -> Expr:
@@ -816,12 +841,14 @@ def policy_sets(
 
 @st.composite
 def template_sets(
-    draw: st.DrawFn, max_static: int = 3, max_templates: int = 2, depth: int = 2
+    draw: st.DrawFn, max_static: int = 3, max_templates: int = 2, depth: int = 2,
+    invalid: bool = True,
 ) -> tuple[list[Policy], list[Link]]:
     """Static policies and templates in one list, and links of the templates.
 
     Ids are positional (`policyN`), so a link names its template by position; new ids
-    are `link0`, `link1`, ...
+    are `link0`, `link1`, ... With ``invalid``, a link is sometimes wrong (unknown or
+    static template id, used new id, missing or extra slot value).
     """
     statics = draw(st.lists(policies(depth=depth), max_size=max_static))
     templates = draw(st.lists(policies(depth=depth, template=True), min_size=1,
@@ -833,7 +860,20 @@ def template_sets(
         position = draw(st.sampled_from(positions))
         values = {f"?{slot}": _uid_json(draw(st.sampled_from(ENTITY_UIDS)))
                   for slot in _slots(order[position])}
-        links.append(Link(f"policy{position}", f"link{n}", values))
+        link = Link(f"policy{position}", f"link{n}", values)
+        if invalid and draw(st.integers(0, 19)) == 19:
+            link = draw(st.sampled_from((
+                Link("nope", link.new_id, values),
+                Link(link.template_id, "policy0", values),
+                Link(link.template_id, "link0" if n else link.new_id, values),
+                Link(link.template_id, link.new_id, {}),
+                Link(link.template_id, link.new_id,
+                     {"?principal": _uid_json(ENTITY_UIDS[0]),
+                      "?resource": _uid_json(ENTITY_UIDS[1])}),
+                *(Link(f"policy{i}", link.new_id, values)
+                  for i, p in enumerate(order) if not _is_template(p)),
+            )))
+        links.append(link)
     return order, links
 
 
@@ -851,7 +891,9 @@ _TOKENS = (
     "&&", "||", "!", "-", "+", "*", "in", "has", "like", "is", "if", "then", "else", "true",
     "false", "principal", "action", "resource", "context", '"', '"a"', "@", "?principal",
     "?resource", "1", "/*", "//", "\\", " ", "\n", "when", "unless", "permit", "forbid",
-    "ip", "x", "User", "::\"a\"", "%", "0x1", "1.5", "'a'", "=", "&", "|", "$",
+    "ip", "x", "User", "::\"a\"", "%", "0x1", "1.5", "'a'", "=", "&", "|", "$", "é", "\t",
+    "\r", "007", "-0", "__cedar", "__cedar::", "?", "#", "`", "\\u{41}", "*/", "@id(\"x\")",
+    "is User", "in [", "has a.b", ".contains(", "\"\\*\"",
 )
 
 
