@@ -25,7 +25,12 @@ from rune.cedar import ast
 from rune.cedar.errors import EvaluationError
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, set_key
 
-__all__ = ["CompiledPolicy", "compile_policy", "like_matcher", "scope_test"]
+__all__ = [
+    "CompiledPolicy",
+    "compile_policy",
+    "like_matcher",
+    "scope_test",
+]
 
 PolicyFunction = Callable[[EntityUID, EntityUID, EntityUID, CedarRecord, Mapping[Any, Any]], bool]
 
@@ -88,8 +93,9 @@ def like_matcher(pattern: tuple[str | ast.Wildcard, ...]) -> Callable[[str], boo
 class _Generator:
     """Generates the Python module text for one policy."""
 
-    def __init__(self, slots: Mapping[str, EntityUID]) -> None:
+    def __init__(self, slots: Mapping[str, EntityUID], prefix: str = "") -> None:
         self.slots = slots
+        self.prefix = prefix  # keeps names apart when several policies share one module
         self.consts: dict[str, Any] = {}
         self._const_ids: dict[tuple[type, Any], str] = {}
         self.helpers: list[str] = []
@@ -108,7 +114,7 @@ class _Generator:
             key = None
         if key is not None and key in self._const_ids:
             return self._const_ids[key]
-        name = f"_k{len(self.consts)}"
+        name = f"{self.prefix}_k{len(self.consts)}"
         self.consts[name] = value
         if key is not None:
             self._const_ids[key] = name
@@ -133,7 +139,7 @@ class _Generator:
     def hoist(self, code: _Code) -> _Code:
         if code.depth < _MAX_DEPTH:
             return code
-        name = f"_h{len(self.helpers)}"
+        name = f"{self.prefix}_h{len(self.helpers)}"
         self.helpers.append(f"def {name}(P, A, R, C, E):\n    return {code.text}\n")
         return _Code(f"{name}(P, A, R, C, E)", code.type, 1, code.const)
 
@@ -141,7 +147,12 @@ class _Generator:
         return _Code(f"_rt.fail({self.const(exc.message)}, {self.const(exc.code)})", type_)
 
     def as_bool(self, code: _Code) -> str:
-        return code.text if code.type == _BOOL else f"_rt.check_bool({code.text})"
+        if code.type == _BOOL:
+            return code.text
+        # Inline `check_bool`: Booleans are the common case, anything else is a type error.
+        t = self.temp()
+        return (f"(True if ({t} := {code.text}) is True else "
+                f"(False if {t} is False else _rt.check_bool({t})))")
 
     # -- expressions ------------------------------------------------------------------------
     def expr(self, node: ast.Expr) -> _Code:
@@ -466,19 +477,10 @@ def scope_test(
     raise AssertionError(op)
 
 
-def compile_policy(
-    policy_id: str,
-    policy: ast.PolicyAST,
-    slots: Mapping[str, EntityUID] | None = None,
-    *,
-    residual_scope: tuple[str, ...] = (),
-) -> CompiledPolicy:
-    """Compile one policy (or a linked template, given its slot values).
-
-    ``residual_scope`` names the scope variables (`principal`/`action`/`resource`) whose
-    constraints the caller's index does not guarantee; `condition` re-checks those.
-    """
-    gen = _Generator(slots or {})
+def _policy_parts(
+    gen: _Generator, policy: ast.PolicyAST
+) -> tuple[dict[str, str | None], list[str]]:
+    """The scope tests (None for an unconstrained scope) and condition texts of a policy."""
     conditions: list[str] = []
     for cond in policy.conditions:
         body = gen.expr(cond.body)
@@ -495,14 +497,35 @@ def compile_policy(
         "action": scope_test("A", policy.action, gen),
         "resource": scope_test("R", policy.resource, gen),
     }
+    return scopes, conditions
+
+
+def _namespace(gen: _Generator) -> dict[str, Any]:
+    return {"_rt": rt, "_MISSING": _NO_CONST, **gen.consts}
+
+
+def compile_policy(
+    policy_id: str,
+    policy: ast.PolicyAST,
+    slots: Mapping[str, EntityUID] | None = None,
+    *,
+    residual_scope: tuple[str, ...] = (),
+) -> CompiledPolicy:
+    """Compile one policy (or a linked template, given its slot values).
+
+    ``residual_scope`` names the scope variables (`principal`/`action`/`resource`) whose
+    constraints the caller's index does not guarantee; `condition` re-checks those.
+    """
+    gen = _Generator(slots or {})
+    scopes, conditions = _policy_parts(gen, policy)
     full = [s for s in scopes.values() if s is not None] + conditions
     residual = [s for k, s in scopes.items() if s is not None and k in residual_scope]
     residual += conditions
     source = "".join(gen.helpers)
     source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
-    namespace: dict[str, Any] = {"_rt": rt, "_MISSING": _NO_CONST, **gen.consts}
-    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)
+    namespace = _namespace(gen)
+    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)  # noqa: S102
     return CompiledPolicy(
         policy_id,
         policy.effect is ast.Effect.FORBID,

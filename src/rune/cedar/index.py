@@ -15,12 +15,18 @@ from typing import Any
 
 from rune.cedar import ast
 from rune.cedar.compiler import CompiledPolicy, compile_policy
+from rune.cedar.decision import AuthorizationError, Decision, Response
 from rune.cedar.errors import EvaluationError
 from rune.cedar.values import CedarRecord, EntityUID
 
 __all__ = ["PreparedPolicySet"]
 
+_ALLOW = Decision.ALLOW
+_DENY = Decision.DENY
+_new_response = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
+
 # Below this many policies a linear scan of the `full` functions beats the index.
+# (Measured: one fused function testing every policy was slower than the bitset index.)
 _INDEX_THRESHOLD = 6
 _BITS_CACHE_MAX = 1 << 17
 
@@ -147,6 +153,19 @@ class PreparedPolicySet:
         e = entities.get(uid)
         return dim.bits(uid, e.ancestors if e is not None else frozenset())
 
+    def decide(
+        self, principal: EntityUID, action: EntityUID, resource: EntityUID,
+        context: CedarRecord, entities: Mapping[EntityUID, Any],
+    ) -> Response:
+        """Decide a request: forbid overrides permit, default deny, errors skipped."""
+        permits, forbids, errors = self.evaluate(principal, action, resource, context, entities)
+        errs = tuple(AuthorizationError(pid, msg) for pid, msg in errors) if errors else ()
+        if forbids:
+            return _new_response(Response, (_DENY, tuple(forbids), errs))  # type: ignore[no-any-return]
+        if permits:
+            return _new_response(Response, (_ALLOW, tuple(permits), errs))  # type: ignore[no-any-return]
+        return _new_response(Response, (_DENY, (), errs))  # type: ignore[no-any-return]
+
     def evaluate(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
         context: CedarRecord, entities: Mapping[EntityUID, Any],
@@ -163,7 +182,7 @@ class PreparedPolicySet:
                         (forbids if cp.forbid else permits).append(cp.id)
                 except EvaluationError as exc:
                     errors.append((cp.id, exc.message))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - default deny on any internal fault
                     errors.append((cp.id, f"internal error: {exc!r}"))
             return permits, forbids, errors
         # Inlined `candidates` (this is the hottest path of a decision).

@@ -107,9 +107,17 @@ class Request(_RequestFields):
         context: Any = None,
         schema: Schema | None = None,
     ) -> Request:
-        p = to_entity_uid(principal, "$.principal")
-        a = to_entity_uid(action, "$.action")
-        r = to_entity_uid(resource, "$.resource")
+        # Hot path: uids given as text are looked up in the parse cache inline.
+        cache = _UID_CACHE
+        p = cache.get(principal) if principal.__class__ is str else None
+        if p is None:
+            p = to_entity_uid(principal, "$.principal")
+        a = cache.get(action) if action.__class__ is str else None
+        if a is None:
+            a = to_entity_uid(action, "$.action")
+        r = cache.get(resource) if resource.__class__ is str else None
+        if r is None:
+            r = to_entity_uid(resource, "$.resource")
         c = _context(context, schema, a)
         if schema is not None:
             schema.validate_request(p, a, r, c)
