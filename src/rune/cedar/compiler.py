@@ -525,7 +525,7 @@ def compile_policy(
     source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace = _namespace(gen)
-    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)  # noqa: S102
+    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)
     return CompiledPolicy(
         policy_id,
         policy.effect is ast.Effect.FORBID,

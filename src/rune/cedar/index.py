@@ -182,7 +182,7 @@ class PreparedPolicySet:
                         (forbids if cp.forbid else permits).append(cp.id)
                 except EvaluationError as exc:
                     errors.append((cp.id, exc.message))
-                except Exception as exc:  # noqa: BLE001 - default deny on any internal fault
+                except Exception as exc:
                     errors.append((cp.id, f"internal error: {exc!r}"))
             return permits, forbids, errors
         # Inlined `candidates` (this is the hottest path of a decision).
