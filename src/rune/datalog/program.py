@@ -21,6 +21,7 @@ from rune.datalog.engine import (
 )
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.inline import inline_relations
+from rune.datalog.magic import magic_targets, magic_transform
 from rune.datalog.io import output_path, read_facts, write_rows
 from rune.datalog.parser import parse_program
 from rune.datalog.plan import RulePlan, plan_rule
@@ -58,7 +59,16 @@ class Program:
         # Later passes rewrite the checked program; each result is checked again.
         inlined = inline_relations(ast, self.analysed)
         if inlined is not None:
-            self.analysed = analyse(inlined, sources)
+            ast = inlined
+            self.analysed = analyse(ast, sources)
+        targets = magic_targets(ast)
+        if targets:
+            transformed = magic_transform(ast, self.analysed, targets)
+            if transformed is not None:
+                try:
+                    self.analysed = analyse(transformed, sources)
+                except DatalogError:
+                    pass  # keep the untransformed program: it is equivalent, only slower
         self._facts, fact_plans = self._constant_facts()
         plans: list[RulePlan] = list(fact_plans)
         strata_plans: list[tuple[list[RulePlan], list[RulePlan]]] = []
