@@ -10,8 +10,8 @@ transformed relation that nothing uses unadorned is left empty (as in Soufflé, 
 transformation is an optimisation for output relations).
 
 Relations that are inputs or outputs, used under negation or in aggregates, or whose
-rules contain aggregates or `$`, and every relation those read, are left alone. If the transformed program does not
-pass the static checks (e.g. stratification), the original program is used.
+rules contain aggregates or `$`, and every relation those read, are left alone. If the
+transformed program does not pass the static checks, the original program is used.
 """
 
 from __future__ import annotations

@@ -9,22 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from rune.datalog.analysis import AnalysedProgram, analyse
-from rune.datalog.ast import NumberConstant, ProgramAst, StringConstant
-from rune.datalog.codegen import compile_plans, constant_value
-from rune.datalog.engine import (
-    CompiledRule,
-    Engine,
-    EvaluationStats,
-    Limits,
-    StratumProgram,
-)
+from rune.datalog.analysis import AnalysedProgram
+from rune.datalog.ast import ProgramAst
+from rune.datalog.compiler import CompiledProgram, compile_program
+from rune.datalog.engine import Engine, EvaluationStats, Limits
 from rune.datalog.errors import DatalogError, ErrorCode
-from rune.datalog.inline import inline_relations
-from rune.datalog.magic import magic_targets, magic_transform
 from rune.datalog.io import output_path, read_facts, write_rows
 from rune.datalog.parser import parse_program
-from rune.datalog.plan import RulePlan, plan_rule
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
 
@@ -55,48 +46,9 @@ class Program:
         self.sources = sources
         self.file = file
         self.number_bits = number_bits
-        self.analysed: AnalysedProgram = analyse(ast, sources)
-        # Later passes rewrite the checked program; each result is checked again.
-        inlined = inline_relations(ast, self.analysed)
-        if inlined is not None:
-            ast = inlined
-            self.analysed = analyse(ast, sources)
-        targets = magic_targets(ast)
-        if targets:
-            transformed = magic_transform(ast, self.analysed, targets)
-            if transformed is not None:
-                try:
-                    self.analysed = analyse(transformed, sources)
-                except DatalogError:
-                    pass  # keep the untransformed program: it is equivalent, only slower
-        self._facts, fact_plans = self._constant_facts()
-        plans: list[RulePlan] = list(fact_plans)
-        strata_plans: list[tuple[list[RulePlan], list[RulePlan]]] = []
-        for stratum in self.analysed.strata:
-            members = frozenset(stratum.relations) if stratum.recursive else frozenset()
-            initial: list[RulePlan] = []
-            recursive: list[RulePlan] = []
-            for index in stratum.rules:
-                for plan in _plan(self, self.analysed.rules[index], members):
-                    (initial if plan.delta_atom is None else recursive).append(plan)
-            plans.extend(initial)
-            plans.extend(recursive)
-            strata_plans.append((initial, recursive))
-        self.compiled = compile_plans(plans, self.analysed, number_bits)
-        functions = self.compiled.functions
-        self._fact_rules = tuple(CompiledRule(p, functions[p.name]) for p in fact_plans)
-        self.engine = Engine(
-            [
-                StratumProgram(
-                    stratum,
-                    tuple(CompiledRule(p, functions[p.name]) for p in initial),
-                    tuple(CompiledRule(p, functions[p.name]) for p in recursive),
-                )
-                for stratum, (initial, recursive) in zip(
-                    self.analysed.strata, strata_plans, strict=True
-                )
-            ]
-        )
+        self.compiled: CompiledProgram = compile_program(ast, sources, number_bits)
+        self.analysed: AnalysedProgram = self.compiled.analysed
+        self.engine = Engine(self.compiled.strata)
 
     # -- construction --------------------------------------------------------------------
 
@@ -140,26 +92,6 @@ class Program:
                 f"cannot read program `{path}`: {error.strerror or error}", code=ErrorCode.IO
             ) from None
         return cls.parse(text, str(path), number_bits=number_bits, include_dirs=include_dirs)
-
-    def _constant_facts(self) -> tuple[dict[str, set[Row]], list[RulePlan]]:
-        """Inline facts: plain constants now, constant expressions as tiny compiled rules."""
-        facts: dict[str, set[Row]] = {name: set() for name in self.analysed.relations}
-        plans: list[RulePlan] = []
-        for rule in self.analysed.rules:
-            if not rule.is_fact:
-                continue
-            head = rule.clause.head
-            kinds = self.analysed.relations[head.relation].kinds
-            if all(isinstance(a, NumberConstant | StringConstant) for a in head.args):
-                facts[head.relation].add(
-                    tuple(
-                        constant_value(arg, kind, self.number_bits)  # type: ignore[arg-type]
-                        for arg, kind in zip(head.args, kinds, strict=True)
-                    )
-                )
-            else:
-                plans.extend(plan_rule(rule, frozenset()))
-        return facts, plans
 
     # -- introspection -------------------------------------------------------------------
 
@@ -215,7 +147,7 @@ class Program:
                 (`evaluation-error`) a rule failed (e.g. division by zero).
         """
         relations = {
-            name: Relation(name, info.arity, self._facts[name])
+            name: Relation(name, info.arity, self.compiled.facts[name])
             for name, info in self.analysed.relations.items()
         }
         try:
@@ -230,7 +162,7 @@ class Program:
                     relations_entry.add(self._validate(name, rows))
             if fact_dir is not None:
                 self._read_inputs(relations, Path(fact_dir))
-            for rule in self._fact_rules:
+            for rule in self.compiled.fact_rules:
                 new: set[Row] = set()
                 rule.function(None, new, relations[rule.head].tuples)
                 relations[rule.head].add(new)
@@ -327,13 +259,6 @@ class Program:
                 ) from None
             written.append(path)
         return written
-
-
-def _plan(program: Program, rule: Any, members: frozenset[str]) -> list[RulePlan]:
-    try:
-        return plan_rule(rule, members)
-    except DatalogError as error:
-        raise program._with_sources(error) from None
 
 
 def _print_framed(

@@ -1,0 +1,129 @@
+"""From a parsed program to compiled strata: the ordered list of compilation passes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rune.datalog.analysis import AnalysedProgram, AnalysedRule, analyse
+from rune.datalog.ast import NumberConstant, ProgramAst, StringConstant
+from rune.datalog.codegen import compile_plans, constant_value
+from rune.datalog.engine import CompiledRule, StratumProgram
+from rune.datalog.errors import DatalogError
+from rune.datalog.inline import inline_relations
+from rune.datalog.magic import magic_targets, magic_transform
+from rune.datalog.plan import RulePlan, plan_rule
+from rune.datalog.relation import Row
+
+__all__ = ["CompiledProgram", "compile_program"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProgram:
+    """Everything evaluation needs, built once per program.
+
+    Attributes:
+        analysed: the checked (and possibly rewritten) program.
+        facts: the rows of constant inline facts, by relation.
+        fact_rules: compiled rules for facts whose arguments are constant expressions.
+        strata: the compiled rules of each stratum, in evaluation order.
+        source: the generated Python source of every rule.
+    """
+
+    analysed: AnalysedProgram
+    facts: dict[str, frozenset[Row]]
+    fact_rules: tuple[CompiledRule, ...]
+    strata: tuple[StratumProgram, ...]
+    source: str
+
+
+def compile_program(
+    ast: ProgramAst, sources: dict[str | None, str], number_bits: int
+) -> CompiledProgram:
+    """Check and compile a parsed program.
+
+    Passes, in order (each needs the ones before it):
+      1. analyse: every static check; raises `DatalogError` with all problems found;
+      2. inline: substitute relations declared `inline` (the result is checked again);
+      3. magic: the magic-set transformation where a pragma asks for it (checked again;
+         dropped if the rewritten program would not pass);
+      4. facts: rows of constant facts, converted to their columns' kinds;
+      5. plan: a join plan per rule, one per delta version for recursive rules;
+      6. codegen: Python source for every plan, compiled in one `compile` call.
+    """
+    analysed = analyse(ast, sources)
+    inlined = inline_relations(ast, analysed)
+    if inlined is not None:
+        ast = inlined
+        analysed = analyse(ast, sources)
+    targets = magic_targets(ast)
+    if targets:
+        transformed = magic_transform(ast, analysed, targets)
+        if transformed is not None:
+            # Keep the untransformed program if the rewrite fails: it is equivalent.
+            with contextlib.suppress(DatalogError):
+                analysed = analyse(transformed, sources)
+
+    facts: dict[str, set[Row]] = {name: set() for name in analysed.relations}
+    fact_plans: list[RulePlan] = []
+    for rule in analysed.rules:
+        if not rule.is_fact:
+            continue
+        head = rule.clause.head
+        kinds = analysed.relations[head.relation].kinds
+        if all(isinstance(a, NumberConstant | StringConstant) for a in head.args):
+            facts[head.relation].add(
+                tuple(
+                    constant_value(arg, kind, number_bits)  # type: ignore[arg-type]
+                    for arg, kind in zip(head.args, kinds, strict=True)
+                )
+            )
+        else:
+            fact_plans.extend(_plan(rule, frozenset(), sources))
+
+    plans: list[RulePlan] = list(fact_plans)
+    per_stratum: list[tuple[list[RulePlan], list[RulePlan]]] = []
+    for stratum in analysed.strata:
+        members = frozenset(stratum.relations) if stratum.recursive else frozenset()
+        initial: list[RulePlan] = []
+        recursive: list[RulePlan] = []
+        for index in stratum.rules:
+            for plan in _plan(analysed.rules[index], members, sources):
+                (initial if plan.delta_atom is None else recursive).append(plan)
+        plans.extend(initial)
+        plans.extend(recursive)
+        per_stratum.append((initial, recursive))
+
+    module = compile_plans(plans, analysed, number_bits)
+    compiled: Callable[[RulePlan], CompiledRule] = lambda plan: CompiledRule(  # noqa: E731
+        plan, module.functions[plan.name]
+    )
+    strata = tuple(
+        StratumProgram(
+            stratum,
+            tuple(compiled(p) for p in initial),
+            tuple(compiled(p) for p in recursive),
+        )
+        for stratum, (initial, recursive) in zip(analysed.strata, per_stratum, strict=True)
+    )
+    return CompiledProgram(
+        analysed,
+        {name: frozenset(rows) for name, rows in facts.items()},
+        tuple(compiled(p) for p in fact_plans),
+        strata,
+        module.source,
+    )
+
+
+def _plan(
+    rule: AnalysedRule, members: frozenset[str], sources: dict[str | None, str]
+) -> list[RulePlan]:
+    try:
+        return plan_rule(rule, members)
+    except DatalogError as error:
+        if error.sources:
+            raise
+        raise DatalogError(
+            error.message, code=error.code, diagnostics=error.diagnostics, sources=sources
+        ) from None
