@@ -19,7 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 conformance: $(STAMP)
-	$(PY) -m pytest -m slow tests/conformance
+	$(PY) -m pytest -m slow
 
 bench: $(STAMP)
 	$(PY) benchmarks/cedar_authorize.py

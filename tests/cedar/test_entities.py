@@ -53,22 +53,31 @@ def test_attribute_values_and_escapes() -> None:
     assert str(e.attrs["ip"]) != ""
 
 
+_U = '"uid": {"type": "U", "id": "x"}'
+
+
 @pytest.mark.parametrize(("data", "path"), [
     ("[1]", "$[0]"),
-    ('[{"uid": {"type": "U"}}]', "$[0].uid"),
-    ('[{"uid": {"type": "U", "id": 1}}]', "$[0].uid.id"),
-    ('[{"uid": {"type": "1U", "id": "x"}}]', "$[0].uid.type"),
-    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": null}}]', "$[0].attrs.a"),
-    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": 1.5}}]', "$[0].attrs.a"),
-    ('[{"uid": {"type": "U", "id": "x"}, "attrs": {"a": 99999999999999999999}}]', "$[0].attrs.a"),
-    ('[{"uid": {"type": "U", "id": "x"}, "parents": [{"type": "U"}]}]', "$[0].parents[0]"),
-    ('[{"uid": {"type": "U", "id": "x"}, "oops": 1}]', "$[0].oops"),
+    ('[{"uid": {"type": "U"}, "attrs": {}, "parents": []}]', "$[0].uid"),
+    ('[{"uid": {"type": "U", "id": 1}, "attrs": {}, "parents": []}]', "$[0].uid.id"),
+    ('[{"uid": {"type": "1U", "id": "x"}, "attrs": {}, "parents": []}]', "$[0].uid.type"),
+    ('[{' + _U + ', "attrs": {"a": null}, "parents": []}]', "$[0].attrs.a"),
+    ('[{' + _U + ', "attrs": {"a": 1.5}, "parents": []}]', "$[0].attrs.a"),
+    ('[{' + _U + ', "attrs": {"a": 99999999999999999999}, "parents": []}]', "$[0].attrs.a"),
+    ('[{' + _U + ', "attrs": {}, "parents": [{"type": "U"}]}]', "$[0].parents[0]"),
+    ('[{' + _U + ', "parents": []}]', "$[0]"),
+    ('[{' + _U + ', "attrs": {}}]', "$[0]"),
     ('{"uid": 1}', "$"),
 ])
 def test_malformed_entities_name_the_json_path(data: str, path: str) -> None:
     with pytest.raises(EntitiesError) as info:
         Entities.from_json(data)
     assert info.value.path == path
+
+
+def test_unknown_entity_fields_are_ignored_as_cedar_does() -> None:
+    es = Entities.from_json([{"uid": uid("U", "x"), "attrs": {}, "parents": [], "extra": 1}])
+    assert EntityUID("U", "x") in es
 
 
 def test_invalid_json_text() -> None:

@@ -129,12 +129,10 @@ def entity_data_from_json(
     """Parse one entity object `{"uid", "attrs", "parents", "tags"}` without a schema."""
     if not isinstance(item, dict):
         raise error("an entity must be a JSON object", code="invalid-entity", path=path)
-    unknown = sorted(set(item) - {"uid", "attrs", "parents", "tags"})
-    if unknown:
-        raise error(f"unexpected entity field `{unknown[0]}`", code="invalid-entity",
-                    path=f"{path}.{unknown[0]}")
-    if "uid" not in item:
-        raise error("entity is missing `uid`", code="invalid-entity", path=path)
+    # As Cedar: `uid`, `attrs` and `parents` are required; unknown fields are ignored.
+    for required in ("uid", "attrs", "parents"):
+        if required not in item:
+            raise error(f"entity is missing `{required}`", code="invalid-entity", path=path)
     uid = entity_uid_from_json(item["uid"], f"{path}.uid", error)
     attrs_json = item.get("attrs", {})
     if not isinstance(attrs_json, dict):
