@@ -29,6 +29,8 @@ class CompiledProgram:
         fact_rules: compiled rules for facts whose arguments are constant expressions.
         strata: the compiled rules of each stratum, in evaluation order.
         source: the generated Python source of every rule.
+        demand_driven: relations the magic-set transformation computes only in part (as
+            demanded by other rules), so they stay empty in results and take no input.
     """
 
     analysed: AnalysedProgram
@@ -36,6 +38,7 @@ class CompiledProgram:
     fact_rules: tuple[CompiledRule, ...]
     strata: tuple[StratumProgram, ...]
     source: str
+    demand_driven: frozenset[str] = frozenset()
 
 
 def compile_program(
@@ -57,13 +60,15 @@ def compile_program(
     if inlined is not None:
         ast = inlined
         analysed = analyse(ast, sources)
+    demand_driven: frozenset[str] = frozenset()
     targets = magic_targets(ast)
     if targets:
         transformed = magic_transform(ast, analysed, targets)
         if transformed is not None:
             # Keep the untransformed program if the rewrite fails: it is equivalent.
             with contextlib.suppress(DatalogError):
-                analysed = analyse(transformed, sources)
+                analysed = analyse(transformed.ast, sources)
+                demand_driven = transformed.demand_driven
 
     facts: dict[str, set[Row]] = {name: set() for name in analysed.relations}
     fact_plans: list[RulePlan] = []
@@ -113,6 +118,7 @@ def compile_program(
         tuple(compiled(p) for p in fact_plans),
         strata,
         module.source,
+        demand_driven,
     )
 
 

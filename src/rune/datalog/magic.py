@@ -17,6 +17,7 @@ transformed program does not pass the static checks, the original program is use
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 from rune.datalog.analysis.model import AnalysedProgram
 from rune.datalog.ast import (
@@ -38,7 +39,7 @@ from rune.datalog.ast import (
     walk_expression,
 )
 
-__all__ = ["magic_targets", "magic_transform"]
+__all__ = ["MagicProgram", "magic_targets", "magic_transform"]
 
 
 def magic_targets(ast: ProgramAst) -> set[str] | None:
@@ -56,18 +57,32 @@ def magic_targets(ast: ProgramAst) -> set[str] | None:
     return targets
 
 
+@dataclass(frozen=True, slots=True)
+class MagicProgram:
+    """A transformed program, and the relations it no longer computes in full (empty)."""
+
+    ast: ProgramAst
+    demand_driven: frozenset[str]
+
+
 def magic_transform(
     ast: ProgramAst, analysed: AnalysedProgram, targets: set[str]
-) -> ProgramAst | None:
+) -> MagicProgram | None:
     """The magic-set transformed program, or ``None`` when nothing can be transformed."""
     transformable = _transformable(ast, analysed, targets)
     if not transformable:
         return None
-    return _Transformer(ast, transformable).run()
+    transformer = _Transformer(ast, transformable)
+    transformed = transformer.run()
+    if transformed is None:
+        return None
+    return MagicProgram(transformed, frozenset(transformable - transformer.kept_whole))
 
 
 def _transformable(ast: ProgramAst, analysed: AnalysedProgram, targets: set[str]) -> set[str]:
-    excluded: set[str] = set()
+    # Relations with no rule reading an atom hold given data (facts, inputs): keep them.
+    derived = {clause.head.relation for clause in ast.clauses if clause.body}
+    excluded: set[str] = set(analysed.relations) - derived
     for clause in ast.clauses:
         expressions = [*clause.head.args]
         for literal in clause.body:

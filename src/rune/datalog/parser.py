@@ -109,7 +109,7 @@ _BINARY_LEVELS: tuple[frozenset[str], ...] = (
     frozenset({"*", "/", "%"}),
 )
 _WORD_OPERATORS = frozenset().union(*_BINARY_LEVELS[:7]) | {"bnot", "lnot"}
-_RESERVED = _AGGREGATES | _WORD_OPERATORS | frozenset(FUNCTOR_ARITIES) | {"as", "nil"}
+_RESERVED = _AGGREGATES | _WORD_OPERATORS | frozenset(FUNCTOR_ARITIES) | {"as", "nil", "autoinc"}
 
 FileReader = Callable[[Path], str]
 Dnf = list[list[Literal]]

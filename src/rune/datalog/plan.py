@@ -629,15 +629,16 @@ class _Scheduler:
         return Scan(atom, resource, tuple(keys), tuple(binds), exists)
 
 
-def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int, int, int]:
+def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int, int]:
+    """Rank atoms: fully bound (a membership test) first, then more bound columns (a more
+    selective index lookup); otherwise keep the order the rule was written in."""
     keys = 0
+    free = 0
     for arg in atom.args:
         if isinstance(arg, Wildcard):
             continue
-        if isinstance(arg, Variable):
-            keys += arg.name in bound
+        if isinstance(arg, Variable) and arg.name not in bound:
+            free += 1
         elif computable(arg, bound, False):
             keys += 1
-    free = sum(1 for a in atom.args if isinstance(a, Variable) and a.name not in bound)
-    all_bound = int(free == 0)
-    return (all_bound, keys, -free, tie_break)
+    return (int(free == 0), keys, tie_break)

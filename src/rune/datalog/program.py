@@ -98,7 +98,7 @@ class Program:
     @property
     def relation_names(self) -> tuple[str, ...]:
         """Every declared relation, in declaration order."""
-        return tuple(self.analysed.relations)
+        return tuple(name for name in self.analysed.relations if "@" not in name)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -153,7 +153,13 @@ class Program:
         try:
             if facts:
                 for name, rows in facts.items():
-                    relations_entry = relations.get(name)
+                    relations_entry = relations.get(name) if "@" not in name else None
+                    if name in self.compiled.demand_driven:
+                        raise DatalogError(
+                            f"relation `{name}` is computed on demand (magic-set pragma) and "
+                            "cannot take input facts",
+                            code=ErrorCode.INVALID_INPUT,
+                        )
                     if relations_entry is None:
                         raise DatalogError(
                             f"input facts for undeclared relation `{name}`",
@@ -355,7 +361,10 @@ class Result(Mapping[str, RelationView]):
         self.program = program
         self.stats = stats
         self._relations = relations
-        self._views = {name: RelationView(name, r) for name, r in relations.items()}
+        # Relations named with `@` are internal (magic sets); they are not shown.
+        self._views = {
+            name: RelationView(name, r) for name, r in relations.items() if "@" not in name
+        }
 
     def __getitem__(self, name: str) -> RelationView:
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rune.datalog.analysis.scoping import AggregateScope
+from rune.datalog.analysis.scoping import AggregateScope, contains_aggregate
 from rune.datalog.ast import Aggregate, Clause, Directive, RelationDecl
 from rune.datalog.types import Kind, TypeEnvironment
 
@@ -52,7 +52,9 @@ class AnalysedRule:
     @property
     def is_fact(self) -> bool:
         """Whether the clause is a fact (no body, no aggregate in the head)."""
-        return self.clause.is_fact
+        return self.clause.is_fact and not any(
+            contains_aggregate(arg) for arg in self.clause.head.args
+        )
 
 
 @dataclass(frozen=True, slots=True)
