@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rune.cedar.errors import EntitiesError
 from rune.cedar.json_format import EntityData, entity_data_from_json, value_to_json
-from rune.cedar.values import CedarRecord, EntityUID
+from rune.cedar.values import CedarRecord, EntityUID, intern_uid
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -126,7 +126,9 @@ class Entities(Mapping[EntityUID, Entity]):
                     continue
                 raise EntitiesError(f"duplicate entity entry `{item.uid}`",
                                     code="duplicate-entity")
-            by_uid[item.uid] = Entity(item.uid, item.attrs, frozenset(item.parents), item.tags)
+            uid = intern_uid(item.uid)
+            parents = frozenset(intern_uid(p) for p in item.parents)
+            by_uid[uid] = Entity(uid, item.attrs, parents, item.tags)
         _close_ancestors(by_uid)
         return cls(by_uid, schema)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rune.cedar.errors import CedarError, ParseError, RequestError
 from rune.cedar.json_format import entity_uid_from_json, value_from_json
-from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, EntityUID
+from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, EntityUID, intern_uid
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -21,6 +21,8 @@ _RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like"
                        "__cedar"})
 _UID_CACHE: dict[str, EntityUID] = {}
 _UID_CACHE_MAX = 1 << 16
+_LMIN, _LMAX = LONG_MIN, LONG_MAX
+_tuple_new = tuple.__new__
 
 
 def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = RequestError) -> EntityUID:
@@ -43,6 +45,7 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
             except ParseError as exc:
                 raise error(f"invalid entity uid `{value}`: {exc.diagnostics[0].message}",
                             code="invalid-entity-uid", path=path) from None
+        uid = intern_uid(uid)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()
         _UID_CACHE[value] = uid
@@ -118,10 +121,20 @@ class Request(_RequestFields):
         r = cache.get(resource) if resource.__class__ is str else None
         if r is None:
             r = to_entity_uid(resource, "$.resource")
+        if schema is None and context.__class__ is dict:
+            # Fast path: a flat context of strings, Booleans and in-range integers.
+            for v in context.values():
+                k = v.__class__
+                if not (k is str or k is bool or (k is int and _LMIN <= v <= _LMAX)):
+                    c = _context(context, None, a)
+                    break
+            else:
+                c = CedarRecord(context)
+            return _tuple_new(cls, (p, a, r, c))  # type: ignore[no-any-return]
         c = _context(context, schema, a)
         if schema is not None:
             schema.validate_request(p, a, r, c)
-        return tuple.__new__(cls, (p, a, r, c))
+        return _tuple_new(cls, (p, a, r, c))  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (f"Request(principal={self[0]}, action={self[1]}, resource={self[2]}, "

@@ -28,6 +28,7 @@ __all__ = [
     "Value",
     "cedar_equal",
     "format_value",
+    "intern_uid",
     "type_name",
 ]
 
@@ -105,6 +106,25 @@ class EntityUID(tuple):  # type: ignore[type-arg]
     def to_json(self) -> dict[str, str]:
         """The `{"type": ..., "id": ...}` form."""
         return {"type": self[0], "id": self[1]}
+
+
+_INTERNED: dict[EntityUID, EntityUID] = {}
+_INTERN_MAX = 1 << 18
+
+
+def intern_uid(uid: EntityUID) -> EntityUID:
+    """The canonical object for ``uid``.
+
+    Entity stores and the request parser share uid objects, so dictionary lookups on
+    the decision path succeed on identity and touch less memory. Bounded: the table is
+    cleared when full (interning is an optimization, never needed for correctness).
+    """
+    got = _INTERNED.get(uid)
+    if got is None:
+        if len(_INTERNED) >= _INTERN_MAX:
+            _INTERNED.clear()
+        _INTERNED[uid] = got = uid
+    return got
 
 
 class CedarSet:
