@@ -233,3 +233,16 @@ def test_program_introspection() -> None:
     assert program.inputs == ("a",) and program.outputs == ("a",)
     assert program.arity("a") == 2
     assert "def " in program.generated_source or program.generated_source.startswith("#")
+
+
+def test_origins_record_the_deriving_rule() -> None:
+    program = Program.parse(TC)
+    result = program.evaluate({"edge": [(1, 2), (2, 3)]}, track_origins=True)
+    direct = result.origin("path", (1, 2))
+    derived = result.origin("path", (1, 3))
+    assert direct is not None and len(direct.body) == 1
+    assert derived is not None and [a.relation for a in derived.body] == ["path", "edge"]
+    assert result.origin("edge", (1, 2)) is None
+    assert result.origin("path", (3, 1)) is None
+    with pytest.raises(DatalogError):
+        program.evaluate({"edge": [(1, 2)]}).origin("path", (1, 2))

@@ -384,6 +384,15 @@ class _FunctionWriter:
         right = self.render(expr.right, kind)
         if op in ("+", "-", "*"):
             return self.wrap(f"{left} {op} {right}", kind)
+        if op in ("/", "%") and kind is not Kind.FLOAT:
+            # Python's // and % agree with C's for a non-negative dividend and a positive
+            # divisor: inline that case, call the helper for the others (signs, zero).
+            helper = ("_div" if op == "/" else "_mod") + ("_s" if kind is Kind.NUMBER else "_u")
+            python = "//" if op == "/" else "%"
+            a, b = self.temporary(), self.temporary()
+            # `&` (not `and`) so that both operands are always evaluated, once.
+            guard = f"(({a} := {left}) >= 0) & (({b} := {right}) > 0)"
+            return f"({a} {python} {b} if {guard} else {helper}({a}, {b}))"
         if op in ("/", "%", "^"):
             helper = {"/": "_div", "%": "_mod", "^": "_pow"}[op]
             suffix = {Kind.NUMBER: "s", Kind.UNSIGNED: "u", Kind.FLOAT: "f"}[kind]

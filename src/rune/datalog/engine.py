@@ -67,11 +67,16 @@ class StratumProgram:
 
 @dataclass(slots=True)
 class EvaluationStats:
-    """What an evaluation did: rounds per stratum, tuples derived, time taken."""
+    """What an evaluation did: rounds per stratum, tuples derived, time taken.
+
+    ``origins``, when not ``None``, collects for each relation the index of the rule
+    (in `AnalysedProgram.rules`) that first derived each tuple.
+    """
 
     iterations: dict[int, int] = field(default_factory=dict)
     derived: int = 0
     seconds: float = 0.0
+    origins: dict[str, dict[Row, int]] | None = None
 
 
 class Engine:
@@ -81,11 +86,16 @@ class Engine:
         self.strata = tuple(strata)
 
     def run(
-        self, relations: dict[str, Relation], limits: Limits, env: EvaluationEnv | None = None
+        self,
+        relations: dict[str, Relation],
+        limits: Limits,
+        env: EvaluationEnv | None = None,
+        *,
+        track_origins: bool = False,
     ) -> EvaluationStats:
         """Evaluate every stratum in order, adding derived tuples to ``relations``."""
         env = env or EvaluationEnv()
-        stats = EvaluationStats()
+        stats = EvaluationStats(origins={} if track_origins else None)
         started = time.perf_counter()
         deadline = None if limits.max_seconds is None else started + limits.max_seconds
         total = sum(len(r) for r in relations.values())
@@ -104,56 +114,109 @@ class Engine:
         total: int = 0,
         deadline: float | None = None,
     ) -> int:
-        """Evaluate one stratum to its fixpoint; returns the new total number of tuples."""
+        """Evaluate one stratum to its fixpoint; returns the new total number of tuples.
+
+        Lower strata must already be evaluated in ``relations``; only the relations of
+        this stratum change. When ``stats.origins`` is not ``None``, the rule that first
+        derived each new tuple is recorded there (slower; for explanations).
+        """
         members = program.stratum.relations
         new: dict[str, set[Row]] = {name: set() for name in members}
         for rule in program.initial:
-            _call(rule, env, new, relations, None)
-        if not program.stratum.recursive:
-            for name in members:
-                relations[name].insert(new[name])
-                total += len(new[name])
-                stats.derived += len(new[name])
-            _check_size(total, limits)
-            return total
-        # Round 0: the delta is everything known so far (facts, inputs, initial rules).
-        delta: dict[str, set[Row]] = {}
+            arguments, _, _ = _arguments(rule.plan, relations)
+            self._run(rule, env, new, relations[rule.head].tuples, arguments, stats)
         for name in members:
             relations[name].insert(new[name])
             total += len(new[name])
             stats.derived += len(new[name])
-            delta[name] = set(relations[name].tuples)
-        prepared = [(rule, _arguments(rule.plan, relations)) for rule in program.recursive]
-        rounds = 0
-        while any(delta.values()):
-            rounds += 1
-            if limits.max_iterations is not None and rounds > limits.max_iterations:
-                raise DatalogError(
-                    f"derivation stopped after {limits.max_iterations} iterations of the "
-                    f"recursive stratum {_names(members)}: it may not terminate (arithmetic "
-                    "in a recursive head?); raise `Limits.max_iterations` if it should",
-                    code=ErrorCode.DERIVATION_LIMIT,
-                )
-            if deadline is not None and time.perf_counter() > deadline:
-                raise DatalogError(
-                    f"evaluation exceeded its time limit in the stratum {_names(members)}",
-                    code=ErrorCode.DERIVATION_LIMIT,
-                )
-            new = {name: set() for name in members}
-            for rule, (arguments, delta_slot, delta_relation) in prepared:
-                changes = delta[delta_relation]
-                if not changes:
-                    continue
-                arguments[delta_slot] = changes
-                _invoke(rule, env, new[rule.head], relations[rule.head].tuples, arguments)
-            for name in members:
-                relations[name].insert(new[name])
-                total += len(new[name])
-                stats.derived += len(new[name])
-            _check_size(total, limits)
-            delta = new
-        stats.iterations[program.stratum.index] = rounds
+        _check_size(total, limits)
+        if not program.stratum.recursive:
+            return total
+        # Every delta version first reads everything known so far (facts, inputs, the
+        # initial rules). Afterwards each version reads the tuples added to its delta
+        # relation since it last ran: new tuples are inserted right after the rule that
+        # derived them, so later rules of the same pass already use them.
+        versions = []
+        readers: dict[str, list[int]] = {name: [] for name in members}
+        pending: list[list[set[Row]]] = []
+        for number, rule in enumerate(program.recursive):
+            arguments, slot, source = _arguments(rule.plan, relations)
+            versions.append((rule, rule.function, rule.head, relations[rule.head], arguments, slot))
+            readers[source].append(number)
+            pending.append([set(relations[source].tuples)])
+        tracking = stats.origins is not None
+        max_passes = limits.max_iterations
+        passes = 0
+        current: CompiledRule | None = None
+        try:
+            while any(pending):
+                passes += 1
+                if max_passes is not None and passes > max_passes:
+                    raise DatalogError(
+                        f"derivation stopped after {max_passes} iterations of the recursive "
+                        f"stratum {_names(members)}: it may not terminate (arithmetic in a "
+                        "recursive head?); raise `Limits.max_iterations` if it should",
+                        code=ErrorCode.DERIVATION_LIMIT,
+                    )
+                if deadline is not None and time.perf_counter() > deadline:
+                    raise DatalogError(
+                        f"evaluation exceeded its time limit in the stratum {_names(members)}",
+                        code=ErrorCode.DERIVATION_LIMIT,
+                    )
+                for number, (rule, function, head, relation, arguments, slot) in enumerate(
+                    versions
+                ):
+                    chunks = pending[number]
+                    if not chunks:
+                        continue
+                    pending[number] = []
+                    arguments[slot] = chunks[0] if len(chunks) == 1 else set().union(*chunks)
+                    out: set[Row] = set()
+                    current = rule
+                    # INVARIANT: `relation.tuples` is not changed while a rule runs, and the
+                    # rule adds to `out` only tuples not in it, so `out` is all new.
+                    function(env, out, relation.tuples, *arguments)
+                    if not out:
+                        continue
+                    if tracking:
+                        assert stats.origins is not None
+                        head_origins = stats.origins.setdefault(head, {})
+                        for row in out:
+                            head_origins[row] = rule.plan.rule.index
+                    relation.insert(out)
+                    total += len(out)
+                    stats.derived += len(out)
+                    for reader in readers[head]:
+                        pending[reader].append(out)
+                _check_size(total, limits)
+        except RuntimeFailure as failure:
+            assert current is not None
+            raise _failure(current, failure) from None
+        stats.iterations[program.stratum.index] = passes
         return total
+
+    @staticmethod
+    def _run(
+        rule: CompiledRule,
+        env: EvaluationEnv,
+        new: dict[str, set[Row]],
+        seen: set[Row],
+        arguments: list[Any],
+        stats: EvaluationStats,
+    ) -> None:
+        """Call one rule, recording which tuples it was first to derive if asked."""
+        origins = stats.origins
+        out = new[rule.head] if origins is None else set()
+        try:
+            rule.function(env, out, seen, *arguments)
+        except RuntimeFailure as failure:
+            raise _failure(rule, failure) from None
+        if origins is not None:
+            fresh = out - new[rule.head]
+            relation_origins = origins.setdefault(rule.head, {})
+            for row in fresh:
+                relation_origins[row] = rule.plan.rule.index
+            new[rule.head] |= fresh
 
 
 def _names(members: Sequence[str]) -> str:
@@ -191,26 +254,10 @@ def _resolve(resource: Resource, relations: dict[str, Relation]) -> Any:
     return relation.index(resource.columns)
 
 
-def _call(
-    rule: CompiledRule,
-    env: EvaluationEnv,
-    new: dict[str, set[Row]],
-    relations: dict[str, Relation],
-    delta: set[Row] | None,
-) -> None:
-    arguments, _, _ = _arguments(rule.plan, relations)
-    _invoke(rule, env, new[rule.head], relations[rule.head].tuples, arguments)
-
-
-def _invoke(
-    rule: CompiledRule, env: EvaluationEnv, out: set[Row], seen: set[Row], arguments: list[Any]
-) -> None:
-    try:
-        rule.function(env, out, seen, *arguments)
-    except RuntimeFailure as failure:
-        clause = rule.plan.rule.clause
-        raise DatalogError(
-            f"{failure} while evaluating a rule for `{rule.head}`",
-            code=ErrorCode.EVALUATION,
-            span=clause.span,
-        ) from None
+def _failure(rule: CompiledRule, failure: RuntimeFailure) -> DatalogError:
+    clause = rule.plan.rule.clause
+    return DatalogError(
+        f"{failure} while evaluating a rule for `{rule.head}`",
+        code=ErrorCode.EVALUATION,
+        span=clause.span,
+    )

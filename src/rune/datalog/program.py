@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rune.datalog.analysis import AnalysedProgram
-from rune.datalog.ast import ProgramAst
+from rune.datalog.ast import Clause, ProgramAst
 from rune.datalog.compiler import CompiledProgram, compile_program
 from rune.datalog.engine import Engine, EvaluationStats, Limits
 from rune.datalog.errors import DatalogError, ErrorCode
@@ -131,6 +131,7 @@ class Program:
         *,
         fact_dir: str | Path | None = None,
         limits: Limits | None = None,
+        track_origins: bool = False,
     ) -> Result:
         """Compute every relation of the program.
 
@@ -140,6 +141,8 @@ class Program:
             fact_dir: when given, each `.input` relation is also read from its file there
                 (`<rel>.facts`, tab-separated, unless the directive says otherwise).
             limits: bounds on iterations, tuples and time (defaults: `Limits()`).
+            track_origins: record which rule first derived each tuple (see
+                `Result.origin`); makes evaluation somewhat slower.
 
         Raises:
             DatalogError: (`invalid-input`) bad input facts, (`io-error`/`invalid-facts`)
@@ -172,7 +175,7 @@ class Program:
                 new: set[Row] = set()
                 rule.function(None, new, relations[rule.head].tuples)
                 relations[rule.head].add(new)
-            stats = self.engine.run(relations, limits or Limits())
+            stats = self.engine.run(relations, limits or Limits(), track_origins=track_origins)
         except DatalogError as error:
             raise self._with_sources(error) from None
         return Result(self, relations, stats)
@@ -385,6 +388,23 @@ class Result(Mapping[str, RelationView]):
     def query(self, relation: str, pattern: Sequence[Any]) -> list[Row]:
         """Tuples of ``relation`` matching ``pattern`` (``None`` matches anything)."""
         return self[relation].query(pattern)
+
+    def origin(self, relation: str, row: Sequence[Any]) -> Clause | None:
+        """The rule that first derived ``row``, when evaluated with ``track_origins``.
+
+        ``None`` for facts, inputs and rows not in the relation.
+
+        Raises:
+            DatalogError: (`invalid-input`) the evaluation did not track origins.
+        """
+        origins = self.stats.origins
+        if origins is None:
+            raise DatalogError(
+                "origins were not tracked: evaluate with `track_origins=True`",
+                code=ErrorCode.INVALID_INPUT,
+            )
+        index = origins.get(relation, {}).get(tuple(row))
+        return None if index is None else self.program.analysed.rules[index].clause
 
     @property
     def outputs(self) -> dict[str, RelationView]:
