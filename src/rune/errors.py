@@ -57,6 +57,7 @@ class Diagnostic:
     message: str
     span: SourceSpan | None = field(default=None, compare=False)
     path: str | None = None  # a JSON path such as `$[3].attrs.age`, where there is no text span
+    source: str | None = field(default=None, compare=False, repr=False)  # text `span` is in
 
     def render(self, source: str | None = None) -> str:
         """Render as `file:line:col: error[code]: message` plus a caret snippet."""
@@ -66,6 +67,7 @@ class Diagnostic:
         elif self.path is not None:
             where = f"{self.path}: "
         head = f"{where}error[{self.code}]: {self.message}"
+        source = source if source is not None else self.source
         if self.span is not None and source is not None:
             return f"{head}\n{self.span.snippet(source)}"
         return head

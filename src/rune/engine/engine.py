@@ -1,0 +1,612 @@
+"""`rune.Engine`: one versioned fact store read by Cedar policies and Datalog rules.
+
+A decision merges both engines: Cedar decides allow/deny over the materialized entity
+store (entities as written plus what rules derive); request-scoped rules derive the
+configuration, obligations and extra deny reasons for this request; the engine turns an
+allow into "ask" when approval is required and not yet given, and enforces rate limits
+and budgets.
+
+Writes build a complete new `Snapshot` and publish it with one reference assignment;
+readers never block and never see a half-applied change.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from rune.cedar import Entities, EntityUID, PolicySet, Request, Schema
+from rune.cedar.json_format import EntityData, entity_data_from_json
+from rune.cedar.request import to_entity_uid
+from rune.cedar.values import CedarRecord, CedarSet
+from rune.bundle.loader import named_policies
+from rune.engine.decision import Decision, EngineRequest, Obligation
+from rune.engine.errors import EngineError
+from rune.engine.limits import SlidingWindows
+from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
+from rune.engine.snapshot import Snapshot
+from rune.store.mapping import entity_facts, parse_uid_text, uid_text, value_text
+
+__all__ = ["Engine"]
+
+_EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
+_CACHE_MAX = 1 << 16
+
+
+class Engine:
+    """Authorization (Cedar) and configuration (Datalog) over one versioned store.
+
+    Args:
+        policies: Cedar policy text.
+        entities: entities in Cedar's JSON format (a list, or JSON text).
+        rules: Datalog rules (Soufflé syntax) or None. The built-in relations of
+            `rune.engine.prelude` are declared for you.
+        schema: a Cedar schema (`Schema`, or human-readable schema text), or None.
+        facts: extra input facts for the rules, by relation name.
+        clock: seconds since the epoch (injectable for tests).
+
+    Raises:
+        RuneError: any of the inputs is invalid (every error with its location).
+    """
+
+    def __init__(
+        self,
+        policies: str = "",
+        entities: Any = None,
+        rules: str | None = None,
+        schema: Schema | str | None = None,
+        *,
+        facts: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+        clock: Callable[[], float] = time.time,
+        policy_file: str | None = None,
+        rules_file: str | None = None,
+    ) -> None:
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._limits = SlidingWindows()
+        self._source: Path | None = None
+        snapshot = _build(
+            version=1,
+            policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
+            schema=Schema.from_str(schema) if isinstance(schema, str) else schema,
+            entities=_entity_data(entities, None),
+            facts=_facts(facts),
+            rules=_program(rules, rules_file),
+            approvals={},
+        )
+        self._snapshot = snapshot
+
+    # -- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> Engine:
+        """Load a bundle directory (see `rune.bundle`)."""
+        from rune.bundle import load_bundle
+
+        bundle = load_bundle(path)
+        engine = cls.__new__(cls)
+        engine._clock = clock
+        engine._write_lock = threading.Lock()
+        engine._limits = SlidingWindows()
+        engine._source = Path(path)
+        engine._snapshot = _build(
+            version=1, policies=bundle.policies, schema=bundle.schema,
+            entities=bundle.entities, facts=bundle.facts, rules=bundle.rules, approvals={},
+        )
+        return engine
+
+    def reload(self) -> int:
+        """Reload the bundle this engine was loaded from and publish it atomically.
+
+        Raises:
+            RuneError: the bundle has errors (all of them); the running version stays.
+        """
+        from rune.bundle import load_bundle
+
+        if self._source is None:
+            raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
+        bundle = load_bundle(self._source)
+        with self._write_lock:
+            current = self._snapshot
+            snapshot = _build(
+                version=current.version + 1, policies=bundle.policies, schema=bundle.schema,
+                entities=bundle.entities, facts=_merge_history(bundle.facts, current.facts),
+                rules=bundle.rules, approvals=dict(current.approvals),
+            )
+            self._snapshot = snapshot
+        return snapshot.version
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current version (immutable)."""
+        return self._snapshot
+
+    @property
+    def version(self) -> int:
+        """The current version number."""
+        return self._snapshot.version
+
+    def authorize(self, principal: Any, action: Any, resource: Any,
+                  context: Mapping[str, Any] | None = None) -> Decision:
+        """Decide one request (uids as `'Type::"id"'`, `{"type", "id"}` or `EntityUID`).
+
+        Never raises for a well-formed request: evaluation problems are reported in
+        `Decision.errors` and never yield allow.
+
+        Raises:
+            RequestError: an ill-formed uid or context.
+        """
+        snap = self._snapshot
+        key = None
+        if snap.cacheable:
+            key = _cache_key(principal, action, resource, context)
+            if key is not None:
+                cached = snap.cache.get(key)
+                if cached is not None:
+                    if cached.obligations or cached.decision == "ask":
+                        return self._enforce(cached, snap)
+                    return cached  # type: ignore[no-any-return]
+        request = Request(principal, action, resource, context, schema=snap.schema)
+        decision = self._decide(snap, request)
+        if key is not None:
+            if len(snap.cache) >= _CACHE_MAX:
+                snap.cache.clear()
+            snap.cache[key] = decision
+        if decision.obligations or decision.decision == "ask":
+            return self._enforce(decision, snap)
+        return decision
+
+    def authorize_batch(
+        self, requests: Iterable[Sequence[Any]]
+    ) -> list[Decision]:
+        """Decide many `(principal, action, resource[, context])` requests."""
+        out = []
+        for item in requests:
+            context = item[3] if len(item) > 3 else None
+            out.append(self.authorize(item[0], item[1], item[2], context))
+        return out
+
+    def query(self, text: str) -> list[tuple[Any, ...]]:
+        """Tuples of a relation on the current version, e.g. `config(k, v)` or
+        `derived_parent("Agent::\\"a1\\"", p)`: quoted strings and numbers are bound,
+        identifiers and `_` are free.
+
+        Raises:
+            EngineError: the query does not parse, or names an unknown relation.
+        """
+        snap = self._snapshot
+        relation, pattern = _parse_query(text)
+        if snap.result is None:
+            raise EngineError("no rules are loaded", code="no-rules")
+        if relation not in snap.rules.relation_names:
+            raise EngineError(f"unknown relation `{relation}`", code="unknown-relation")
+        if len(pattern) != snap.rules.arity(relation):
+            raise EngineError(
+                f"`{relation}` has {snap.rules.arity(relation)} columns, the query {len(pattern)}",
+                code="arity-mismatch")
+        return sorted(snap.result.query(relation, pattern))
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(
+        self,
+        *,
+        entities: Any = None,
+        remove_entities: Iterable[Any] = (),
+        facts: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+        retract: Mapping[str, Iterable[Sequence[Any]]] | None = None,
+    ) -> int:
+        """Apply a change and publish it as a new version; returns the version number.
+
+        ``entities`` are added or replaced (Cedar JSON format); ``remove_entities`` are
+        uids to delete; ``facts``/``retract`` add and remove rule input facts.
+
+        Raises:
+            RuneError: the change is invalid; nothing is published.
+        """
+        with self._write_lock:
+            current = self._snapshot
+            data = dict(current.entity_data)
+            for uid in remove_entities:
+                data.pop(to_entity_uid(uid, "$.remove_entities"), None)
+            if entities is not None:
+                for item in _entity_data(entities, current.schema).values():
+                    data[item.uid] = item
+            new_facts = {k: set(v) for k, v in current.facts.items()}
+            for name, rows in (facts or {}).items():
+                new_facts.setdefault(name, set()).update(tuple(r) for r in rows)
+            for name, rows in (retract or {}).items():
+                new_facts.get(name, set()).difference_update(tuple(r) for r in rows)
+            return self._publish(current, entity_data=data,
+                                 facts={k: frozenset(v) for k, v in new_facts.items()})
+
+    def record(self, principal: Any, action: Any, resource: Any, *,
+               at: float | None = None, amount: int | None = None) -> int:
+        """Record that an agent performed an action (and spent ``amount``), as
+        timestamped `performed`/`spent` facts rules can count within time windows."""
+        p = uid_text(to_entity_uid(principal, "$.principal"))
+        a = uid_text(to_entity_uid(action, "$.action"))
+        r = uid_text(to_entity_uid(resource, "$.resource"))
+        ts = int(self._clock() if at is None else at)
+        facts: dict[str, list[tuple[Any, ...]]] = {"performed": [(p, a, r, ts)]}
+        if amount is not None:
+            facts["spent"] = [(p, int(amount), ts)]
+        return self.write(facts=facts)
+
+    def approve(self, principal: Any, action: Any, resource: Any, *,
+                ttl_seconds: float = 3600.0) -> int:
+        """Record a human approval for exactly this (principal, action, resource); an
+        "ask" decision for it becomes "allow" until the approval expires."""
+        key = (to_entity_uid(principal, "$.principal"), to_entity_uid(action, "$.action"),
+               to_entity_uid(resource, "$.resource"))
+        with self._write_lock:
+            current = self._snapshot
+            approvals = dict(current.approvals)
+            approvals[key] = self._clock() + ttl_seconds
+            return self._publish(current, approvals=approvals)
+
+    def _publish(self, current: Snapshot, **changes: Any) -> int:
+        snapshot = _build(
+            version=current.version + 1,
+            policies=current.policies,
+            schema=current.schema,
+            entities=changes.get("entity_data", current.entity_data),
+            facts=changes.get("facts", current.facts),
+            rules=current.rules,
+            approvals=changes.get("approvals", current.approvals),
+        )
+        # INVARIANT: publishing is this single assignment; readers that already hold the
+        # previous snapshot keep using it, new readers see the whole new version.
+        self._snapshot = snapshot
+        return snapshot.version
+
+    # -- deciding --------------------------------------------------------------------------
+    def _decide(self, snap: Snapshot, request: Request) -> Decision:
+        p, a, r, c = request
+        response = snap.prepared.decide(p, a, r, c, snap.entities._by_uid)
+        reasons = list(response.reason)
+        errors = [f"{e.policy_id}: {e.message}" for e in response.errors]
+        config: Mapping[str, Any] = _EMPTY_CONFIG
+        obligations: list[Obligation] = []
+        denials: list[str] = []
+        approvals_needed: list[str] = []
+        if snap.result is not None:
+            try:
+                derived = _request_result(snap, request, self._clock())
+            except Exception as exc:  # noqa: BLE001 - a rule failure must never allow
+                errors.append(f"rules: {exc}")
+                derived = None
+            if derived is not None:
+                config = _config(derived)
+                obligations = _obligations(derived)
+                denials = sorted(f"rule:{row[0]}" for row in derived["deny"])
+                approvals_needed = sorted(f"approval:{row[0]}"
+                                          for row in derived["require_approval"])
+        if response.decision == "allow":
+            for pid in response.reason:
+                ask = snap.policies.policy(pid).annotations.get("ask")
+                if ask is not None:
+                    approvals_needed.append(f"approval:{ask or pid}")
+        if errors and snap.result is not None and any(e.startswith("rules:") for e in errors):
+            verdict, reasons = "deny", reasons if response.decision == "deny" else []
+        elif response.decision == "deny":
+            verdict = "deny"
+            reasons += denials
+        elif denials:
+            verdict, reasons = "deny", denials
+        elif approvals_needed:
+            verdict = "ask"
+            reasons += approvals_needed
+        else:
+            verdict = "allow"
+        req = EngineRequest(p, a, r, c)
+        return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
+                        snap.version, req, snap)
+
+    def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
+        """Apply approvals, rate limits and budgets to a computed decision."""
+        now = self._clock()
+        verdict = decision.decision
+        reasons = list(decision.reasons)
+        if verdict == "ask":
+            req = decision.request
+            expires = snap.approvals.get((req.principal, req.action, req.resource))
+            if expires is None or expires <= now:
+                return decision
+            verdict = "allow"
+            reasons = [x for x in reasons if not x.startswith("approval:")]
+            reasons.append("approved")
+        if verdict == "allow":
+            for ob in decision.obligations:
+                if ob.kind == "rate_limit" and ob.limit is not None:
+                    if not self._limits.try_acquire(f"rate:{ob.key}", ob.limit,
+                                                    ob.window_seconds or 0, now):
+                        return decision._replace(decision="deny",
+                                                 reasons=(f"rate-limit:{ob.key}",))
+                elif ob.kind == "budget" and ob.limit is not None:
+                    if not self._limits.try_acquire(f"budget:{ob.key}", ob.limit,
+                                                    ob.window_seconds or 0, now,
+                                                    ob.amount or 0):
+                        return decision._replace(decision="deny",
+                                                 reasons=(f"budget:{ob.key}",))
+        return decision._replace(decision=verdict, reasons=tuple(reasons))
+
+
+# -- building versions ------------------------------------------------------------------------
+
+def _program(rules: str | None, file: str | None) -> Any:
+    if rules is None or not rules.strip():
+        return None
+    from rune.datalog import Program
+
+    return Program.parse(rules + "\n" + prelude(), file=file)
+
+
+def _entity_data(entities: Any, schema: Schema | None) -> dict[EntityUID, EntityData]:
+    if entities is None:
+        return {}
+    if isinstance(entities, str | bytes):
+        import json
+
+        from rune.cedar.errors import EntitiesError
+
+        try:
+            entities = json.loads(entities)
+        except json.JSONDecodeError as exc:
+            raise EntitiesError(f"invalid JSON: {exc.msg}", code="invalid-json",
+                                path=f"line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(entities, list):
+        from rune.cedar.errors import EntitiesError
+
+        raise EntitiesError("entities must be a JSON list", code="invalid-entities", path="$")
+    if schema is not None:
+        items = schema.parse_entities(entities)
+    else:
+        items = [entity_data_from_json(e, f"$[{i}]") for i, e in enumerate(entities)]
+    return {item.uid: item for item in items}
+
+
+def _facts(facts: Mapping[str, Iterable[Sequence[Any]]] | None
+           ) -> dict[str, frozenset[tuple[Any, ...]]]:
+    return {k: frozenset(tuple(r) for r in v) for k, v in (facts or {}).items()}
+
+
+def _merge_history(facts: Mapping[str, frozenset[tuple[Any, ...]]],
+                   current: Mapping[str, frozenset[tuple[Any, ...]]]
+                   ) -> dict[str, frozenset[tuple[Any, ...]]]:
+    merged = dict(facts)
+    for name in HISTORY_RELATIONS:
+        if name in current:
+            merged[name] = merged.get(name, frozenset()) | current[name]
+    return merged
+
+
+def _depends_on(program: Any, roots: Iterable[str]) -> set[str]:
+    """Relations that depend (transitively) on any of ``roots``."""
+    from rune.datalog.analysis.dependencies import clause_dependencies
+
+    edges: dict[str, set[str]] = {}
+    for rule in program.analysed.rules:
+        for dep in clause_dependencies(rule.clause):
+            edges.setdefault(dep.body, set()).add(dep.head)
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        for head in edges.get(stack.pop(), ()):
+            if head not in seen:
+                seen.add(head)
+                stack.append(head)
+    return seen
+
+
+def _build(*, version: int, policies: PolicySet, schema: Schema | None,
+           entities: Mapping[EntityUID, EntityData],
+           facts: Mapping[str, frozenset[tuple[Any, ...]]], rules: Any,
+           approvals: Mapping[Any, float]) -> Snapshot:
+    """Evaluate the rules over the store, materialize derived entity data, compile."""
+    result = None
+    request_scoped = False
+    cacheable = True
+    materialized: Mapping[EntityUID, EntityData] = entities
+    if rules is not None:
+        request_dependent = _depends_on(rules, REQUEST_RELATIONS)
+        derived_names = {"derived_parent", "derived_attr", "derived_attr_num", "derived_tag"}
+        bad = sorted(derived_names & request_dependent)
+        if bad:
+            raise EngineError(
+                f"`{bad[0]}` depends on the request: entity data derived by rules must not "
+                "read `request`, `context` or `now`", code="request-dependent-entity-data")
+        request_scoped = bool(request_dependent)
+        time_dependent = _depends_on(rules, ("now", *HISTORY_RELATIONS))
+        cacheable = not (request_dependent & time_dependent)
+        inputs: dict[str, list[tuple[Any, ...]]] = dict(entity_facts(entities.values()))
+        for name, rows in facts.items():
+            inputs.setdefault(name, []).extend(rows)
+        result = rules.evaluate(inputs)
+        materialized = _materialize(entities, result)
+    store = _entities(materialized, schema)
+    return Snapshot(
+        version=version, policies=policies, prepared=policies.prepared(), schema=schema,
+        entity_data=MappingProxyType(dict(entities)), entities=store,
+        facts=MappingProxyType(dict(facts)), rules=rules, result=result,
+        approvals=MappingProxyType(dict(approvals)), request_scoped=request_scoped,
+        cacheable=cacheable,
+    )
+
+
+def _entities(data: Mapping[EntityUID, EntityData], schema: Schema | None) -> Entities:
+    if schema is None:
+        return Entities.from_data(data.values())
+    # With a schema, the materialized entities (derived data included) must conform.
+    items = [{"uid": d.uid.to_json(), "attrs": _json_record(d.attrs),
+              "parents": [p.to_json() for p in d.parents], "tags": _json_record(d.tags)}
+             for d in data.values()]
+    return Entities.from_json(items, schema=schema)
+
+
+def _json_record(record: CedarRecord) -> dict[str, Any]:
+    from rune.cedar.json_format import value_to_json
+
+    return {k: value_to_json(v) for k, v in record.items()}
+
+
+def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
+                 ) -> dict[EntityUID, EntityData]:
+    """Entities as written plus the parents, attributes and tags rules derived."""
+    parents: dict[EntityUID, set[EntityUID]] = {}
+    attrs: dict[EntityUID, dict[str, Any]] = {}
+    tags: dict[EntityUID, dict[str, Any]] = {}
+
+    def uid_of(text: str, relation: str) -> EntityUID:
+        uid = parse_uid_text(text)
+        if uid is None:
+            raise EngineError(f"`{relation}` names `{text}`, which is not an entity uid "
+                              "(write it as Type::\"id\")", code="invalid-derived-uid")
+        return uid
+
+    def put(target: dict[EntityUID, dict[str, Any]], uid: EntityUID, name: str, value: Any,
+            relation: str) -> None:
+        slot = target.setdefault(uid, {})
+        if name in slot and slot[name] != value:
+            raise EngineError(f"`{relation}` derives two values for `{uid}`.{name}",
+                              code="conflicting-derived-value")
+        slot[name] = value
+
+    for child, parent in result["derived_parent"]:
+        parents.setdefault(uid_of(child, "derived_parent"), set()).add(
+            uid_of(parent, "derived_parent"))
+    for uid, name, value in result["derived_attr"]:
+        parsed = parse_uid_text(value)
+        put(attrs, uid_of(uid, "derived_attr"), name, parsed if parsed is not None else value,
+            "derived_attr")
+    for uid, name, value in result["derived_attr_num"]:
+        put(attrs, uid_of(uid, "derived_attr_num"), name, value, "derived_attr_num")
+    for uid, key, value in result["derived_tag"]:
+        put(tags, uid_of(uid, "derived_tag"), key, value, "derived_tag")
+    if not (parents or attrs or tags):
+        return dict(entities)
+    out = dict(entities)
+    for uid in set(parents) | set(attrs) | set(tags):
+        base = out.get(uid) or EntityData(uid, CedarRecord(), (), CedarRecord())
+        new_attrs = CedarRecord(base.attrs)
+        for name, value in attrs.get(uid, {}).items():
+            if name in base.attrs and base.attrs[name] != value:
+                raise EngineError(f"rules derive `{uid}`.{name}, which the entity already "
+                                  "sets to another value", code="conflicting-derived-value")
+            new_attrs[name] = value
+        new_tags = CedarRecord(base.tags)
+        new_tags.update(tags.get(uid, {}))
+        new_parents = tuple(dict.fromkeys((*base.parents, *sorted(parents.get(uid, ())))))
+        out[uid] = EntityData(uid, new_attrs, new_parents, new_tags)
+    return out
+
+
+# -- per-request rules -----------------------------------------------------------------------
+
+def _request_facts(request: Request, now: float) -> dict[str, list[tuple[Any, ...]]]:
+    p, a, r, c = request
+    context: list[tuple[Any, ...]] = []
+    context_num: list[tuple[Any, ...]] = []
+
+    def flatten(prefix: str, value: Any) -> None:
+        if value.__class__ is int:
+            context_num.append((prefix, value))
+        elif value.__class__ is CedarRecord:
+            for k, v in value.items():
+                flatten(f"{prefix}.{k}" if prefix else k, v)
+        elif value.__class__ is CedarSet:
+            for v in value:
+                flatten(prefix, v)
+        else:
+            context.append((prefix, value_text(value)))
+
+    for key, value in c.items():
+        flatten(key, value)
+    return {
+        "request": [(uid_text(p), uid_text(a), uid_text(r))],
+        "context": context,
+        "context_num": context_num,
+        "now": [(int(now),)],
+    }
+
+
+def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
+    """The rules' result with this request's facts added (base strata shared)."""
+    if not snap.request_scoped:
+        return snap.result
+    facts = _request_facts(request, now)
+    extended = getattr(snap.result, "extended", None)
+    if extended is not None:
+        return extended(facts)
+    # Fallback while incremental evaluation is unavailable: full evaluation.
+    inputs: dict[str, list[tuple[Any, ...]]] = dict(entity_facts(snap.entity_data.values()))
+    for name, rows in snap.facts.items():
+        inputs.setdefault(name, []).extend(rows)
+    for name, rows in facts.items():
+        inputs.setdefault(name, []).extend(rows)
+    return snap.rules.evaluate(inputs)
+
+
+def _config(result: Any) -> Mapping[str, Any]:
+    values: dict[str, list[Any]] = {}
+    for key, value in result["config"]:
+        values.setdefault(key, []).append(value)
+    for key, value in result["config_num"]:
+        values.setdefault(key, []).append(value)
+    if not values:
+        return _EMPTY_CONFIG
+    return MappingProxyType({k: v[0] if len(v) == 1 else tuple(sorted(v, key=repr))
+                             for k, v in sorted(values.items())})
+
+
+def _obligations(result: Any) -> list[Obligation]:
+    out = [Obligation("rate_limit", key, limit=limit, window_seconds=window)
+           for key, limit, window in sorted(result["rate_limit"])]
+    out += [Obligation("budget", key, limit=limit, window_seconds=window, amount=amount)
+            for key, limit, window, amount in sorted(result["budget"])]
+    out += [Obligation(kind, detail=detail) for kind, detail in sorted(result["obligation"])]
+    return out
+
+
+def _cache_key(principal: Any, action: Any, resource: Any,
+               context: Mapping[str, Any] | None) -> Any:
+    if context is None:
+        ctx: Any = None
+    else:
+        try:
+            ctx = tuple(sorted(context.items()))
+            hash(ctx)
+        except TypeError:
+            return None
+    try:
+        key = (principal, action, resource, ctx)
+        hash(key)
+    except TypeError:
+        return None
+    return key
+
+
+def _parse_query(text: str) -> tuple[str, tuple[Any, ...]]:
+    import re
+
+    m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*\.?\s*", text, re.S)
+    if m is None:
+        raise EngineError(f"cannot parse query `{text}`: write `relation(arg, ...)`",
+                          code="invalid-query")
+    relation, body = m.group(1), m.group(2)
+    args: list[Any] = []
+    for token in re.finditer(r'\s*("(?:[^"\\]|\\.)*"|-?\d+|[A-Za-z_][A-Za-z0-9_]*)\s*(,|$)',
+                             body):
+        item = token.group(1)
+        if item.startswith('"'):
+            args.append(item[1:-1].replace('\\"', '"').replace("\\\\", "\\"))
+        elif item.lstrip("-").isdigit():
+            args.append(int(item))
+        else:
+            args.append(None)
+    if body.strip() and not args:
+        raise EngineError(f"cannot parse query `{text}`", code="invalid-query")
+    return relation, tuple(args)

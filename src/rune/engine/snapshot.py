@@ -1,0 +1,39 @@
+"""One immutable version of everything a decision reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rune.cedar import Entities, PolicySet, Schema
+from rune.cedar.index import PreparedPolicySet
+from rune.cedar.json_format import EntityData
+from rune.cedar.values import EntityUID
+
+__all__ = ["Snapshot"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
+    """An immutable version of the store: readers hold one and never see a later write.
+
+    Publishing a new version is one reference assignment in the engine; a version is
+    reclaimed by the interpreter when its last reader drops it. ``cache`` is the only
+    mutable part: a per-version decision cache, so a cached decision can never be older
+    than the version it is served from.
+    """
+
+    version: int
+    policies: PolicySet
+    prepared: PreparedPolicySet
+    schema: Schema | None
+    entity_data: Mapping[EntityUID, EntityData]  # entities as written, before rules
+    entities: Entities  # materialized: written entities plus derived parents/attrs/tags
+    facts: Mapping[str, frozenset[tuple[Any, ...]]]  # user facts and history, by relation
+    rules: Any  # rune.datalog.Program or None
+    result: Any  # rune.datalog.Result of the rules over the store, or None
+    approvals: Mapping[tuple[EntityUID, EntityUID, EntityUID], float]
+    request_scoped: bool  # some rule reads the request
+    cacheable: bool  # decisions depend only on the request and this version
+    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
