@@ -2,7 +2,8 @@
 
 Each positive case runs like Soufflé's harness (`souffle -F facts -D out case.dl`, with
 Soufflé's 32-bit `number`): every expected `<rel>.csv` must match ours as sorted lines,
-and we must write exactly as many csv files. Each must-reject case must be refused with
+we must write exactly as many csv files, print what Soufflé prints, and warn about the
+same lines Soufflé warns about. Each must-reject case must be refused with
 the diagnostics Soufflé gives: the same kinds of problem on the same lines.
 """
 
@@ -96,6 +97,8 @@ def test_positive_case(case: dict[str, Any], capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out == (directory / f"{case['test']}.out").read_text(
         encoding="utf-8"
     )
+    warnings = {(w.code, w.span.line) for w in program.warnings if w.span is not None}
+    assert warnings == _souffle_warnings(directory / f"{case['test']}.err")
 
 
 @pytest.mark.parametrize("case", MUST_REJECT, ids=[c["test"] for c in MUST_REJECT])
@@ -124,6 +127,18 @@ def _souffle_error_lines(err: Path) -> set[int]:
             if found:
                 lines.add(int(found.group(1)))
     return lines
+
+
+def _souffle_warnings(err: Path) -> set[tuple[str, int]]:
+    """(RUNE warning code, line) of each warning in Soufflé's expected stderr."""
+    found: set[tuple[str, int]] = set()
+    for block in re.split(r"^(?=Error:|Warning:)", err.read_text(encoding="utf-8"), flags=re.M):
+        line = re.search(r"at line (\d+)", block)
+        if not block.startswith("Warning:") or line is None:
+            continue
+        code = "no-rules" if "No rules/facts defined" in block else "singleton-variable"
+        found.add((code, int(line.group(1))))
+    return found
 
 
 def test_corpus_counts() -> None:

@@ -204,3 +204,33 @@ def test_strata_order_and_recursion_flags() -> None:
     analysed = analyse(parsed.ast, parsed.sources)
     order = [(s.relations, s.recursive) for s in analysed.strata]
     assert order == [(("e",), False), (("p",), True), (("q",), False)]
+
+
+def test_warnings_for_unused_variables_and_undefined_relations() -> None:
+    program = Program.parse(
+        ".decl a(x:number)\n.decl b(x:number)\n.decl c(x:number)\n.input c\n"
+        "a(x) :- b(y), c(x).\na(x), b(x) :- c(x), y = 1.\na(x) :- c(x), c(_z).\n",
+        "w.dl",
+    )
+    assert [(w.code, w.span.line, w.span.column) for w in program.warnings if w.span] == [
+        ("singleton-variable", 5, 11),
+        ("singleton-variable", 6, 21),
+    ]
+    assert program.render_warnings().startswith(
+        "w.dl:5:11: warning[singleton-variable]: variable `y` occurs only once"
+    )
+    empty = Program.parse(".decl a(x:number)\n.decl b(x:number)\na(x) :- b(x).")
+    assert [w.message for w in empty.warnings] == ["no rules, facts or `.input` for relation `b`"]
+
+
+def test_unsupported_directives_and_io_options_are_refused() -> None:
+    assert (
+        codes(".decl a(x:number)\n.limitsize a(n=3)\n.output a(IO=sqlite)\n.input a(compress=true)")
+        == ["unsupported-feature"] * 3
+    )
+
+
+def test_equivalence_relations() -> None:
+    result = Program.parse(".decl eq(a:number, b:number) eqrel\neq(1, 2).\neq(2, 3).").evaluate()
+    assert len(result["eq"]) == 9
+    assert codes(".decl eq(a:number, b:symbol) eqrel") == ["type-mismatch"]

@@ -85,3 +85,15 @@ def test_output_to_stdout_with_dash(capsys: pytest.CaptureFixture[str]) -> None:
     program = Program.parse(".decl a(x:number)\n.output a\na(2).\na(1).\n")
     program.evaluate().write_outputs("-")
     assert capsys.readouterr().out == "---------------\na\n===============\n1\n2\n===============\n"
+
+
+def test_rfc4180_quoting(tmp_path: Path) -> None:
+    (tmp_path / "s.facts").write_text('1,"a, b"\n2,"say ""hi"""\n')
+    program = Program.parse(
+        '.decl s(n:number, t:symbol)\n.input s(delimiter=",", rfc4180=true)\n'
+        '.output s(delimiter=",", rfc4180=true)\n'
+    )
+    result = program.evaluate(fact_dir=tmp_path)
+    assert result["s"] == {(1, "a, b"), (2, 'say "hi"')}
+    result.write_outputs(tmp_path / "out")
+    assert (tmp_path / "out" / "s.csv").read_text() == '1,"a, b"\n2,"say ""hi"""\n'

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rune.datalog.analysis import AnalysedProgram, AnalysedRule, analyse
-from rune.datalog.ast import NumberConstant, ProgramAst, StringConstant
+from rune.datalog.ast import (
+    Atom,
+    Clause,
+    Expr,
+    NumberConstant,
+    ProgramAst,
+    StringConstant,
+    Variable,
+    Wildcard,
+)
 from rune.datalog.codegen import compile_plans, constant_value
 from rune.datalog.engine import CompiledRule, StratumProgram
 from rune.datalog.errors import DatalogError
@@ -15,6 +25,7 @@ from rune.datalog.inline import inline_relations
 from rune.datalog.magic import magic_targets, magic_transform
 from rune.datalog.plan import RulePlan, plan_rule
 from rune.datalog.relation import Row
+from rune.errors import SourceSpan
 
 __all__ = ["CompiledProgram", "compile_program"]
 
@@ -47,6 +58,8 @@ def compile_program(
     """Check and compile a parsed program.
 
     Passes, in order (each needs the ones before it):
+      0. eqrel: add the reflexive, symmetric and transitive closure rules of every
+         binary relation declared `eqrel`;
       1. analyse: every static check; raises `DatalogError` with all problems found;
       2. inline: substitute relations declared `inline` (the result is checked again);
       3. magic: the magic-set transformation where a pragma asks for it (checked again;
@@ -55,7 +68,9 @@ def compile_program(
       5. plan: a join plan per rule, one per delta version for recursive rules;
       6. codegen: Python source for every plan, compiled in one `compile` call.
     """
+    ast = _add_equivalence_rules(ast)
     analysed = analyse(ast, sources)
+    warnings = analysed.warnings  # about the program as written, not as rewritten below
     inlined = inline_relations(ast, analysed)
     if inlined is not None:
         ast = inlined
@@ -70,6 +85,7 @@ def compile_program(
                 analysed = analyse(transformed.ast, sources)
                 demand_driven = transformed.demand_driven
 
+    analysed = dataclasses.replace(analysed, warnings=warnings)
     facts: dict[str, set[Row]] = {name: set() for name in analysed.relations}
     fact_plans: list[RulePlan] = []
     for rule in analysed.rules:
@@ -120,6 +136,32 @@ def compile_program(
         module.source,
         demand_driven,
     )
+
+
+def _add_equivalence_rules(ast: ProgramAst) -> ProgramAst:
+    """`r(x, x) :- r(x, _)`, `r(x, x) :- r(_, x)`, `r(y, x) :- r(x, y)` and
+    `r(x, z) :- r(x, y), r(y, z)` for each binary `eqrel` relation."""
+    clauses = list(ast.clauses)
+    for decl in ast.relations:
+        if "eqrel" not in decl.qualifiers or decl.arity != 2:
+            continue
+        if decl.attributes[0].type_name != decl.attributes[1].type_name:
+            continue  # reported by the analyses
+        span = decl.span
+        x, y, z, _ = Variable("x", span), Variable("y", span), Variable("z", span), Wildcard(span)
+
+        def atom(a: Expr, b: Expr, name: str = decl.name, where: SourceSpan | None = span) -> Atom:
+            return Atom(name, (a, b), where)
+
+        clauses += [
+            Clause(atom(x, x), (atom(x, _),), span),
+            Clause(atom(x, x), (atom(_, x),), span),
+            Clause(atom(y, x), (atom(x, y),), span),
+            Clause(atom(x, z), (atom(x, y), atom(y, z)), span),
+        ]
+    if len(clauses) == len(ast.clauses):
+        return ast
+    return ProgramAst(ast.relations, ast.types, tuple(clauses), ast.directives, ast.pragmas)
 
 
 def _plan(

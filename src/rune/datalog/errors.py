@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from rune.errors import Diagnostic, RuneError, SourceSpan
 
-__all__ = ["DatalogError", "ErrorCode"]
+__all__ = ["DatalogError", "ErrorCode", "render_warning"]
 
 
 class ErrorCode:
@@ -100,3 +100,14 @@ def _position(diagnostic: Diagnostic) -> tuple[str, int]:
     if span is None:
         return ("", -1)
     return (span.file or "", span.offset)
+
+
+def render_warning(diagnostic: Diagnostic, sources: Mapping[str | None, str]) -> str:
+    """Render a warning like an error (`file:line:col: warning[code]: ...` and a snippet)."""
+    span = diagnostic.span
+    head = f"warning[{diagnostic.code}]: {diagnostic.message}"
+    if span is None:
+        return head
+    text = sources.get(span.file)
+    head = f"{span}: {head}"
+    return head if text is None else f"{head}\n{span.snippet(text)}"

@@ -1,14 +1,16 @@
 """Soufflé's default fact IO: tab-separated `<rel>.facts` in, `<rel>.csv` out.
 
 Options of `.input`/`.output` directives that are honoured: `IO=file|stdout`, `filename=`
-(relative to the fact or output directory), `delimiter=`, `headers=true`, and for
-`.output`, `IO=stdout` printing in Soufflé's framed format. Symbols are read and written
-as is (no quoting or escaping), numbers in decimal (hexadecimal `0x..` and binary `0b..`
-are accepted on input), floats like C++ streams print them.
+(relative to the fact or output directory), `delimiter=`, `headers=true`, `rfc4180=true`
+(quoted fields), and for `.output`, `IO=stdout` printing in Soufflé's framed format.
+Otherwise symbols are read and written as is (no quoting or escaping), numbers in
+decimal (hexadecimal `0x..` and binary `0b..` are accepted on input), and floats the way
+C++ streams print them.
 """
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -148,17 +150,33 @@ def read_facts(
     if skip_header and lines:
         lines = lines[1:]
         first = 2
+    if (directive.parameter("rfc4180") or "false").lower() == "true":
+        # Quoted fields: re-join each parsed record with the delimiter (tab-free data).
+        records = csv.reader(lines, delimiter=delimiter, strict=True)
+        lines = ["\t".join(record) for record in records]
+        delimiter = "\t"
     return parse_rows(lines, kinds, bits, delimiter=delimiter, origin=str(path), first_line=first)
 
 
-def format_row(row: Row, kinds: Sequence[Kind | None], delimiter: str = "\t") -> str:
-    """One output line (without newline); a nullary tuple prints as `()`."""
+def format_row(
+    row: Row, kinds: Sequence[Kind | None], delimiter: str = "\t", *, rfc4180: bool = False
+) -> str:
+    """One output line (without newline); a nullary tuple prints as `()`.
+
+    With ``rfc4180``, symbols containing the delimiter, a quote or a newline are quoted.
+    """
     if not row:
         return "()"
-    return delimiter.join(
+    fields = [
         format_float(value) if kind is Kind.FLOAT else str(value)
         for value, kind in zip(row, kinds, strict=True)
-    )
+    ]
+    if rfc4180:
+        fields = [
+            '"' + f.replace('"', '""') + '"' if delimiter in f or '"' in f or "\n" in f else f
+            for f in fields
+        ]
+    return delimiter.join(fields)
 
 
 def write_rows(
@@ -168,12 +186,13 @@ def write_rows(
     *,
     delimiter: str = "\t",
     header: Sequence[str] | None = None,
+    rfc4180: bool = False,
 ) -> None:
     """Write rows sorted, one per line."""
     if header is not None:
         handle.write(delimiter.join(header) + "\n")
     for row in sorted(rows):
-        handle.write(format_row(row, kinds, delimiter) + "\n")
+        handle.write(format_row(row, kinds, delimiter, rfc4180=rfc4180) + "\n")
 
 
 def _delimiter(directive: Directive) -> str:

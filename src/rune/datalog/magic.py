@@ -83,6 +83,7 @@ def _transformable(ast: ProgramAst, analysed: AnalysedProgram, targets: set[str]
     # Relations with no rule reading an atom hold given data (facts, inputs): keep them.
     derived = {clause.head.relation for clause in ast.clauses if clause.body}
     excluded: set[str] = set(analysed.relations) - derived
+    excluded |= {decl.name for decl in ast.relations if "eqrel" in decl.qualifiers}
     for clause in ast.clauses:
         expressions = [*clause.head.args]
         for literal in clause.body:

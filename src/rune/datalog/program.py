@@ -13,11 +13,12 @@ from rune.datalog.analysis import AnalysedProgram
 from rune.datalog.ast import Clause, ProgramAst
 from rune.datalog.compiler import CompiledProgram, compile_program
 from rune.datalog.engine import Engine, EvaluationStats, Limits
-from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.errors import DatalogError, ErrorCode, render_warning
 from rune.datalog.io import output_path, read_facts, write_rows
 from rune.datalog.parser import parse_program
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
+from rune.errors import Diagnostic
 
 __all__ = ["Program", "RelationView", "Result"]
 
@@ -117,6 +118,15 @@ class Program:
     def kinds(self, relation: str) -> tuple[Kind | None, ...]:
         """The kind of each column of a declared relation."""
         return self.analysed.relations[relation].kinds
+
+    @property
+    def warnings(self) -> tuple[Diagnostic, ...]:
+        """Likely mistakes found while checking (unused variables, undefined relations)."""
+        return self.analysed.warnings
+
+    def render_warnings(self) -> str:
+        """The warnings, one per line with a caret snippet, like errors are rendered."""
+        return "\n".join(render_warning(w, self.sources) for w in self.warnings)
 
     @property
     def generated_source(self) -> str:
@@ -260,8 +270,16 @@ class Program:
             path = output_path(directive, Path(output_dir))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                rfc4180 = (directive.parameter("rfc4180") or "false").lower() == "true"
                 with path.open("w", encoding="utf-8", newline="") as handle:
-                    write_rows(handle, rows, info.kinds, delimiter=delimiter, header=header)
+                    write_rows(
+                        handle,
+                        rows,
+                        info.kinds,
+                        delimiter=delimiter,
+                        header=header,
+                        rfc4180=rfc4180,
+                    )
             except OSError as error:
                 raise DatalogError(
                     f"cannot write `{path}`: {error.strerror or error}", code=ErrorCode.IO

@@ -61,6 +61,12 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
+        "-w",
+        "--no-warnings",
+        action="store_true",
+        help="do not print warnings (unused variables, relations never defined)",
+    )
+    parser.add_argument(
         "--format",
         choices=("human", "json"),
         default="human",
@@ -76,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     program = Program.load(
         args.program, number_bits=args.number_bits, include_dirs=args.include_dir
     )
+    if program.warnings and not args.no_warnings:
+        print(program.render_warnings(), file=sys.stderr)
     limits = Limits(
         max_iterations=args.max_iterations or None,
         max_tuples=args.max_tuples or None,

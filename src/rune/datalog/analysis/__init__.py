@@ -13,7 +13,8 @@ from rune.datalog.analysis.safety import check_groundedness, check_mutual_aggreg
 from rune.datalog.analysis.scoping import scope_clause
 from rune.datalog.analysis.stratification import stratify
 from rune.datalog.analysis.typing import KindInference, infer_clause_kinds
-from rune.datalog.ast import Counter, ProgramAst, walk_expression
+from rune.datalog.analysis.warnings import find_warnings
+from rune.datalog.ast import Counter, Directive, ProgramAst, walk_expression
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.types import build_type_environment
 from rune.errors import Diagnostic
@@ -40,7 +41,8 @@ def analyse(ast: ProgramAst, sources: dict[str | None, str]) -> AnalysedProgram:
       6. safety: groundedness and mutually dependent aggregates;
       7. typing: kinds of variables and expressions;
       8. stratification: strata, and cycles through negation or aggregation;
-      9. counters: `$` must not occur in recursive rules.
+      9. counters: `$` must not occur in recursive rules;
+     10. warnings: relations never defined, variables used once (not errors).
 
     Raises:
         DatalogError: every problem found, sorted by position.
@@ -57,6 +59,19 @@ def analyse(ast: ProgramAst, sources: dict[str | None, str]) -> AnalysedProgram:
                     ErrorCode.UNDECLARED_RELATION,
                     f"undeclared relation `{directive.relation}` in `.{directive.kind}`",
                     directive.span,
+                )
+            )
+        diagnostics.extend(_check_directive(directive))
+    for name, info in relations.items():
+        if "eqrel" in info.decl.qualifiers and (
+            info.arity != 2
+            or info.decl.attributes[0].type_name != info.decl.attributes[1].type_name
+        ):
+            diagnostics.append(
+                Diagnostic(
+                    ErrorCode.TYPE_MISMATCH,
+                    f"equivalence relation `{name}` must have two columns of the same type",
+                    info.decl.span,
                 )
             )
 
@@ -100,7 +115,25 @@ def analyse(ast: ProgramAst, sources: dict[str | None, str]) -> AnalysedProgram:
 
     if diagnostics:
         raise DatalogError.from_diagnostics(diagnostics, sources)
-    return AnalysedProgram(relations, tuple(rules), strata, ast.directives, types)
+    warnings = find_warnings(relations, ast.clauses, ast.directives)
+    return AnalysedProgram(relations, tuple(rules), strata, ast.directives, types, tuple(warnings))
+
+
+_IO_VALUES = {"input": {"file"}, "output": {"file", "stdout"}}
+
+
+def _check_directive(directive: Directive) -> list[Diagnostic]:
+    """IO options RUNE does not implement are refused rather than ignored."""
+    problems: list[str] = []
+    if directive.kind == "limitsize":
+        problems.append("unsupported directive `.limitsize`")
+    io = directive.parameter("IO")
+    allowed = _IO_VALUES.get(directive.kind)
+    if io is not None and allowed is not None and io.lower() not in allowed:
+        problems.append(f"unsupported `IO={io}` for `.{directive.kind}`")
+    if (directive.parameter("compress") or "false").lower() == "true":
+        problems.append("unsupported IO option `compress=true`")
+    return [Diagnostic(ErrorCode.UNSUPPORTED, problem, directive.span) for problem in problems]
 
 
 def _counters(rule: AnalysedRule) -> list[Counter]:

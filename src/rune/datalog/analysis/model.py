@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from rune.datalog.analysis.scoping import AggregateScope, contains_aggregate
 from rune.datalog.ast import Aggregate, Clause, Directive, RelationDecl
 from rune.datalog.types import Kind, TypeEnvironment
+from rune.errors import Diagnostic
 
 __all__ = ["AnalysedProgram", "AnalysedRule", "RelationInfo", "Stratum"]
 
@@ -73,10 +74,11 @@ class Stratum:
 
 @dataclass(frozen=True, slots=True)
 class AnalysedProgram:
-    """A program that passed every static check, ready to plan."""
+    """A program that passed every static check, ready to plan, with its warnings."""
 
     relations: dict[str, RelationInfo]
     rules: tuple[AnalysedRule, ...]
     strata: tuple[Stratum, ...]
     directives: tuple[Directive, ...]
     types: TypeEnvironment
+    warnings: tuple[Diagnostic, ...] = ()
