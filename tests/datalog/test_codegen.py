@@ -39,3 +39,17 @@ def test_generated_functions_are_compiled_once_per_program() -> None:
     assert program.evaluate({"a": [(1,)]})["b"] == {(1,)}
     assert program.evaluate({"a": [(2,)]})["b"] == {(2,)}
     assert rule.function is function and function.__name__ == "rule0"
+
+
+def test_rules_with_many_atoms_continue_in_nested_functions() -> None:
+    # CPython allows 20 nested blocks per function; a 40-atom join and a 40-atom count
+    # aggregate (whose accumulator is shared with the nested functions) still work.
+    body = ", ".join(f"e(x{i}, x{i + 1})" for i in range(40))
+    program = Program.parse(
+        ".decl e(a:number, b:number)\n.decl p(a:number, b:number)\n.decl c(n:number)\n"
+        f"p(x0, x40) :- {body}.\nc(k) :- k = count : {{ {body} }}."
+    )
+    result = program.evaluate({"e": [(i, i + 1) for i in range(45)]})
+    assert result["p"].sorted() == [(i, i + 40) for i in range(6)]
+    assert result["c"].sorted() == [(6,)]
+    assert "nonlocal" in program.generated_source

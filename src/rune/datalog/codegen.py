@@ -47,6 +47,8 @@ __all__ = ["CompiledModule", "compile_plans", "constant_value", "generate_source
 
 RuleFunction = Callable[..., None]
 
+# Nested `for` loops emitted in one function before continuing in a nested function.
+_MAX_LOOPS = 15
 _COMPARISON_OPERATORS = {"=": "==", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
@@ -106,6 +108,8 @@ class _FunctionWriter:
         self.temporaries = itertools.count()
         self.lines: list[str] = []
         self.resource_names = {r: f"r{i}" for i, r in enumerate(plan.resources)}
+        # Accumulators of the aggregates being emitted (nested functions must share them).
+        self.accumulators: list[str] = []
 
     # -- structure -----------------------------------------------------------------------
 
@@ -140,12 +144,30 @@ class _FunctionWriter:
         self.emit(indent + 1, "add(h)")
 
     def steps(
-        self, steps: Sequence[Step], index: int, indent: int, terminal: Callable[[int], None]
+        self,
+        steps: Sequence[Step],
+        index: int,
+        indent: int,
+        terminal: Callable[[int], None],
+        loops: int = 0,
     ) -> None:
+        """Emit ``steps[index:]`` at ``indent``; ``loops`` counts the enclosing `for`s."""
         if index == len(steps):
             terminal(indent)
             return
         step = steps[index]
+        opens_loop = isinstance(step, Generate) or (isinstance(step, Scan) and not step.exists)
+        if opens_loop and loops >= _MAX_LOOPS:
+            # CPython allows 20 nested blocks per function: go on in a nested function.
+            name = f"more{next(self.temporaries)}"
+            self.emit(indent, f"def {name}():")
+            if self.accumulators:
+                self.emit(indent + 1, f"nonlocal {', '.join(self.accumulators)}")
+            self.steps(steps, index, indent + 1, terminal, 0)
+            self.emit(indent, f"{name}()")
+            return
+        if opens_loop:
+            loops += 1
         if isinstance(step, Scan):
             indent = self.scan(step, indent)
         elif isinstance(step, AntiJoin):
@@ -167,8 +189,8 @@ class _FunctionWriter:
         elif isinstance(step, Exists):
             indent = self.exists(step, indent)
         else:
-            indent = self.aggregate(step, indent)
-        self.steps(steps, index + 1, indent, terminal)
+            indent = self.aggregate(step, indent, loops)
+        self.steps(steps, index + 1, indent, terminal, loops)
 
     def exists(self, step: Exists, indent: int) -> int:
         name = f"exists{next(self.temporaries)}"
@@ -239,7 +261,7 @@ class _FunctionWriter:
         self.emit(indent, f"if {self.comparison(condition)}:")
         return indent + 1
 
-    def aggregate(self, step: AggregateStep, indent: int) -> int:
+    def aggregate(self, step: AggregateStep, indent: int, loops: int) -> int:
         aggregate = step.aggregate
         result = self.local(step.variable)
         accumulator = self.temporary()
@@ -287,7 +309,10 @@ class _FunctionWriter:
                 )
                 self.emit(inner_indent + 1, f"{witnesses} = {values}")
 
-        self.steps(step.inner, 0, indent, accumulate)
+        active = [name for name in (accumulator, counter, witnesses) if name is not None]
+        self.accumulators.extend(active)
+        self.steps(step.inner, 0, indent, accumulate, loops)
+        del self.accumulators[len(self.accumulators) - len(active) :]
         if op == "count":
             self.emit(indent, f"{result} = {accumulator}")
             return indent
