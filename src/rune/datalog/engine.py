@@ -1,10 +1,13 @@
 """Semi-naive bottom-up evaluation, one stratum at a time, over compiled rule plans.
 
 A non-recursive stratum runs each of its rules once. A recursive stratum first runs the
-rules that read no relation of the stratum, then repeats rounds: every delta version of
-every recursive rule reads the tuples that were new in the previous round (the delta),
-the rest of its body from the full relations, and contributes only tuples not yet known.
-The stratum is done when a round derives nothing new.
+rules that read no relation of the stratum, then makes passes over the delta versions of
+its recursive rules: each version reads, for its delta atom, the tuples added to that
+relation since the version last ran (the delta), the rest of its body from the full
+relations, and contributes only tuples not yet known. New tuples are inserted as soon as
+the rule that derived them returns, so later versions in the same pass already use them
+(every combination of tuples is still joined once its last tuple arrives). The stratum is
+done when no version has a delta left.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ class Limits:
     """Bounds that stop a derivation that would not terminate (e.g. `n(x+1) :- n(x).`).
 
     Attributes:
-        max_iterations: semi-naive rounds allowed in any one stratum.
+        max_iterations: semi-naive passes allowed in any one recursive stratum.
         max_tuples: tuples allowed in all relations together.
         max_seconds: wall-clock time allowed for the whole evaluation.
     """
