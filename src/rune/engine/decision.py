@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
-    from rune.engine.engine import Snapshot
+    from rune.engine.snapshot import Snapshot
 
 __all__ = ["Decision", "EngineRequest", "Obligation"]
 
@@ -69,7 +69,7 @@ class Decision(NamedTuple):
     config: Mapping[str, Any]
     obligations: tuple[Obligation, ...]
     version: int
-    request: EngineRequest
+    request: Any  # a rune.cedar.Request: (principal, action, resource, context)
     snapshot: Snapshot
 
     @property

@@ -19,12 +19,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from rune.bundle.loader import named_policies
 from rune.cedar import Entities, EntityUID, PolicySet, Request, Schema
+from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.json_format import EntityData, entity_data_from_json
 from rune.cedar.request import to_entity_uid
 from rune.cedar.values import CedarRecord, CedarSet
-from rune.bundle.loader import named_policies
-from rune.engine.decision import Decision, EngineRequest, Obligation
+from rune.engine.decision import Decision, Obligation
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
 from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
@@ -34,6 +35,8 @@ from rune.store.mapping import entity_facts, parse_uid_text, uid_text, value_tex
 __all__ = ["Engine"]
 
 _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
+_ALLOW = CedarDecision.ALLOW
+_new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 _CACHE_MAX = 1 << 16
 
 
@@ -141,22 +144,34 @@ class Engine:
             RequestError: an ill-formed uid or context.
         """
         snap = self._snapshot
-        key = None
-        if snap.cacheable:
-            key = _cache_key(principal, action, resource, context)
-            if key is not None:
-                cached = snap.cache.get(key)
-                if cached is not None:
-                    if cached.obligations or cached.decision == "ask":
+        h = None
+        if snap.cacheable and principal.__class__ is str and action.__class__ is str \
+                and resource.__class__ is str:
+            # The value types are part of the key: Python says `True == 1`, Cedar does not.
+            if context:
+                key: Any = (principal, action, resource, tuple(context.items()),
+                            tuple(map(type, context.values())))
+            else:
+                key = (principal, action, resource)
+            try:
+                h = hash(key)  # hashed once: entries are (key, decision) under the hash
+            except TypeError:  # an unhashable context value: decide without the cache
+                h = None
+            else:
+                entry = snap.cache.get(h)
+                if entry is not None and entry[0] == key:
+                    cached = entry[1]
+                    if cached[4] or cached[0] == "ask":
                         return self._enforce(cached, snap)
                     return cached  # type: ignore[no-any-return]
         request = Request(principal, action, resource, context, schema=snap.schema)
         decision = self._decide(snap, request)
-        if key is not None:
-            if len(snap.cache) >= _CACHE_MAX:
-                snap.cache.clear()
-            snap.cache[key] = decision
-        if decision.obligations or decision.decision == "ask":
+        if h is not None:
+            cache = snap.cache
+            if len(cache) >= _CACHE_MAX:
+                cache.clear()
+            cache[h] = (key, decision)
+        if decision[4] or decision[0] == "ask":
             return self._enforce(decision, snap)
         return decision
 
@@ -267,19 +282,31 @@ class Engine:
     def _decide(self, snap: Snapshot, request: Request) -> Decision:
         p, a, r, c = request
         response = snap.prepared.decide(p, a, r, c, snap.entities._by_uid)
+        if snap.result is None and not response[2]:
+            # Fast path: no rules and no policy errors (the common case on the hot path).
+            reason = response[1]
+            if response[0] is _ALLOW:
+                asks = snap.ask_policies
+                if not asks or not any(pid in asks for pid in reason):
+                    return _new_decision(Decision, ("allow", reason, (), _EMPTY_CONFIG, (),
+                                                    snap.version, request, snap))
+            else:
+                return _new_decision(Decision, ("deny", reason, (), _EMPTY_CONFIG, (),
+                                                snap.version, request, snap))
         reasons = list(response.reason)
         errors = [f"{e.policy_id}: {e.message}" for e in response.errors]
         config: Mapping[str, Any] = _EMPTY_CONFIG
         obligations: list[Obligation] = []
         denials: list[str] = []
         approvals_needed: list[str] = []
+        rules_failed = False
         if snap.result is not None:
             try:
                 derived = _request_result(snap, request, self._clock())
-            except Exception as exc:  # noqa: BLE001 - a rule failure must never allow
+            except Exception as exc:
                 errors.append(f"rules: {exc}")
-                derived = None
-            if derived is not None:
+                rules_failed = True
+            else:
                 config = _config(derived)
                 obligations = _obligations(derived)
                 denials = sorted(f"rule:{row[0]}" for row in derived["deny"])
@@ -287,11 +314,13 @@ class Engine:
                                           for row in derived["require_approval"])
         if response.decision == "allow":
             for pid in response.reason:
-                ask = snap.policies.policy(pid).annotations.get("ask")
+                ask = snap.ask_policies.get(pid)
                 if ask is not None:
                     approvals_needed.append(f"approval:{ask or pid}")
-        if errors and snap.result is not None and any(e.startswith("rules:") for e in errors):
-            verdict, reasons = "deny", reasons if response.decision == "deny" else []
+        if rules_failed:
+            verdict = "deny"
+            if response.decision != "deny":
+                reasons = []
         elif response.decision == "deny":
             verdict = "deny"
             reasons += denials
@@ -302,9 +331,8 @@ class Engine:
             reasons += approvals_needed
         else:
             verdict = "allow"
-        req = EngineRequest(p, a, r, c)
         return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
-                        snap.version, req, snap)
+                        snap.version, request, snap)
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""
@@ -321,17 +349,18 @@ class Engine:
             reasons.append("approved")
         if verdict == "allow":
             for ob in decision.obligations:
-                if ob.kind == "rate_limit" and ob.limit is not None:
-                    if not self._limits.try_acquire(f"rate:{ob.key}", ob.limit,
-                                                    ob.window_seconds or 0, now):
-                        return decision._replace(decision="deny",
-                                                 reasons=(f"rate-limit:{ob.key}",))
-                elif ob.kind == "budget" and ob.limit is not None:
-                    if not self._limits.try_acquire(f"budget:{ob.key}", ob.limit,
-                                                    ob.window_seconds or 0, now,
-                                                    ob.amount or 0):
-                        return decision._replace(decision="deny",
-                                                 reasons=(f"budget:{ob.key}",))
+                if ob.limit is None or ob.kind not in ("rate_limit", "budget"):
+                    continue
+                if ob.kind == "rate_limit":
+                    ok = self._limits.try_acquire(f"rate:{ob.key}", ob.limit,
+                                                  ob.window_seconds or 0, now)
+                    label = "rate-limit"
+                else:
+                    ok = self._limits.try_acquire(f"budget:{ob.key}", ob.limit,
+                                                  ob.window_seconds or 0, now, ob.amount or 0)
+                    label = "budget"
+                if not ok:
+                    return decision._replace(decision="deny", reasons=(f"{label}:{ob.key}",))
         return decision._replace(decision=verdict, reasons=tuple(reasons))
 
 
@@ -434,6 +463,8 @@ def _build(*, version: int, policies: PolicySet, schema: Schema | None,
         facts=MappingProxyType(dict(facts)), rules=rules, result=result,
         approvals=MappingProxyType(dict(approvals)), request_scoped=request_scoped,
         cacheable=cacheable,
+        ask_policies=MappingProxyType({
+            p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations}),
     )
 
 
@@ -543,9 +574,7 @@ def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
         return extended(facts)
     # Fallback while incremental evaluation is unavailable: full evaluation.
     inputs: dict[str, list[tuple[Any, ...]]] = dict(entity_facts(snap.entity_data.values()))
-    for name, rows in snap.facts.items():
-        inputs.setdefault(name, []).extend(rows)
-    for name, rows in facts.items():
+    for name, rows in (*snap.facts.items(), *facts.items()):
         inputs.setdefault(name, []).extend(rows)
     return snap.rules.evaluate(inputs)
 
@@ -569,24 +598,6 @@ def _obligations(result: Any) -> list[Obligation]:
             for key, limit, window, amount in sorted(result["budget"])]
     out += [Obligation(kind, detail=detail) for kind, detail in sorted(result["obligation"])]
     return out
-
-
-def _cache_key(principal: Any, action: Any, resource: Any,
-               context: Mapping[str, Any] | None) -> Any:
-    if context is None:
-        ctx: Any = None
-    else:
-        try:
-            ctx = tuple(sorted(context.items()))
-            hash(ctx)
-        except TypeError:
-            return None
-    try:
-        key = (principal, action, resource, ctx)
-        hash(key)
-    except TypeError:
-        return None
-    return key
 
 
 def _parse_query(text: str) -> tuple[str, tuple[Any, ...]]:

@@ -36,4 +36,5 @@ class Snapshot:
     approvals: Mapping[tuple[EntityUID, EntityUID, EntityUID], float]
     request_scoped: bool  # some rule reads the request
     cacheable: bool  # decisions depend only on the request and this version
+    ask_policies: Mapping[str, str]  # policy id -> `@ask` reason, for policies that ask
     cache: dict[Any, Any] = field(default_factory=dict, repr=False)
