@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) examples/cedar_demo.py
+	$(PY) examples/coding_agent_demo.py
 
 test: $(STAMP)
 	$(PY) -m pytest -m "not slow"

@@ -18,3 +18,14 @@ def test_cedar_demo(capsys: pytest.CaptureFixture[str]) -> None:
                          "DENY"]
     assert "because no-secrets (policy2)" in out
     assert "internal error" not in out
+
+
+def test_coding_agent_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(REPO / "examples" / "coding_agent_demo.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    decisions = [line.split()[0] for line in out.splitlines()
+                 if line[:5].strip() in ("ALLOW", "DENY", "ASK")]
+    assert decisions == ["ALLOW", "ALLOW", "DENY", "ASK", "DENY", "ALLOW", "ALLOW", "DENY",
+                         "ALLOW"]
+    assert "review=required" in out and "formatter=prettier" in out
+    assert 'rate-limit:api:Agent::\\"a2\\"' in out
