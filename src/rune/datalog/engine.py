@@ -37,8 +37,8 @@ class Limits:
         max_seconds: wall-clock time allowed for the whole evaluation.
     """
 
-    max_iterations: int | None = 100_000
-    max_tuples: int | None = 50_000_000
+    max_iterations: int | None = 2_000_000
+    max_tuples: int | None = 20_000_000
     max_seconds: float | None = None
 
 

@@ -50,14 +50,14 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--max-iterations",
         type=int,
-        default=1_000_000,
-        help="stop a recursive stratum after this many rounds; 0 for no limit [1000000]",
+        default=2_000_000,
+        help="stop a recursive stratum after this many passes; 0 for no limit [2000000]",
     )
     parser.add_argument(
         "--max-tuples",
         type=int,
-        default=50_000_000,
-        help="stop when the relations hold this many tuples; 0 for no limit [50000000]",
+        default=20_000_000,
+        help="stop when the relations hold this many tuples; 0 for no limit [20000000]",
     )
     parser.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     parser.add_argument(
