@@ -5,6 +5,9 @@
     result = program.evaluate({"edge": [(1, 2), (2, 3)]})  # input facts by relation
     result["path"]                                         # set-like of tuples
     result.query("path", (1, None))                        # indexed lookup
+    newer = result.update(insert={"edge": [(3, 4)]}, retract={"edge": [(1, 2)]})
+    answer = result.extended({"edge": [(3, 4)]})           # per-request facts, cheap
+    print(result.explain("path", (1, 3)).to_text())        # a proof tree
 
 Integers are 64-bit unless ``Program.parse(..., number_bits=32)`` (Soufflé's default,
 which the `rune datalog` command uses).
@@ -12,16 +15,22 @@ which the `rune datalog` command uses).
 
 from rune.datalog.engine import EvaluationStats, Limits
 from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.explain import Absent, AggregateValue, Premise, Proof, ProofRule
 from rune.datalog.program import Program, RelationView, Result
 from rune.datalog.types import Kind
 
 __all__ = [
+    "Absent",
+    "AggregateValue",
     "DatalogError",
     "ErrorCode",
     "EvaluationStats",
     "Kind",
     "Limits",
+    "Premise",
     "Program",
+    "Proof",
+    "ProofRule",
     "RelationView",
     "Result",
 ]

@@ -34,6 +34,8 @@ class ErrorCode:
     IO = "io-error"
     DERIVATION_LIMIT = "derivation-limit"
     EVALUATION = "evaluation-error"
+    # Hook for rune.datalog.explain: asked to explain a row the relation does not hold.
+    MISSING_FACT = "missing-fact"
 
 
 class DatalogError(RuneError, ValueError):

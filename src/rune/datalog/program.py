@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rune.datalog.analysis import AnalysedProgram
 from rune.datalog.ast import Clause, ProgramAst
@@ -19,6 +19,9 @@ from rune.datalog.parser import parse_program
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
 from rune.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from rune.datalog.explain import Proof
 
 __all__ = ["Program", "RelationView", "Result"]
 
@@ -185,10 +188,17 @@ class Program:
                 new: set[Row] = set()
                 rule.function(None, new, relations[rule.head].tuples)
                 relations[rule.head].add(new)
+            # Hook for incremental updates (rune.datalog.incremental): keep the input facts
+            # of relations that rules also derive into, to tell them from derived rows.
+            base_facts = {
+                rule.head: frozenset(relations[rule.head].tuples)
+                for rule in self.analysed.rules
+                if not rule.is_fact and relations[rule.head].tuples
+            }
             stats = self.engine.run(relations, limits or Limits(), track_origins=track_origins)
         except DatalogError as error:
             raise self._with_sources(error) from None
-        return Result(self, relations, stats)
+        return Result(self, relations, stats, base_facts=base_facts)
 
     def _read_inputs(self, relations: dict[str, Relation], fact_dir: Path) -> None:
         for directive in self.analysed.directives:
@@ -377,7 +387,12 @@ class Result(Mapping[str, RelationView]):
     """
 
     def __init__(
-        self, program: Program, relations: dict[str, Relation], stats: EvaluationStats
+        self,
+        program: Program,
+        relations: dict[str, Relation],
+        stats: EvaluationStats,
+        *,
+        base_facts: Mapping[str, frozenset[Row]] | None = None,
     ) -> None:
         self.program = program
         self.stats = stats
@@ -386,6 +401,9 @@ class Result(Mapping[str, RelationView]):
         self._views = {
             name: RelationView(name, r) for name, r in relations.items() if "@" not in name
         }
+        self._base_facts: Mapping[str, frozenset[Row]] = base_facts or {}
+        # Data derived on demand from this result (explanations' derivation ranks).
+        self._memo: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> RelationView:
         try:
@@ -423,6 +441,64 @@ class Result(Mapping[str, RelationView]):
             )
         index = origins.get(relation, {}).get(tuple(row))
         return None if index is None else self.program.analysed.rules[index].clause
+
+    # -- hooks: incremental updates (rune.datalog.incremental) and explanations
+    #    (rune.datalog.explain), imported when used because they import this module --------
+
+    @property
+    def base_facts(self) -> Mapping[str, frozenset[Row]]:
+        """The input facts of relations that rules also derive into, by relation."""
+        return self._base_facts
+
+    def update(
+        self,
+        insert: Facts | None = None,
+        retract: Facts | None = None,
+        *,
+        limits: Limits | None = None,
+    ) -> Result:
+        """A new result with input facts inserted and retracted, maintained incrementally.
+
+        This result stays valid and unchanged; see `rune.datalog.incremental`.
+        """
+        from rune.datalog.incremental import update_result
+
+        return update_result(self, insert, retract, limits)
+
+    def extended(self, facts: Facts, *, limits: Limits | None = None) -> Result:
+        """A new result with ``facts`` added, evaluating only the strata that read them.
+
+        For per-request facts on a large base; see `rune.datalog.incremental`.
+        """
+        from rune.datalog.incremental import extend_result
+
+        return extend_result(self, facts, limits)
+
+    def explain(self, relation: str, row: Sequence[Any]) -> Proof:
+        """A proof tree of ``row`` down to input facts; see `rune.datalog.explain`."""
+        from rune.datalog.explain import explain
+
+        return explain(self, relation, row)
+
+    def _derive(
+        self,
+        changed: Mapping[str, Relation],
+        stats: EvaluationStats,
+        base_facts: Mapping[str, frozenset[Row]],
+    ) -> Result:
+        """A result sharing every relation but ``changed`` with this one, in O(changed)."""
+        derived = Result.__new__(Result)
+        # INVARIANT: sets every attribute `__init__` sets.
+        derived.program = self.program
+        derived.stats = stats
+        derived._relations = {**self._relations, **changed}
+        derived._views = dict(self._views)
+        for name, relation in changed.items():
+            if "@" not in name:
+                derived._views[name] = RelationView(name, relation)
+        derived._base_facts = base_facts
+        derived._memo = {}
+        return derived
 
     @property
     def outputs(self) -> dict[str, RelationView]:
