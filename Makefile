@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test conformance bench lint typecheck clean
+.PHONY: demo test conformance bench bench-cedar bench-datalog bench-engine lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,17 @@ test: $(STAMP)
 conformance: $(STAMP)
 	$(PY) -m pytest -m slow
 
-bench: $(STAMP)
+bench: bench-cedar bench-datalog bench-engine
+
+bench-cedar: $(STAMP)
 	$(PY) benchmarks/cedar_authorize.py
+
+bench-datalog: $(STAMP)
+	$(PY) benchmarks/datalog_vs_clingo.py
+	$(PY) benchmarks/datalog_incremental.py
+
+bench-engine: $(STAMP)
+	$(PY) benchmarks/engine_authorize.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
