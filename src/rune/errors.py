@@ -73,6 +73,13 @@ class Diagnostic:
         return head
 
 
+def _position(d: Diagnostic) -> tuple[str, int]:
+    """Sort key: by file, then by position in it (JSON-path diagnostics first)."""
+    if d.span is None:
+        return (d.path or "", -1)
+    return (d.span.file or "", d.span.offset)
+
+
 class RuneError(Exception):
     """Root of every error RUNE raises on bad input or failed evaluation.
 
@@ -97,9 +104,7 @@ class RuneError(Exception):
         if code is not None:
             self.code = code
         if diagnostics:
-            self.diagnostics = tuple(
-                sorted(diagnostics, key=lambda d: (d.span.offset if d.span else -1))
-            )
+            self.diagnostics = tuple(sorted(diagnostics, key=_position))
         else:
             self.diagnostics = (Diagnostic(self.code, message, span, path),)
         self.message = message
