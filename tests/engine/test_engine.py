@@ -4,6 +4,7 @@ ask and approvals, rate limits and budgets, history-aware rules, queries and wri
 from __future__ import annotations
 
 import inspect
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,7 @@ def test_explain_returns_text_and_json(engine: rune.Engine) -> None:
     pytest.importorskip("rune.engine.explain")
     explanation = engine.authorize(A1, READ, APP).explain()
     assert "read" in str(explanation)
+    assert "read" in json.dumps(explanation.to_json())
 
 
 def test_decisions_are_immutable(engine: rune.Engine) -> None:
@@ -171,8 +173,6 @@ def test_uids_in_every_form(engine: rune.Engine, principal: Any) -> None:
 
 
 def test_entities_as_json_text() -> None:
-    import json
-
     engine = rune.Engine(policies=POLICIES, entities=json.dumps(ENTITIES))
     assert engine.authorize(A2, READ, APP).allowed
 
