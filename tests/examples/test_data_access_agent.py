@@ -71,6 +71,8 @@ DECISIONS: list[tuple[Request, str, tuple[str, ...]]] = [
     ((ERIK, SELECT, ORDERS, cost(2000)), "allow", ("read-own-department",)),
     ((ERIK, SELECT, ORDERS, cost(2001)), "deny", ("rule:query cost over per-query limit",)),
     ((HUGO, SELECT, PRODUCTS, cost(501)), "deny", ("rule:query cost over per-query limit",)),
+    ((ERIK, SELECT, ORDERS, cost(-5000)), "deny",
+     ("rule:query cost estimate must not be negative",)),
     ((FRED, SELECT, ORDERS, cost(15000)), "allow", ("finance-reads-confidential",)),
 ]
 
@@ -167,6 +169,9 @@ def test_daily_budget_is_shared_by_the_cost_center(engine: rune.Engine, clock: C
         assert engine.authorize(ANA, SELECT, ORDERS, cost(2000)).allowed
     spent = engine.authorize(ANA, SELECT, ORDERS, cost(1))
     assert (spent.decision, spent.reasons) == ("deny", ("budget:warehouse:sales",))
+    # A negative estimate is refused, and gives nothing back.
+    assert not engine.authorize(ANA, SELECT, ORDERS, cost(-2000)).allowed
+    assert not engine.authorize(ANA, SELECT, ORDERS, cost(1)).allowed
     # Finance has its own budget.
     assert engine.authorize(FRED, SELECT, ORDERS, cost(2000)).allowed
     clock.advance(86400)

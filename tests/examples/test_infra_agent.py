@@ -198,6 +198,8 @@ def test_storage_is_budgeted_per_team_per_day(engine: rune.Engine, clock: Clock)
                                                window_seconds=86400, amount=1500)
     over = engine.authorize(ETL, PROVISION, PROD_US, {"gb": 501})
     assert (over.decision, over.reasons) == ("deny", ("budget:storage:data",))
+    negative = engine.authorize(ETL, PROVISION, PROD_US, {"gb": -500})
+    assert negative.reasons == ("rule:storage request must be positive",)
     assert engine.authorize(ETL, PROVISION, PROD_US, {"gb": 500}).allowed
     # The platform team's quota is separate (and smaller).
     assert engine.authorize(DEPLOYER, PROVISION, PROD_US, {"gb": 500}).allowed
