@@ -1,8 +1,4 @@
-"""Engine bugs the example bundles ran into, each as a minimal failing test.
-
-The bundles work around them (noted where they do); remove the `xfail` mark when the
-engine is fixed.
-"""
+"""Engine bugs the example bundles ran into, kept as regression tests now that they are fixed."""
 
 from __future__ import annotations
 
@@ -17,9 +13,6 @@ REQUEST = ('User::"u"', 'Action::"buy"', 'Item::"i"')
 ALLOW_ALL = "permit(principal, action, resource);"
 
 
-@pytest.mark.xfail(strict=True, reason="with a schema, each entities/*.json file gets the "
-                   "schema's action entities added, so a second entity file reports every "
-                   "action as `duplicate-entity`")
 def test_a_bundle_with_a_schema_may_split_its_entities(tmp_path: Path) -> None:
     # Both example bundles with a schema keep their entities in one file because of this.
     (tmp_path / "policies").mkdir()
@@ -35,8 +28,6 @@ def test_a_bundle_with_a_schema_may_split_its_entities(tmp_path: Path) -> None:
     assert engine.authorize('User::"x"', 'Action::"view"', 'Doc::"x"').allowed
 
 
-@pytest.mark.xfail(strict=True, reason="_enforce acquires obligations one at a time and "
-                   "never gives back: a request its budget denies still uses a rate-limit slot")
 def test_a_request_denied_by_its_budget_uses_no_rate_limit_slot() -> None:
     rules = """
     rate_limit("calls", 3, 60) :- request(_, _, _).
@@ -48,9 +39,6 @@ def test_a_request_denied_by_its_budget_uses_no_rate_limit_slot() -> None:
         "allow"] * 3
 
 
-@pytest.mark.xfail(strict=True, reason="a budget obligation with a negative amount is "
-                   "allowed and refunds the window, so a caller-supplied amount (a cost "
-                   "estimate, a size in context) can grow its own budget")
 def test_a_negative_budget_amount_gives_nothing_back() -> None:
     # The data-access and infra bundles deny negative amounts in their rules.
     rules = 'budget("spend", 100, 60, n) :- request(_, _, _), context_num("amount", n).'

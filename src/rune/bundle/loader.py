@@ -134,6 +134,8 @@ def load_bundle(path: str | Path) -> Bundle:
             from rune.engine.engine import _entity_data
 
             for uid, item in _entity_data(file.read_text(), schema).items():
+                if uid in entities and entities[uid] == item:
+                    continue  # e.g. the schema's action entities, added for every file
                 if uid in entities:
                     problems.append(Diagnostic("duplicate-entity",
                                                f"entity `{uid}` is defined twice", None,

@@ -72,6 +72,7 @@ class Engine:
         self._write_lock = threading.Lock()
         self._limits = SlidingWindows()
         self._source: Path | None = None
+        self._approval_ttl = 3600.0
         snapshot = _build(
             version=1,
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
@@ -95,6 +96,7 @@ class Engine:
         engine._write_lock = threading.Lock()
         engine._limits = SlidingWindows()
         engine._source = Path(path)
+        engine._approval_ttl = bundle.settings.approval_ttl_seconds
         engine._snapshot = _build(
             version=1, policies=bundle.policies, schema=bundle.schema,
             entities=bundle.entities, facts=bundle.facts, rules=bundle.rules, approvals={},
@@ -112,6 +114,7 @@ class Engine:
         if self._source is None:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
         bundle = load_bundle(self._source)
+        self._approval_ttl = bundle.settings.approval_ttl_seconds
         with self._write_lock:
             current = self._snapshot
             snapshot = _build(
@@ -252,9 +255,15 @@ class Engine:
         return self.write(facts=facts)
 
     def approve(self, principal: Any, action: Any, resource: Any, *,
-                ttl_seconds: float = 3600.0) -> int:
+                ttl_seconds: float | None = None) -> int:
         """Record a human approval for exactly this (principal, action, resource); an
-        "ask" decision for it becomes "allow" until the approval expires."""
+        "ask" decision for it becomes "allow" until the approval expires (after
+        ``ttl_seconds``, by default the bundle's `approval_ttl_seconds`, else an hour).
+
+        An approval covers the (principal, action, resource) triple whatever the context;
+        rules that need a narrower approval can require one per distinct resource."""
+        if ttl_seconds is None:
+            ttl_seconds = self._approval_ttl
         key = (to_entity_uid(principal, "$.principal"), to_entity_uid(action, "$.action"),
                to_entity_uid(resource, "$.resource"))
         with self._write_lock:
@@ -262,6 +271,10 @@ class Engine:
             approvals = dict(current.approvals)
             approvals[key] = self._clock() + ttl_seconds
             return self._publish(current, approvals=approvals)
+
+    def _release(self, taken: list[tuple[str, int]], now: float) -> None:
+        for key, amount in taken:
+            self._limits.release(key, now, amount)
 
     def _publish(self, current: Snapshot, **changes: Any) -> int:
         snapshot = _build(
@@ -331,6 +344,8 @@ class Engine:
             reasons += approvals_needed
         else:
             verdict = "allow"
+        if verdict == "deny":
+            obligations = []  # obligations bind allowed actions only
         return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
                         snap.version, request, snap)
 
@@ -348,19 +363,25 @@ class Engine:
             reasons = [x for x in reasons if not x.startswith("approval:")]
             reasons.append("approved")
         if verdict == "allow":
+            # All or nothing: a request one limit refuses consumes no other limit.
+            taken: list[tuple[str, int]] = []
             for ob in decision.obligations:
                 if ob.limit is None or ob.kind not in ("rate_limit", "budget"):
                     continue
                 if ob.kind == "rate_limit":
-                    ok = self._limits.try_acquire(f"rate:{ob.key}", ob.limit,
-                                                  ob.window_seconds or 0, now)
-                    label = "rate-limit"
+                    key, amount, label = f"rate:{ob.key}", 1, "rate-limit"
                 else:
-                    ok = self._limits.try_acquire(f"budget:{ob.key}", ob.limit,
-                                                  ob.window_seconds or 0, now, ob.amount or 0)
-                    label = "budget"
-                if not ok:
+                    key, amount, label = f"budget:{ob.key}", ob.amount or 0, "budget"
+                    if amount < 0:  # a negative amount would refund the window
+                        self._release(taken, now)
+                        return decision._replace(
+                            decision="deny", reasons=(f"budget:{ob.key}:negative-amount",))
+                if not self._limits.try_acquire(key, ob.limit, ob.window_seconds or 0, now,
+                                                amount):
+                    self._release(taken, now)
+                    # The obligations stay: they say which limit refused the request.
                     return decision._replace(decision="deny", reasons=(f"{label}:{ob.key}",))
+                taken.append((key, amount))
         return decision._replace(decision=verdict, reasons=tuple(reasons))
 
 
@@ -613,7 +634,7 @@ def _parse_query(text: str) -> tuple[str, tuple[Any, ...]]:
                              body):
         item = token.group(1)
         if item.startswith('"'):
-            args.append(item[1:-1].replace('\\"', '"').replace("\\\\", "\\"))
+            args.append(item[1:-1])  # escapes kept, as in a rule's string literal
         elif item.lstrip("-").isdigit():
             args.append(int(item))
         else:

@@ -48,6 +48,18 @@ class SlidingWindows:
             w.total += amount
             return True
 
+    def release(self, key: str, now: float, amount: int = 1) -> None:
+        """Give back the most recent event of ``amount`` recorded at ``now`` for ``key``."""
+        w = self._windows.get(key)
+        if w is None:
+            return
+        with w.lock:
+            for i in range(len(w.events) - 1, -1, -1):
+                if w.events[i] == (now, amount):
+                    del w.events[i]
+                    w.total -= amount
+                    return
+
     def used(self, key: str, window_seconds: float, now: float) -> int:
         """The total recorded for ``key`` within the window ending at ``now``."""
         w = self._windows.get(key)
