@@ -174,6 +174,35 @@ def test_concurrent_batches_each_use_one_version_per_decision() -> None:
     run_threads([writer, batch_reader, batch_reader])
 
 
+def test_rate_limits_and_budgets_admit_exactly_their_limit_under_contention() -> None:
+    rules = r"""
+    rate_limit("calls", 50, 3600) :- request(_, "Action::\"call\"", _).
+    budget("spend", 1000, 3600, x) :- request(_, "Action::\"buy\"", _),
+        context_num("amount", x).
+    """
+    engine = rune.Engine(policies="permit(principal, action, resource);", rules=rules)
+    allowed = {"call": 0, "buy": 0}
+    lock = threading.Lock()
+
+    def client(n: int) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(40):
+                # Distinct requests (cache misses) and repeated ones (cache hits) alike.
+                principal = f'Agent::"c{n}-{i % 4}"'
+                call = engine.authorize(principal, 'Action::"call"', 'Api::"x"')
+                buy = engine.authorize(principal, 'Action::"buy"', 'Shop::"s"',
+                                       {"amount": 7})
+                with lock:
+                    allowed["call"] += call.allowed
+                    allowed["buy"] += buy.allowed
+                if not call.allowed:
+                    assert call.reasons == ("rate-limit:calls",)
+        return run
+
+    run_threads([client(n) for n in range(8)])
+    assert allowed == {"call": 50, "buy": 1000 // 7}
+
+
 # -- the cache is never stale after a write --------------------------------------------------------
 
 FLIP_POLICIES = """

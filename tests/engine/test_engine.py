@@ -311,6 +311,17 @@ def test_derived_data_that_is_not_valid_cedar_is_rejected() -> None:
     assert info.value.code == "invalid-derived-uid"
 
 
+def test_a_rule_error_while_materializing_rejects_the_write() -> None:
+    rules = ".decl d(n: number)\n.input d\nconfig_num(\"x\", 10 / n) :- d(n)."
+    engine = rune.Engine(policies="permit(principal, action, resource);", rules=rules)
+    with pytest.raises(rune.RuneError) as info:
+        engine.write(facts={"d": [(0,)]})
+    assert info.value.code == "evaluation-error"
+    assert engine.version == 1 and engine.authorize(A1, READ, APP).allowed
+    engine.write(facts={"d": [(5,)]})
+    assert engine.authorize(A1, READ, APP).config == {"x": 2}
+
+
 def test_entity_data_must_not_depend_on_the_request() -> None:
     rules = 'derived_parent(p, "Group::\\"senior\\"") :- request(p, _, _).'
     with pytest.raises(rune.RuneError) as info:
