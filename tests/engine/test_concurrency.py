@@ -429,6 +429,13 @@ def test_reload_publishes_a_fixed_bundle_and_keeps_history_and_approvals(
     assert (d.decision, d.reasons, d.version) == ("allow", ("a2-reads-env",), 4)
 
 
+def test_reload_needs_a_bundle() -> None:
+    engine = rune.Engine(policies=POLICIES)
+    with pytest.raises(rune.EngineError) as info:
+        engine.reload()
+    assert info.value.code == "no-bundle"
+
+
 @pytest.mark.xfail(strict=True, reason="an entity file reports only its first error: "
                    "entity parsing stops at the first bad entity")
 def test_reload_reports_every_bad_entity_of_a_file(bundle: Path) -> None:
