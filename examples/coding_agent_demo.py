@@ -47,10 +47,7 @@ def main() -> None:
                          {"env": "prod"})
     print(f"{d.decision.upper():5}  reasons: {', '.join(d.reasons)} (version {d.version})")
     print("\nWhy was the production write by a2 denied?\n")
-    try:
-        print(decisions[2].explain().to_text())
-    except ImportError:
-        print("(explanations are not available in this build)")
+    print(decisions[2].explain().to_text())
 
 
 if __name__ == "__main__":

@@ -101,8 +101,8 @@ class _Dimension:
 class PreparedPolicySet:
     """Compiled policies plus the scope index; immutable once built."""
 
-    __slots__ = ("_bits_cache", "_cached_store", "action", "compiled", "indexed", "policies",
-                 "principal", "resource")
+    __slots__ = ("_allows", "_bits_cache", "_cached_store", "_denials", "_plans", "action",
+                 "compiled", "indexed", "policies", "principal", "resource")
 
     def __init__(self, policies: tuple[Any, ...]) -> None:
         self.policies = policies
@@ -128,6 +128,11 @@ class PreparedPolicySet:
         # Per-uid candidate bitsets for one entity store at a time. A uid's bits depend
         # only on the policies (fixed) and the uid's ancestors in that store (immutable),
         # so they can be reused until a request arrives with a different store.
+        self._plans: dict[int, tuple[tuple[Any, bool, str], ...]] = {}
+        # INVARIANT: bounded by the number of distinct policy-id combinations that occur,
+        # which the candidate plans already bound.
+        self._allows: dict[tuple[str, ...], Response] = {}
+        self._denials: dict[tuple[str, ...], Response] = {}
         self._cached_store: object = None
         self._bits_cache: tuple[dict[EntityUID, int], dict[EntityUID, int],
                                 dict[EntityUID, int]] = ({}, {}, {})
@@ -156,6 +161,21 @@ class PreparedPolicySet:
         if b is None:
             b = rc[resource] = self._bits(self.resource, resource, entities, rc)
         return bits & b
+
+    def _plan(self, bits: int) -> tuple[tuple[Any, bool, str], ...]:
+        """The candidate policies of a bitset, in policy order (memoized per bitset)."""
+        plan = []
+        compiled = self.compiled
+        b = bits
+        while b:
+            low = b & -b
+            cp = compiled[low.bit_length() - 1]
+            b ^= low
+            plan.append((cp.condition, cp.forbid, cp.id))
+        if len(self._plans) >= _BITS_CACHE_MAX:
+            self._plans.clear()
+        out = self._plans[bits] = tuple(plan)
+        return out
 
     @staticmethod
     def _bits(dim: _Dimension, uid: EntityUID, entities: Mapping[EntityUID, Any],
@@ -195,35 +215,44 @@ class PreparedPolicySet:
         permits: list[str] | None = None
         forbids: list[str] | None = None
         errors: list[tuple[str, str]] | None = None
-        compiled = self.compiled
-        while bits:
-            low = bits & -bits
-            cp = compiled[low.bit_length() - 1]
-            bits ^= low
+        plan = self._plans.get(bits)
+        if plan is None:
+            plan = self._plan(bits)
+        for condition, forbid, pid in plan:
             try:
-                if cp.condition(principal, action, resource, context, entities):
-                    if cp.forbid:
+                if condition(principal, action, resource, context, entities):
+                    if forbid:
                         if forbids is None:
-                            forbids = [cp.id]
+                            forbids = [pid]
                         else:
-                            forbids.append(cp.id)
+                            forbids.append(pid)
                     elif permits is None:
-                        permits = [cp.id]
+                        permits = [pid]
                     else:
-                        permits.append(cp.id)
+                        permits.append(pid)
             except EvaluationError as exc:
                 if errors is None:
                     errors = []
-                errors.append((cp.id, exc.message))
-            except Exception as exc:
+                errors.append((pid, exc.message))
+            except Exception as exc:  # noqa: BLE001 - default deny on any internal fault
                 if errors is None:
                     errors = []
-                errors.append((cp.id, f"internal error: {exc!r}"))
+                errors.append((pid, f"internal error: {exc!r}"))
         if errors is None:
+            # Responses are immutable, so one object per outcome is shared by every
+            # request with that outcome (allocating a tuple subclass is not free).
             if forbids is not None:
-                return _new_response(Response, (_DENY, tuple(forbids), ()))  # type: ignore[no-any-return]
+                key = tuple(forbids)
+                found = self._denials.get(key)
+                if found is None:
+                    found = self._denials[key] = Response(_DENY, key, ())
+                return found
             if permits is not None:
-                return _new_response(Response, (_ALLOW, tuple(permits), ()))  # type: ignore[no-any-return]
+                key = tuple(permits)
+                found = self._allows.get(key)
+                if found is None:
+                    found = self._allows[key] = Response(_ALLOW, key, ())
+                return found
             return _DEFAULT_DENY
         return _response(permits or [], forbids or [], errors)
 

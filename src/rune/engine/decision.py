@@ -61,6 +61,7 @@ class Decision(NamedTuple):
         version: the store version the decision was computed on.
         request: the parsed request.
         snapshot: the immutable store version used (for `explain`).
+        decided_at: the time request-scoped rules saw as `now` (None when no rule ran).
     """
 
     decision: str
@@ -71,6 +72,7 @@ class Decision(NamedTuple):
     version: int
     request: Any  # a rune.cedar.Request: (principal, action, resource, context)
     snapshot: Snapshot
+    decided_at: float | None = None
 
     @property
     def allowed(self) -> bool:
@@ -83,7 +85,7 @@ class Decision(NamedTuple):
         fact the decision used."""
         from rune.engine.explain import explain
 
-        return explain(self)
+        return explain(self, now=self.decided_at)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (without the explanation)."""

@@ -302,10 +302,10 @@ class Engine:
                 asks = snap.ask_policies
                 if not asks or not any(pid in asks for pid in reason):
                     return _new_decision(Decision, ("allow", reason, (), _EMPTY_CONFIG, (),
-                                                    snap.version, request, snap))
+                                                    snap.version, request, snap, None))
             else:
                 return _new_decision(Decision, ("deny", reason, (), _EMPTY_CONFIG, (),
-                                                snap.version, request, snap))
+                                                snap.version, request, snap, None))
         reasons = list(response.reason)
         errors = [f"{e.policy_id}: {e.message}" for e in response.errors]
         config: Mapping[str, Any] = _EMPTY_CONFIG
@@ -313,9 +313,11 @@ class Engine:
         denials: list[str] = []
         approvals_needed: list[str] = []
         rules_failed = False
+        now: float | None = None
         if snap.result is not None:
+            now = self._clock()
             try:
-                derived = _request_result(snap, request, self._clock())
+                derived = _request_result(snap, request, now)
             except Exception as exc:
                 errors.append(f"rules: {exc}")
                 rules_failed = True
@@ -347,7 +349,7 @@ class Engine:
         if verdict == "deny":
             obligations = []  # obligations bind allowed actions only
         return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
-                        snap.version, request, snap)
+                        snap.version, request, snap, now)
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""
