@@ -429,8 +429,6 @@ def test_a_new_approval_extends_the_old_one(engine: rune.Engine, clock: Clock) -
     assert engine.authorize(A1, WRITE, APP, {"env": "prod"}).allowed
 
 
-@pytest.mark.xfail(strict=True, reason="Engine.load ignores rune.toml's "
-                   "[engine] approval_ttl_seconds: approve() always defaults to 3600 s")
 def test_bundle_setting_sets_the_default_approval_lifetime(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle"
     shutil.copytree(EXAMPLE, bundle)
@@ -493,6 +491,21 @@ def test_rate_limit_applies_to_cached_decisions(engine: rune.Engine) -> None:
     # Identical requests may be served from the cache; the limit is still enforced.
     results = [engine.authorize(A1, CALL, LLM).decision for _ in range(4)]
     assert results == ["allow", "allow", "deny", "deny"]
+
+
+def test_limits_are_all_or_nothing() -> None:
+    rules = r"""
+    rate_limit("calls", 3, 60) :- request(_, "Action::\"buy\"", _).
+    budget("spend", 100, 60, x) :- request(_, "Action::\"buy\"", _), context_num("amount", x).
+    """
+    engine = rune.Engine(policies="permit(principal, action, resource);", rules=rules,
+                         clock=Clock())
+    # The budget refuses these, so they must not use up the rate limit either.
+    for _ in range(5):
+        d = engine.authorize(A1, BUY, APP, {"amount": 500})
+        assert (d.decision, d.reasons) == ("deny", ("budget:spend",))
+    assert [engine.authorize(A1, BUY, APP, {"amount": 10}).decision for _ in range(4)] == \
+        ["allow", "allow", "allow", "deny"]
 
 
 # -- history-aware rules -------------------------------------------------------------------------
@@ -612,9 +625,6 @@ def test_query_relations_of_the_current_version(engine: rune.Engine) -> None:
     assert engine.query("config(k, v).") == [("region", "us")]
 
 
-@pytest.mark.xfail(strict=True, reason="query() unescapes backslash-quote in string "
-                   "literals while rules keep escapes (Soufflé symbols): a uid bound the way "
-                   "a rule writes it, as in query()'s own docstring, never matches")
 def test_query_binds_a_uid_written_as_in_a_rule(engine: rune.Engine) -> None:
     senior = _rule_uid('Group::"senior"')
     # In a rule, `"Agent::\"a1\""` is the symbol the facts hold; a query reads the same.
