@@ -16,6 +16,7 @@ Nothing here imports RUNE: the printer is independent of the implementation unde
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,8 +62,10 @@ __all__ = [
     "policy_sets",
     "policy_set_to_cedar",
     "policy_to_cedar",
+    "request_cases",
     "requests",
     "scenarios",
+    "scope_cases",
     "template_cases",
     "template_sets",
     "uid_to_cedar",
@@ -73,7 +76,7 @@ LONG_MIN = -(2**63)
 
 # -- vocabulary -------------------------------------------------------------------------------
 ENTITY_TYPES = ("User", "Group", "Doc", "NS::Folder")
-ENTITY_IDS = ("alice", "bob", "g1", "", 'q"t', "é")
+ENTITY_IDS = ("alice", "bob", "g1", "", 'q"t', "é", "it's")
 ACTION_IDS = ("read", "write", "g", "all")
 KINDS = (
     "bool", "long", "string", "entity", "set", "record",
@@ -309,11 +312,19 @@ _RELATIONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "in"})
 _BINARY_PRECEDENCE = {"||": _OR, "&&": _AND, "+": _ADD, "-": _ADD, "*": _MUL}
 
 
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Zl", "Zp", "Zs", "Co", "Cs", "Cn"})
+
+
 def cedar_string(value: str) -> str:
-    """Quote ``value`` as a Cedar string literal."""
+    """Quote ``value`` as a Cedar string literal, in Cedar's normalized spelling.
+
+    The escapes are those of Rust's `escape_debug`, which Cedar uses to print uids; Cedar
+    accepts a uid given as text only in that spelling.
+    """
     out = []
-    for ch in value:
-        if ch in '"\\':
+    for position, ch in enumerate(value):
+        category = unicodedata.category(ch)
+        if ch in "\"\\'":
             out.append("\\" + ch)
         elif ch == "\n":
             out.append("\\n")
@@ -323,7 +334,8 @@ def cedar_string(value: str) -> str:
             out.append("\\r")
         elif ch == "\0":
             out.append("\\0")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+        elif (category in _UNPRINTABLE and ch != " ") or (
+                position == 0 and category in ("Mn", "Me")):
             out.append(f"\\u{{{ord(ch):x}}}")
         else:
             out.append(ch)
@@ -738,9 +750,13 @@ def expressions(
 
 # -- policies ---------------------------------------------------------------------------------
 @st.composite
-def _entity_scope(draw: st.DrawFn, variable: str, slot: bool, malformed: bool) -> Scope:
+def _entity_scope(
+    draw: st.DrawFn, variable: str, slot: bool, malformed: bool, constrained: bool = False
+) -> Scope:
     slot_text = f"?{variable}"
-    choice = draw(st.integers(1 if slot else 0, 4)) if slot or draw(st.booleans()) else 0
+    odds = 3 if constrained else 1  # out of 4, that the scope is constrained
+    constrain = slot or draw(st.integers(0, 3)) < odds
+    choice = draw(st.integers(1, 4)) if constrain else 0
     target = slot_text if slot else draw(_entity_literals())
     if choice == 0:
         scope = Scope(variable)
@@ -767,9 +783,10 @@ def _entity_scope(draw: st.DrawFn, variable: str, slot: bool, malformed: bool) -
 
 
 @st.composite
-def _action_scope(draw: st.DrawFn, malformed: bool) -> Scope:
+def _action_scope(draw: st.DrawFn, malformed: bool, constrained: bool = False) -> Scope:
     action = lambda: uid_to_cedar("Action", draw(st.sampled_from(ACTION_IDS)))  # noqa: E731
-    choice = draw(st.integers(0, 3)) if draw(st.booleans()) else 0
+    odds = 3 if constrained else 2  # out of 4, that the scope is constrained
+    choice = draw(st.integers(1, 3)) if draw(st.integers(0, 3)) < odds else 0
     if malformed and draw(st.integers(0, 39)) == 39:
         return draw(st.sampled_from((
             Scope("action", "==", target=draw(_entity_literals())),
@@ -808,8 +825,12 @@ def policies(
     malformed: bool = False,
     template: bool = False,
     max_conditions: int = 3,
+    constrained: bool = False,
 ) -> Policy:
-    """A policy (or, with ``template``, a template with one or two slots)."""
+    """A policy (or, with ``template``, a template with one or two slots).
+
+    With ``constrained`` the scope is more often constrained (`==`, `in`, `is`).
+    """
     principal_slot = resource_slot = False
     if template:
         which = draw(st.integers(0, 2))
@@ -822,9 +843,9 @@ def policies(
     )
     return Policy(
         effect=draw(st.sampled_from(("permit", "forbid"))),
-        principal=draw(_entity_scope("principal", principal_slot, malformed)),
-        action=draw(_action_scope(malformed)),
-        resource=draw(_entity_scope("resource", resource_slot, malformed)),
+        principal=draw(_entity_scope("principal", principal_slot, malformed, constrained)),
+        action=draw(_action_scope(malformed, constrained)),
+        resource=draw(_entity_scope("resource", resource_slot, malformed, constrained)),
         conditions=conditions,
         annotations=draw(_annotations(malformed)),
         comment=draw(st.one_of(st.none(), st.sampled_from(("note", "a; b { c }")))),
@@ -832,16 +853,22 @@ def policies(
 
 
 def policy_sets(
-    min_size: int = 1, max_size: int = 5, depth: int = 3, malformed: bool = False
+    min_size: int = 1,
+    max_size: int = 5,
+    depth: int = 3,
+    malformed: bool = False,
+    max_conditions: int = 3,
+    constrained: bool = False,
 ) -> st.SearchStrategy[list[Policy]]:
     """Lists of static policies (print them with `policy_set_to_cedar`)."""
-    return st.lists(policies(depth=depth, malformed=malformed), min_size=min_size,
-                    max_size=max_size)
+    policy = policies(depth=depth, malformed=malformed, max_conditions=max_conditions,
+                      constrained=constrained)
+    return st.lists(policy, min_size=min_size, max_size=max_size)
 
 
 @st.composite
 def template_sets(
-    draw: st.DrawFn, max_static: int = 3, max_templates: int = 2, depth: int = 2,
+    draw: st.DrawFn, max_static: int = 5, max_templates: int = 2, depth: int = 2,
     invalid: bool = True,
 ) -> tuple[list[Policy], list[Link]]:
     """Static policies and templates in one list, and links of the templates.
@@ -856,7 +883,7 @@ def template_sets(
     order = draw(st.permutations([*statics, *templates]))
     positions = [i for i, p in enumerate(order) if _is_template(p)]
     links = []
-    for n in range(draw(st.integers(0, 4))):
+    for n in range(draw(st.integers(0, 5))):
         position = draw(st.sampled_from(positions))
         values = {f"?{slot}": _uid_json(draw(st.sampled_from(ENTITY_UIDS)))
                   for slot in _slots(order[position])}
@@ -1039,12 +1066,34 @@ def entity_lists(draw: st.DrawFn, invalid: bool = False, max_entities: int = 8) 
 
 
 @st.composite
+def _unnormalized_uid_texts(draw: st.DrawFn, uid: tuple[str, str]) -> str:
+    """`uid` as Cedar text in a spelling other than the normalized one."""
+    entity_type, entity_id = uid
+    text = uid_to_cedar(entity_type, entity_id)
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return text.replace("::", " :: ", 1)
+    if choice == 1:
+        return draw(st.sampled_from((f" {text}", f"{text}\n", f"{text} // c")))
+    if choice == 2:
+        return f"{entity_type}::{_unicode_escaped(entity_id or 'a')}"
+    if choice == 3:
+        return f'{entity_type}::"it\'s"'
+    if choice == 4:  # characters that the normalized spelling escapes, left raw
+        raw = draw(st.sampled_from(("a\u00a0b", "a\u200bb", "\u0301e")))
+        return f'{entity_type}::"{raw}"'
+    return f'{entity_type}::"\\x41"'
+
+
+@st.composite
 def _request_uids(draw: st.DrawFn, pool: tuple[tuple[str, str], ...],
-                  preferred: tuple[tuple[str, str], ...]) -> Any:
+                  preferred: tuple[tuple[str, str], ...], unnormalized: bool) -> Any:
     if preferred and draw(st.integers(0, 3)) < 3:
         uid = draw(st.sampled_from(preferred))
     else:
         uid = draw(st.sampled_from(pool))
+    if unnormalized and draw(st.integers(0, 9)) == 9:
+        return draw(_unnormalized_uid_texts(uid))
     if draw(st.booleans()):
         return uid_to_cedar(*uid)
     return _uid_json(uid)
@@ -1052,22 +1101,26 @@ def _request_uids(draw: st.DrawFn, pool: tuple[tuple[str, str], ...],
 
 @st.composite
 def requests(
-    draw: st.DrawFn, entities: list[Any] | None = None, invalid: bool = False
+    draw: st.DrawFn,
+    entities: list[Any] | None = None,
+    invalid: bool = False,
+    unnormalized: bool = False,
 ) -> dict[str, Any]:
     """A request dict (`principal`, `action`, `resource`, `context`) over the vocabulary.
 
     Uids are either `'Type::"id"'` text or `{"type": ..., "id": ...}`, mostly of the
     given ``entities`` (Cedar JSON) when there are some; the context is a record in
-    Cedar's JSON format.
+    Cedar's JSON format. With ``unnormalized``, uid text is sometimes spelled other than
+    Cedar's normalized way (which Cedar rejects).
     """
     existing = tuple((e["uid"]["type"], e["uid"]["id"]) for e in entities or ())
     actions = tuple(u for u in existing if u[0] == "Action")
     others = tuple(u for u in existing if u[0] != "Action")
     action_pool = ACTION_UIDS if draw(st.integers(0, 9)) < 9 else ENTITY_UIDS[:3]
     return {
-        "principal": draw(_request_uids(ENTITY_UIDS, others)),
-        "action": draw(_request_uids(action_pool, actions)),
-        "resource": draw(_request_uids(ENTITY_UIDS, others)),
+        "principal": draw(_request_uids(ENTITY_UIDS, others, unnormalized)),
+        "action": draw(_request_uids(action_pool, actions, unnormalized)),
+        "resource": draw(_request_uids(ENTITY_UIDS, others, unnormalized)),
         "context": draw(_records(2, invalid)),
     }
 
@@ -1085,11 +1138,11 @@ class Case:
 
 @st.composite
 def scenarios(
-    draw: st.DrawFn, invalid: bool = False, max_requests: int = 4
+    draw: st.DrawFn, invalid: bool = False, max_requests: int = 4, unnormalized: bool = False
 ) -> tuple[list[Any], list[dict[str, Any]]]:
     """Entities and requests mostly about those entities."""
     entities = draw(entity_lists(invalid=invalid))
-    request_list = draw(st.lists(requests(entities, invalid=invalid), min_size=1,
+    request_list = draw(st.lists(requests(entities, invalid, unnormalized), min_size=1,
                                  max_size=max_requests))
     return entities, request_list
 
@@ -1107,10 +1160,31 @@ def expression_cases(draw: st.DrawFn, depth: int = 4, invalid: bool = False) -> 
 
 
 @st.composite
-def policy_set_cases(draw: st.DrawFn, max_policies: int = 5, invalid: bool = True) -> Case:
+def policy_set_cases(draw: st.DrawFn, max_policies: int = 10, invalid: bool = True) -> Case:
     """Several policies with every scope form, over an entity hierarchy."""
     policy_list = draw(policy_sets(max_size=max_policies, malformed=True))
     entities, request_list = draw(scenarios(invalid))
+    return Case(policy_set_to_cedar(policy_list), entities, request_list)
+
+
+@st.composite
+def scope_cases(draw: st.DrawFn, min_policies: int = 6, max_policies: int = 16) -> Case:
+    """Many policies with mostly constrained scopes and small conditions.
+
+    Aimed at scope matching and at any index a policy set builds over its scopes.
+    """
+    policy_list = draw(policy_sets(min_policies, max_policies, depth=1, max_conditions=1,
+                                   constrained=True))
+    entities, request_list = draw(scenarios(max_requests=6))
+    return Case(policy_set_to_cedar(policy_list), entities, request_list)
+
+
+@st.composite
+def request_cases(draw: st.DrawFn, unnormalized: bool = True) -> Case:
+    """A few small policies and many requests, some ill-formed (uid text, context values)."""
+    policy_list = draw(policy_sets(max_size=3, depth=2))
+    entities, request_list = draw(scenarios(invalid=True, max_requests=8,
+                                            unnormalized=unnormalized))
     return Case(policy_set_to_cedar(policy_list), entities, request_list)
 
 
@@ -1129,3 +1203,346 @@ def mutated_cases(draw: st.DrawFn) -> Case:
     text = draw(mutated_texts(policy_set_to_cedar(policy_list)))
     entities, request_list = draw(scenarios(max_requests=2))
     return Case(text, entities, request_list)
+
+
+# =============================================================================================
+# Datalog: random stratified programs with facts
+# =============================================================================================
+#
+# A program is drawn as a small syntax tree (below) and printed twice: as Soufflé text for
+# RUNE and as ASP for clingo. Relations hold small numbers (0 .. DATALOG_DOMAIN - 1), so
+# joins hit often. Input relations `e0`, `e1` ... have facts only; derived relations `r0`,
+# `r1` ... have a level each: a rule may read relations of its own level positively (so
+# recursion, even mutual, happens) but negates or counts only input relations and derived
+# relations of lower levels, which makes every program stratified. Rules draw from: up to
+# three positive atoms (variables, constants, wildcards), a negated atom, a comparison, a
+# `count` aggregate over one atom, a parenthesised disjunction, and a second head. No
+# arithmetic makes new values (only counts, which are bounded), so every program
+# terminates. Nothing here imports RUNE.
+
+DATALOG_DOMAIN = 5
+_DL_VARIABLES = ("A", "B", "C", "D")
+_DL_COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True, slots=True)
+class DlAtom:
+    """`relation(args)`; an argument is a variable name, an int, or `_`."""
+
+    relation: str
+    args: tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DlNegation:
+    """`!atom` (Soufflé) / `not atom` (ASP)."""
+
+    atom: DlAtom
+
+
+@dataclass(frozen=True, slots=True)
+class DlComparison:
+    """`left op right` over bound variables and constants."""
+
+    op: str
+    left: str | int
+    right: str | int
+
+
+@dataclass(frozen=True, slots=True)
+class DlCount:
+    """`result = count : { atom }`; ``local`` names the atom's aggregate-local variables."""
+
+    result: str
+    atom: DlAtom
+    local: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DlDisjunction:
+    """`(a ; b ; ...)` of atoms whose variables the rest of the body binds."""
+
+    options: tuple[DlAtom, ...]
+
+
+DlLiteral = DlAtom | DlNegation | DlComparison | DlCount | DlDisjunction
+
+
+@dataclass(frozen=True, slots=True)
+class DlRule:
+    """One rule: one or more heads and a conjunctive body (with at most one disjunction)."""
+
+    heads: tuple[DlAtom, ...]
+    body: tuple[DlLiteral, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DatalogCase:
+    """A random program, its facts, and its texts for RUNE and for clingo.
+
+    Attributes:
+        relations: the arity of every relation.
+        inputs: the input (fact-only) relations.
+        rules: the rules.
+        facts: input facts by relation (every input relation has an entry).
+    """
+
+    relations: dict[str, int]
+    inputs: tuple[str, ...]
+    rules: tuple[DlRule, ...]
+    facts: dict[str, frozenset[tuple[int, ...]]]
+
+    @property
+    def souffle(self) -> str:
+        """The program as Soufflé text (declarations and rules, no facts)."""
+        lines = [
+            f".decl {name}({', '.join(f'c{i}: number' for i in range(arity))})"
+            for name, arity in self.relations.items()
+        ]
+        lines.extend(_dl_souffle_rule(rule) for rule in self.rules)
+        return "\n".join(lines) + "\n"
+
+    @property
+    def asp(self) -> str:
+        """The program as ASP text for clingo (rules, then the facts)."""
+        lines = [text for rule in self.rules for text in _dl_asp_rules(rule)]
+        for name, rows in self.facts.items():
+            lines.extend(f"{name}({','.join(map(str, row))})." for row in sorted(rows))
+        return "\n".join(lines) + "\n"
+
+
+def _dl_term(arg: str | int) -> str:
+    return str(arg)
+
+
+def _dl_atom(atom: DlAtom) -> str:
+    return f"{atom.relation}({', '.join(_dl_term(a) for a in atom.args)})"
+
+
+def _dl_souffle_literal(literal: DlLiteral) -> str:
+    if isinstance(literal, DlAtom):
+        return _dl_atom(literal)
+    if isinstance(literal, DlNegation):
+        return "!" + _dl_atom(literal.atom)
+    if isinstance(literal, DlComparison):
+        return f"{_dl_term(literal.left)} {literal.op} {_dl_term(literal.right)}"
+    if isinstance(literal, DlCount):
+        return f"{literal.result} = count : {{ {_dl_atom(literal.atom)} }}"
+    return "(" + " ; ".join(_dl_atom(option) for option in literal.options) + ")"
+
+
+def _dl_souffle_rule(rule: DlRule) -> str:
+    heads = ", ".join(_dl_atom(head) for head in rule.heads)
+    body = ", ".join(_dl_souffle_literal(literal) for literal in rule.body)
+    return f"{heads} :- {body}."
+
+
+def _dl_asp_literal(literal: DlLiteral) -> str:
+    if isinstance(literal, DlAtom):
+        return _dl_atom(literal)
+    if isinstance(literal, DlNegation):
+        return "not " + _dl_atom(literal.atom)
+    if isinstance(literal, DlComparison):
+        op = "=" if literal.op == "=" else literal.op
+        return f"{_dl_term(literal.left)} {op} {_dl_term(literal.right)}"
+    if isinstance(literal, DlCount):
+        terms = ",".join(("0", *literal.local))
+        return f"{literal.result} = #count {{ {terms} : {_dl_atom(literal.atom)} }}"
+    raise AssertionError("a disjunction is expanded before printing")
+
+
+def _dl_asp_rules(rule: DlRule) -> list[str]:
+    """One ASP rule per head and per disjunct."""
+    bodies: list[list[DlLiteral]] = [[]]
+    for literal in rule.body:
+        if isinstance(literal, DlDisjunction):
+            bodies = [[*body, option] for body in bodies for option in literal.options]
+        else:
+            for body in bodies:
+                body.append(literal)
+    return [
+        f"{_dl_atom(head)} :- {', '.join(_dl_asp_literal(literal) for literal in body)}."
+        for head in rule.heads
+        for body in bodies
+    ]
+
+
+def _dl_argument(draw: st.DrawFn, variables: list[str], wildcard: bool) -> str | int:
+    choice = draw(st.integers(0, 9))
+    if choice == 0:
+        return draw(st.integers(0, DATALOG_DOMAIN - 1))
+    if choice == 1 and wildcard:
+        return "_"
+    return draw(st.sampled_from(variables))
+
+
+def _dl_bound_argument(draw: st.DrawFn, bound: list[str], wildcard: bool) -> str | int:
+    choice = draw(st.integers(0, 5))
+    if choice == 0 or not bound:
+        return draw(st.integers(0, DATALOG_DOMAIN - 1))
+    if choice == 1 and wildcard:
+        return "_"
+    return draw(st.sampled_from(bound))
+
+
+@st.composite
+def _dl_rule(
+    draw: st.DrawFn,
+    head: str,
+    relations: dict[str, int],
+    positive: list[str],
+    lower: list[str],
+    same_level: list[str],
+    features: bool,
+) -> DlRule:
+    """A rule for ``head`` reading ``positive`` relations and negating/counting ``lower``."""
+    body: list[DlLiteral] = []
+    bound: list[str] = []
+    for _ in range(draw(st.integers(1, 3))):
+        relation = draw(st.sampled_from(positive))
+        args = tuple(
+            _dl_argument(draw, list(_DL_VARIABLES[:3]), True) for _ in range(relations[relation])
+        )
+        body.append(DlAtom(relation, args))
+        bound.extend(a for a in args if isinstance(a, str) and a != "_" and a not in bound)
+    if features and lower and draw(st.integers(0, 2)) == 0:
+        relation = draw(st.sampled_from(lower))
+        args = tuple(_dl_bound_argument(draw, bound, True) for _ in range(relations[relation]))
+        body.append(DlNegation(DlAtom(relation, args)))
+    if features and bound and draw(st.integers(0, 3)) == 0:
+        left = draw(st.sampled_from(bound))
+        right = _dl_bound_argument(draw, bound, False)
+        body.append(DlComparison(draw(st.sampled_from(_DL_COMPARISONS)), left, right))
+    if features and lower and draw(st.integers(0, 4)) == 0:
+        relation = draw(st.sampled_from(lower))
+        local: list[str] = []
+        args_list: list[str | int] = []
+        for _ in range(relations[relation]):
+            if bound and draw(st.booleans()):
+                args_list.append(draw(st.sampled_from(bound)))
+            elif draw(st.integers(0, 3)) == 0:
+                args_list.append(draw(st.integers(0, DATALOG_DOMAIN - 1)))
+            else:
+                name = f"L{len(local)}"
+                local.append(name)
+                args_list.append(name)
+        body.append(DlCount("N", DlAtom(relation, tuple(args_list)), tuple(local)))
+        bound.append("N")
+    if features and draw(st.integers(0, 5)) == 0:
+        options = []
+        for _ in range(2):
+            relation = draw(st.sampled_from(positive))
+            args = tuple(
+                _dl_bound_argument(draw, bound, True) for _ in range(relations[relation])
+            )
+            options.append(DlAtom(relation, args))
+        body.append(DlDisjunction(tuple(options)))
+    heads = [DlAtom(head, tuple(_dl_bound_argument(draw, bound, False)
+                                for _ in range(relations[head])))]
+    others = [name for name in same_level if name != head]
+    if features and others and draw(st.integers(0, 6)) == 0:
+        second = draw(st.sampled_from(others))
+        heads.append(DlAtom(second, tuple(_dl_bound_argument(draw, bound, False)
+                                          for _ in range(relations[second]))))
+    return DlRule(tuple(heads), tuple(body))
+
+
+@st.composite
+def datalog_facts(
+    draw: st.DrawFn, relations: dict[str, int], names: tuple[str, ...], max_rows: int = 10
+) -> dict[str, frozenset[tuple[int, ...]]]:
+    """Random rows for each of ``names`` over the small domain (a few at least, so that
+    rules derive something)."""
+    value = st.integers(0, DATALOG_DOMAIN - 1)
+    return {
+        name: frozenset(
+            draw(
+                st.lists(
+                    st.tuples(*[value] * relations[name]),
+                    min_size=min(3, max_rows),
+                    max_size=max_rows,
+                )
+            )
+        )
+        for name in names
+    }
+
+
+@st.composite
+def datalog_cases(
+    draw: st.DrawFn, max_derived: int = 4, max_rows: int = 10, features: bool = True
+) -> DatalogCase:
+    """A random stratified program with facts (see the section comment).
+
+    With ``features=False`` rules are plain positive joins (recursion only).
+    """
+    relations: dict[str, int] = {}
+    inputs = tuple(f"e{i}" for i in range(draw(st.integers(1, 3))))
+    for name in inputs:
+        relations[name] = draw(st.integers(1, 2))
+    levels: dict[str, int] = {}
+    level = 0
+    for index in range(draw(st.integers(1, max_derived))):
+        name = f"r{index}"
+        relations[name] = draw(st.integers(1, 2))
+        if index and draw(st.booleans()):
+            level += 1
+        levels[name] = level
+    rules: list[DlRule] = []
+    for name, own in levels.items():
+        positive = [*inputs, *(n for n, lv in levels.items() if lv <= own)]
+        lower = [*inputs, *(n for n, lv in levels.items() if lv < own)]
+        same_level = [n for n, lv in levels.items() if lv == own]
+        for _ in range(draw(st.integers(1, 3))):
+            rules.append(
+                draw(_dl_rule(name, relations, positive, lower, same_level, features))
+            )
+    facts = draw(datalog_facts(relations, inputs, max_rows))
+    return DatalogCase(relations, inputs, tuple(rules), facts)
+
+
+@st.composite
+def datalog_updates(
+    draw: st.DrawFn, case: DatalogCase, max_steps: int = 6
+) -> list[tuple[dict[str, frozenset[tuple[int, ...]]], dict[str, frozenset[tuple[int, ...]]]]]:
+    """A sequence of (insert, retract) fact changes to ``case``'s input relations.
+
+    Retractions mostly name rows present at that point, so they take effect.
+    """
+    value = st.integers(0, DATALOG_DOMAIN - 1)
+    current = {name: set(rows) for name, rows in case.facts.items()}
+    steps = []
+    for _ in range(draw(st.integers(1, max_steps))):
+        insert: dict[str, frozenset[tuple[int, ...]]] = {}
+        retract: dict[str, frozenset[tuple[int, ...]]] = {}
+        for name in case.inputs:
+            arity = case.relations[name]
+            rows = st.tuples(*[value] * arity)
+            added = frozenset(draw(st.lists(rows, max_size=2)))
+            present = sorted(current[name])
+            removed: set[tuple[int, ...]] = set()
+            if present:
+                removed.update(draw(st.lists(st.sampled_from(present), max_size=2)))
+            removed.update(draw(st.lists(rows, max_size=1)))
+            if added:
+                insert[name] = added
+            if removed:
+                retract[name] = frozenset(removed)
+            current[name] = (current[name] - removed) | added
+        steps.append((insert, retract))
+    return steps
+
+
+__all__ += [
+    "DATALOG_DOMAIN",
+    "DatalogCase",
+    "DlAtom",
+    "DlComparison",
+    "DlCount",
+    "DlDisjunction",
+    "DlNegation",
+    "DlRule",
+    "datalog_cases",
+    "datalog_facts",
+    "datalog_updates",
+]

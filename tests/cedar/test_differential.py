@@ -25,6 +25,8 @@ from tests.strategies import (
     expression_cases,
     mutated_cases,
     policy_set_cases,
+    request_cases,
+    scope_cases,
     template_cases,
 )
 
@@ -177,6 +179,23 @@ def test_policy_sets_with_hierarchy(case: Case) -> None:
 
 
 @_fast(60)
+@given(case=scope_cases())
+def test_scope_matching_over_many_policies(case: Case) -> None:
+    check_agreement(case)
+
+
+# Flip to True once RUNE rejects uid text that is not in Cedar's normalized spelling (see
+# the `uid-text-*` regressions below).
+_UNNORMALIZED_UID_TEXT_FIXED = False
+
+
+@_fast(60)
+@given(case=request_cases(unnormalized=_UNNORMALIZED_UID_TEXT_FIXED))
+def test_request_acceptance(case: Case) -> None:
+    check_agreement(case)
+
+
+@_fast(60)
 @given(case=template_cases())
 def test_templates_and_links(case: Case) -> None:
     check_agreement(case)
@@ -205,7 +224,17 @@ def test_single_policy_expressions_slow(pytestconfig: pytest.Config) -> None:
 
 @pytest.mark.slow
 def test_policy_sets_with_hierarchy_slow(pytestconfig: pytest.Config) -> None:
-    _run_slow(pytestconfig, 3000, policy_set_cases(max_policies=8))
+    _run_slow(pytestconfig, 3000, policy_set_cases(max_policies=12))
+
+
+@pytest.mark.slow
+def test_scope_matching_over_many_policies_slow(pytestconfig: pytest.Config) -> None:
+    _run_slow(pytestconfig, 2000, scope_cases(max_policies=30))
+
+
+@pytest.mark.slow
+def test_request_acceptance_slow(pytestconfig: pytest.Config) -> None:
+    _run_slow(pytestconfig, 1500, request_cases(unnormalized=_UNNORMALIZED_UID_TEXT_FIXED))
 
 
 @pytest.mark.slow
@@ -237,6 +266,8 @@ def _regression(name: str, case: Case, unfixed: str | None = None) -> Any:
     marks = [pytest.mark.xfail(strict=True, reason=unfixed)] if unfixed else []
     return pytest.param(case, id=name, marks=marks)
 
+
+_UNNORMALIZED = "RUNE accepts uid text that is not in Cedar's normalized spelling"
 
 REGRESSIONS = [
     # cedarpy: allow, reason policy0. RUNE (before 5365c2d): deny, error "internal error:
@@ -282,6 +313,21 @@ REGRESSIONS = [
         f'{_ANY} when {{ principal.x == User::"alice" }};',
         [{**_ALICE, "attrs": {"x": {"__entity": {"type": "User", "id": "alice", "extra": 1}}}}],
         [_request()])),
+    # cedarpy: uid text must be in Cedar's normalized spelling (`EntityUid::from_str`), else
+    # the request is rejected: "`Entity UID` needs to be normalized (e.g., whitespace
+    # removed)". RUNE accepts any spelling that parses (here it allows).
+    _regression("uid-text-with-spaces", Case(
+        f"{_ANY};", [], [{**_request(), "principal": 'User :: "alice"'}]), _UNNORMALIZED),
+    _regression("uid-text-with-surrounding-whitespace", Case(
+        f"{_ANY};", [], [{**_request(), "resource": 'Doc::"d"\n'}]), _UNNORMALIZED),
+    _regression("uid-text-with-a-comment", Case(
+        f"{_ANY};", [], [{**_request(), "action": 'Action::"read" // c'}]), _UNNORMALIZED),
+    _regression("uid-text-with-unicode-escape", Case(
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"\\u{61}"'}]), _UNNORMALIZED),
+    _regression("uid-text-with-raw-quote", Case(
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"it\'s"'}]), _UNNORMALIZED),
+    _regression("uid-text-with-raw-no-break-space", Case(
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"a\u00a0b"'}]), _UNNORMALIZED),
 ]
 
 
