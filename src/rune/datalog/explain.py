@@ -170,6 +170,26 @@ class Proof:
             yield proof
             stack.extend(p for p in reversed(proof.premises) if isinstance(p, Proof))
 
+    def _post_order(self) -> list[Proof]:
+        """Every sub-proof once, each after all of its own sub-proofs (no recursion, so
+        proofs thousands of steps deep are fine)."""
+        order: list[Proof] = []
+        seen: set[int] = set()
+        stack: list[tuple[Proof, bool]] = [(self, False)]
+        while stack:
+            proof, done = stack.pop()
+            if done:
+                order.append(proof)
+                continue
+            if id(proof) in seen:
+                continue
+            seen.add(id(proof))
+            stack.append((proof, True))
+            stack.extend(
+                (p, False) for p in proof.premises if isinstance(p, Proof) and id(p) not in seen
+            )
+        return order
+
     def to_text(self) -> str:
         """An indented tree, one fact per line; a sub-proof shown before is not repeated."""
         lines: list[str] = []
@@ -198,7 +218,7 @@ class Proof:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready nested data (sub-proofs shared in the tree are repeated)."""
         memo: dict[int, dict[str, Any]] = {}
-        for proof in reversed(list(self.walk())):
+        for proof in self._post_order():
             data: dict[str, Any] = {
                 "kind": "input" if proof.rule is None else "rule",
                 "relation": proof.relation,
@@ -482,13 +502,13 @@ class _Explainer:
     def _proof(self, goal: tuple[str, Row]) -> Proof:
         proofs = self.proofs
         choices: dict[tuple[str, Row], _Choice | None] = {}
+        # Rows whose premises are being proved: the path from the goal to the stack top.
+        expanding: set[tuple[str, Row]] = set()
         stack = [goal]
-        on_stack = {goal}
         while stack:
             key = stack[-1]
             if key in proofs:
                 stack.pop()
-                on_stack.discard(key)
                 continue
             if key not in choices:
                 choices[key] = self.choose(*key)
@@ -496,16 +516,17 @@ class _Explainer:
             if choice is None:
                 proofs[key] = Proof(key[0], key[1])
                 continue
-            missing = [p for p in choice.premises if p not in proofs]
+            missing = [p for p in dict.fromkeys(choice.premises) if p not in proofs]
             if missing:
+                expanding.add(key)
                 for premise in missing:
                     # INVARIANT: premises have a lower stratum or a lower rank, so a proof
                     # never needs itself.
-                    assert premise not in on_stack, f"cyclic proof through {premise}"
+                    assert premise not in expanding, f"cyclic proof through {premise}"
                     stack.append(premise)
-                    on_stack.add(premise)
                 continue
             proofs[key] = self.build(key, choice)
+            expanding.discard(key)
         return proofs[goal]
 
     def build(self, key: tuple[str, Row], choice: _Choice) -> Proof:

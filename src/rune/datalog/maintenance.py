@@ -6,8 +6,9 @@ Updating a result needs the rules in forms the full evaluation never uses:
   deleted from) that atom's relation instead of the whole relation, and joins them
   with everything else;
 * a *flipped* version per negated atom `!n(...)`, where the atom becomes a positive scan
-  of the rows inserted into `n` (derivations that stop holding) or deleted from it
-  (derivations that start to hold);
+  of the rows inserted into `n` (derivations that stop holding, checked against the
+  old `n`) or deleted from it (derivations that start to hold, checked against the new
+  `n`: the negation itself is kept, for atoms with wildcards);
 * a *probe* version per rule, whose body starts with a scan of candidate head rows
   (the columns where the head has a variable or constant are bound), so that "is this
   row still derivable?" costs an indexed lookup, not a re-evaluation.
@@ -281,7 +282,9 @@ def _rule_plans(rule: AnalysedRule) -> Iterator[tuple[MaintenanceRule, RulePlan]
         if not isinstance(literal, Negation):
             continue
         relation = literal.atom.relation
-        flipped_body = (*body[:position], literal.atom, *body[position + 1 :])
+        # The negation stays too: with wildcards (`!n(x, _)`) one changed row of `n` does
+        # not decide the negation alone, other rows may still match.
+        flipped_body = (*body[:position], literal.atom, *body[position + 1 :], literal)
         flipped = replace(rule, scoped=replace(rule.scoped, body=flipped_body))
         for plan in plan_rule(flipped, frozenset({relation})):
             if plan.delta_atom == position:

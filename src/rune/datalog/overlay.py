@@ -21,9 +21,12 @@ from collections.abc import Set as AbstractSet
 from itertools import chain
 from math import isqrt
 from operator import itemgetter
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rune.datalog.relation import Index, Relation, Row
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
 
 __all__ = ["OverlayIndex", "OverlayRelation", "OverlaySet", "new_version"]
 
@@ -81,9 +84,9 @@ class OverlayIndex(dict[Any, list[Row]]):
     """An index of an overlay: the base relation's index with some buckets replaced.
 
     The dict itself holds the replaced buckets (an empty list where every row of a key
-    was removed); every other key is looked up in ``base``. Generated rule code only
-    calls `get` and `in` on an index, which is all this supports: iterating it, or asking
-    for its length or items, raises `TypeError`.
+    was removed); every other key is looked up in ``base``. Generated rule code calls
+    `get`, `in` and `bool` on an index, which are cheap here; iterating it or taking its
+    length builds the merged index first.
     """
 
     __slots__ = ("base",)
@@ -111,20 +114,31 @@ class OverlayIndex(dict[Any, list[Row]]):
         result: list[Row] = bucket
         return result
 
-    def __iter__(self) -> NoReturn:
-        raise TypeError("an overlay index cannot be iterated")
+    def __bool__(self) -> bool:
+        # Generated code tests `if index:` for a negation with only wildcards (an index
+        # on no columns). Stops at the first key that has rows.
+        if any(super().values()):
+            return True
+        changed = super().keys()
+        return any(key not in changed for key in self.base)
 
-    def __len__(self) -> NoReturn:
-        raise TypeError("an overlay index has no cheap length")
+    # Iterating or sizing an overlay index merges it first (O(keys)); the engine never
+    # does, but a plain dict would allow it.
 
-    def keys(self) -> NoReturn:
-        raise TypeError("an overlay index cannot be iterated")
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.merged())
 
-    def values(self) -> NoReturn:
-        raise TypeError("an overlay index cannot be iterated")
+    def __len__(self) -> int:
+        return len(self.merged())
 
-    def items(self) -> NoReturn:
-        raise TypeError("an overlay index cannot be iterated")
+    def keys(self) -> dict_keys[Any, list[Row]]:
+        return self.merged().keys()
+
+    def values(self) -> dict_values[Any, list[Row]]:
+        return self.merged().values()
+
+    def items(self) -> dict_items[Any, list[Row]]:
+        return self.merged().items()
 
     def changed_buckets(self) -> dict[Any, list[Row]]:
         """A copy of the replaced buckets (the lists themselves are shared)."""
