@@ -30,6 +30,7 @@ __all__ = [
     "KINDS",
     "LONG_MAX",
     "LONG_MIN",
+    "NORMALIZED_UID_TEXTS",
     "TAG_KEYS",
     "Binary",
     "Call",
@@ -944,6 +945,8 @@ def mutated_texts(draw: st.DrawFn, text: str) -> str:
 # -- entities, values and requests ------------------------------------------------------------
 ENTITY_UIDS = tuple((t, i) for t in ENTITY_TYPES for i in ENTITY_IDS)
 ACTION_UIDS = tuple(("Action", a) for a in ACTION_IDS)
+# Every uid of the vocabulary as Cedar text in the normalized spelling.
+NORMALIZED_UID_TEXTS = frozenset(uid_to_cedar(*u) for u in ENTITY_UIDS + ACTION_UIDS)
 
 
 def _uid_json(uid: tuple[str, str]) -> dict[str, str]:
@@ -972,6 +975,12 @@ _EDGE_JSON_VALUES = (
     {"type": "User", "id": "alice"},
     {"type": "User", "id": "alice", "extra": 1},
     {"__expr": "1"},
+    {"__extn": {"fn": "ip", "args": ["10.0.0.1"]}},
+    {"__extn": {"fn": "ip", "args": ["10.0.0.1", "::1"]}},
+    {"__extn": {"fn": "decimal", "arg": 1}},
+    {"__extn": {"fn": "offset", "args": [{"__extn": {"fn": "datetime", "arg": "2024-01-01"}},
+                                         {"__extn": {"fn": "duration", "arg": "1h"}}]}},
+    {"__extn": {"fn": "ip", "arg": "10.0.0.1"}, "__entity": {"type": "User", "id": "alice"}},
 )
 
 
@@ -1062,7 +1071,27 @@ def entity_lists(draw: st.DrawFn, invalid: bool = False, max_entities: int = 8) 
         if draw(st.booleans()):
             duplicate["attrs"] = {"n": 1}
         out.append(duplicate)
+    if invalid and out and draw(st.integers(0, 19)) == 19:
+        out[-1] = draw(_respelled_entities(out[-1]))
     return out
+
+
+@st.composite
+def _respelled_entities(draw: st.DrawFn, entity: dict[str, Any]) -> dict[str, Any]:
+    """``entity`` with its uids written in another (valid or not) JSON form."""
+    entity = dict(entity)
+    choice = draw(st.integers(0, 4))
+    if choice == 0:
+        entity["uid"] = {"__entity": entity["uid"]}
+    elif choice == 1:
+        entity["parents"] = [{"__entity": p} for p in entity["parents"]]
+    elif choice == 2:
+        entity["uid"] = {**entity["uid"], "extra": 1}
+    elif choice == 3:
+        entity["parents"] = [{**p, "extra": 1} for p in entity["parents"]]
+    else:
+        entity["extra"] = 1
+    return entity
 
 
 @st.composite
@@ -1113,7 +1142,8 @@ def requests(
     Cedar's JSON format. With ``unnormalized``, uid text is sometimes spelled other than
     Cedar's normalized way (which Cedar rejects).
     """
-    existing = tuple((e["uid"]["type"], e["uid"]["id"]) for e in entities or ())
+    uids = [e["uid"].get("__entity", e["uid"]) for e in entities or ()]
+    existing = tuple((u["type"], u["id"]) for u in uids)
     actions = tuple(u for u in existing if u[0] == "Action")
     others = tuple(u for u in existing if u[0] != "Action")
     action_pool = ACTION_UIDS if draw(st.integers(0, 9)) < 9 else ENTITY_UIDS[:3]

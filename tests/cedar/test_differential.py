@@ -18,8 +18,9 @@ from typing import Any, NamedTuple
 
 import cedarpy
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from tests.strategies import (
+    NORMALIZED_UID_TEXTS,
     Case,
     Link,
     expression_cases,
@@ -165,54 +166,82 @@ def check_agreement(case: Case) -> None:
         )
 
 
+# -- disagreements reported and not fixed yet ------------------------------------------------
+# The property tests step around them so that they keep finding new ones; each has an xfail
+# regression test below. Delete a predicate once its regression tests pass.
+def _has_unnormalized_uid_text(case: Case) -> bool:
+    return any(isinstance(r[k], str) and r[k] not in NORMALIZED_UID_TEXTS
+               for r in case.requests for k in ("principal", "action", "resource"))
+
+
+def _has_uid_with_extra_field(case: Case) -> bool:
+    def extra(uid: Any) -> bool:
+        return isinstance(uid, dict) and "__entity" not in uid and bool(set(uid) - {"type", "id"})
+
+    return any(isinstance(e, dict)
+               and (extra(e.get("uid")) or any(map(extra, e.get("parents", ()))))
+               for e in case.entities)
+
+
+_KNOWN_UNFIXED = (_has_unnormalized_uid_text, _has_uid_with_extra_field)
+
+
+def _avoid_known_disagreements(case: Case) -> None:
+    for known in _KNOWN_UNFIXED:
+        assume(not known(case))
+
+
 # -- property tests ---------------------------------------------------------------------------
 @_fast(150)
 @given(case=expression_cases())
 def test_single_policy_expressions(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
 @_fast(100)
 @given(case=policy_set_cases())
 def test_policy_sets_with_hierarchy(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
 @_fast(60)
 @given(case=scope_cases())
 def test_scope_matching_over_many_policies(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
-# Flip to True once RUNE rejects uid text that is not in Cedar's normalized spelling (see
-# the `uid-text-*` regressions below).
-_UNNORMALIZED_UID_TEXT_FIXED = False
-
-
 @_fast(60)
-@given(case=request_cases(unnormalized=_UNNORMALIZED_UID_TEXT_FIXED))
+@given(case=request_cases())
 def test_request_acceptance(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
 @_fast(60)
 @given(case=template_cases())
 def test_templates_and_links(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
 @_fast(100)
 @given(case=mutated_cases())
 def test_parse_acceptance_on_mutated_text(case: Case) -> None:
+    _avoid_known_disagreements(case)
     check_agreement(case)
 
 
 def _run_slow(pytestconfig: pytest.Config, examples: int, strategy: Any) -> None:
     _require_slow_selected(pytestconfig)
+
     @_slow(examples)
     @given(case=strategy)
     def run(case: Case) -> None:
-            check_agreement(case)
+        _avoid_known_disagreements(case)
+        check_agreement(case)
 
     run()
 
@@ -234,7 +263,7 @@ def test_scope_matching_over_many_policies_slow(pytestconfig: pytest.Config) -> 
 
 @pytest.mark.slow
 def test_request_acceptance_slow(pytestconfig: pytest.Config) -> None:
-    _run_slow(pytestconfig, 1500, request_cases(unnormalized=_UNNORMALIZED_UID_TEXT_FIXED))
+    _run_slow(pytestconfig, 1500, request_cases())
 
 
 @pytest.mark.slow
@@ -268,6 +297,7 @@ def _regression(name: str, case: Case, unfixed: str | None = None) -> Any:
 
 
 _UNNORMALIZED = "RUNE accepts uid text that is not in Cedar's normalized spelling"
+_UID_EXTRA = "RUNE rejects unknown fields in an entity's uid or parents; Cedar ignores them"
 
 REGRESSIONS = [
     # cedarpy: allow, reason policy0. RUNE (before 5365c2d): deny, error "internal error:
@@ -328,6 +358,16 @@ REGRESSIONS = [
         f"{_ANY};", [], [{**_request(), "principal": 'User::"it\'s"'}]), _UNNORMALIZED),
     _regression("uid-text-with-raw-no-break-space", Case(
         f"{_ANY};", [], [{**_request(), "principal": 'User::"a\u00a0b"'}]), _UNNORMALIZED),
+    # cedarpy ignores unknown fields in an entity's `uid` and `parents` (here: allow). RUNE
+    # rejects the entities: "invalid entity reference: unexpected field `extra`".
+    _regression("entity-uid-ignores-unknown-field", Case(
+        f"{_ANY} when {{ principal in User::\"b\" }};",
+        [{"uid": {"type": "User", "id": "alice", "extra": 1}, "attrs": {},
+          "parents": [{"type": "User", "id": "b"}]}], [_request()]), _UID_EXTRA),
+    _regression("entity-parent-ignores-unknown-field", Case(
+        f"{_ANY} when {{ principal in User::\"b\" }};",
+        [{**_ALICE, "attrs": {}, "parents": [{"type": "User", "id": "b", "extra": 1}]}],
+        [_request()]), _UID_EXTRA),
 ]
 
 
