@@ -20,7 +20,6 @@ import cedarpy
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from tests.strategies import (
-    NORMALIZED_UID_TEXTS,
     Case,
     Link,
     expression_cases,
@@ -169,21 +168,7 @@ def check_agreement(case: Case) -> None:
 # -- disagreements reported and not fixed yet ------------------------------------------------
 # The property tests step around them so that they keep finding new ones; each has an xfail
 # regression test below. Delete a predicate once its regression tests pass.
-def _has_unnormalized_uid_text(case: Case) -> bool:
-    return any(isinstance(r[k], str) and r[k] not in NORMALIZED_UID_TEXTS
-               for r in case.requests for k in ("principal", "action", "resource"))
-
-
-def _has_uid_with_extra_field(case: Case) -> bool:
-    def extra(uid: Any) -> bool:
-        return isinstance(uid, dict) and "__entity" not in uid and bool(set(uid) - {"type", "id"})
-
-    return any(isinstance(e, dict)
-               and (extra(e.get("uid")) or any(map(extra, e.get("parents", ()))))
-               for e in case.entities)
-
-
-_KNOWN_UNFIXED = (_has_unnormalized_uid_text, _has_uid_with_extra_field)
+_KNOWN_UNFIXED: tuple[Any, ...] = ()
 
 
 def _avoid_known_disagreements(case: Case) -> None:
@@ -296,8 +281,6 @@ def _regression(name: str, case: Case, unfixed: str | None = None) -> Any:
     return pytest.param(case, id=name, marks=marks)
 
 
-_UNNORMALIZED = "RUNE accepts uid text that is not in Cedar's normalized spelling"
-_UID_EXTRA = "RUNE rejects unknown fields in an entity's uid or parents; Cedar ignores them"
 
 REGRESSIONS = [
     # cedarpy: allow, reason policy0. RUNE (before 5365c2d): deny, error "internal error:
@@ -345,29 +328,29 @@ REGRESSIONS = [
         [_request()])),
     # cedarpy: uid text must be in Cedar's normalized spelling (`EntityUid::from_str`), else
     # the request is rejected: "`Entity UID` needs to be normalized (e.g., whitespace
-    # removed)". RUNE accepts any spelling that parses (here it allows).
+    # removed)". RUNE (before this fix) accepted any spelling that parses.
     _regression("uid-text-with-spaces", Case(
-        f"{_ANY};", [], [{**_request(), "principal": 'User :: "alice"'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "principal": 'User :: "alice"'}])),
     _regression("uid-text-with-surrounding-whitespace", Case(
-        f"{_ANY};", [], [{**_request(), "resource": 'Doc::"d"\n'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "resource": 'Doc::"d"\n'}])),
     _regression("uid-text-with-a-comment", Case(
-        f"{_ANY};", [], [{**_request(), "action": 'Action::"read" // c'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "action": 'Action::"read" // c'}])),
     _regression("uid-text-with-unicode-escape", Case(
-        f"{_ANY};", [], [{**_request(), "principal": 'User::"\\u{61}"'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"\\u{61}"'}])),
     _regression("uid-text-with-raw-quote", Case(
-        f"{_ANY};", [], [{**_request(), "principal": 'User::"it\'s"'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"it\'s"'}])),
     _regression("uid-text-with-raw-no-break-space", Case(
-        f"{_ANY};", [], [{**_request(), "principal": 'User::"a\u00a0b"'}]), _UNNORMALIZED),
+        f"{_ANY};", [], [{**_request(), "principal": 'User::"a\u00a0b"'}])),
     # cedarpy ignores unknown fields in an entity's `uid` and `parents` (here: allow). RUNE
-    # rejects the entities: "invalid entity reference: unexpected field `extra`".
+    # (before this fix) rejected the entities: "invalid entity reference: unexpected field".
     _regression("entity-uid-ignores-unknown-field", Case(
         f"{_ANY} when {{ principal in User::\"b\" }};",
         [{"uid": {"type": "User", "id": "alice", "extra": 1}, "attrs": {},
-          "parents": [{"type": "User", "id": "b"}]}], [_request()]), _UID_EXTRA),
+          "parents": [{"type": "User", "id": "b"}]}], [_request()])),
     _regression("entity-parent-ignores-unknown-field", Case(
         f"{_ANY} when {{ principal in User::\"b\" }};",
         [{**_ALICE, "attrs": {}, "parents": [{"type": "User", "id": "b", "extra": 1}]}],
-        [_request()]), _UID_EXTRA),
+        [_request()])),
 ]
 
 

@@ -59,11 +59,10 @@ def entity_uid_from_json(
     if not isinstance(data, dict) or not allow_implicit:
         raise error("expected an entity reference `{\"type\": ..., \"id\": ...}`",
                     code="invalid-entity-uid", path=path)
-    if set(data) != {"type", "id"}:
-        extra = sorted(set(data) - {"type", "id"})
-        missing = sorted({"type", "id"} - set(data))
-        detail = f"missing `{missing[0]}`" if missing else f"unexpected field `{extra[0]}`"
-        raise error(f"invalid entity reference: {detail}", code="invalid-entity-uid", path=path)
+    missing = sorted({"type", "id"} - set(data))
+    if missing:  # other fields are ignored, as Cedar does
+        raise error(f"invalid entity reference: missing `{missing[0]}`",
+                    code="invalid-entity-uid", path=path)
     type_, id_ = data["type"], data["id"]
     check_entity_type(type_, f"{path}.type", error)
     if not isinstance(id_, str):

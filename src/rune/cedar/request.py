@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rune.cedar.errors import CedarError, ParseError, RequestError
 from rune.cedar.json_format import entity_uid_from_json, value_from_json
-from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, EntityUID, intern_uid
+from rune.cedar.values import (
+    LONG_MAX,
+    LONG_MIN,
+    CedarRecord,
+    EntityUID,
+    escape_debug,
+    intern_uid,
+)
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -35,7 +42,8 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         if cached is not None:
             return cached
         m = _SIMPLE_UID.match(value)
-        if m is not None and not any(p in _RESERVED for p in m.group(1).split("::")):
+        if (m is not None and not any(p in _RESERVED for p in m.group(1).split("::"))
+                and escape_debug(m.group(2)) == m.group(2)):
             uid = EntityUID(m.group(1), m.group(2))
         else:
             from rune.cedar.parser import parse_entity_uid
@@ -45,6 +53,11 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
             except ParseError as exc:
                 raise error(f"invalid entity uid `{value}`: {exc.diagnostics[0].message}",
                             code="invalid-entity-uid", path=path) from None
+            if str(uid) != value:
+                # As Cedar: uid text must be in normalized spelling (no spaces or comments,
+                # escapes exactly as Cedar prints them).
+                raise error(f"entity uid `{value}` is not normalized: write it as `{uid}`",
+                            code="unnormalized-entity-uid", path=path)
         uid = intern_uid(uid)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()

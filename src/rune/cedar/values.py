@@ -16,6 +16,7 @@ Booleans apart from Longs everywhere, including inside sets and records.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,6 +28,7 @@ __all__ = [
     "EntityUID",
     "Value",
     "cedar_equal",
+    "escape_debug",
     "format_value",
     "intern_uid",
     "type_name",
@@ -239,27 +241,42 @@ def type_name(value: Value) -> str:
     return str(getattr(cls, "cedar_type", cls.__name__))
 
 
-def _quote(s: str) -> str:
-    out = ['"']
-    for ch in s:
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\0":
-            out.append("\\0")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+def _is_grapheme_extend(ch: str) -> bool:
+    # Unicode's Grapheme_Extend property, closely enough: nonspacing and enclosing marks,
+    # the half-width katakana voicing marks and the emoji skin-tone modifiers.
+    cp = ord(ch)
+    return (unicodedata.category(ch) in ("Mn", "Me") or cp in (0x200C, 0xFF9E, 0xFF9F)
+            or 0x1F3FB <= cp <= 0x1F3FF)
+
+
+_SIMPLE_ESCAPES = {"\t": "\\t", "\r": "\\r", "\n": "\\n", "\\": "\\\\", '"': '\\"',
+                   "'": "\\'", "\0": "\\0"}
+
+
+def escape_debug(text: str) -> str:
+    """Escape a string as Cedar prints it (Rust's `str::escape_debug`).
+
+    This is also Cedar's *normalized* spelling: uid text in a request is accepted only
+    when it is already written this way.
+    """
+    if text.isprintable() and "'" not in text and '"' not in text and "\\" not in text and (
+        not text or not _is_grapheme_extend(text[0])
+    ):
+        return text
+    out = []
+    for i, ch in enumerate(text):
+        simple = _SIMPLE_ESCAPES.get(ch)
+        if simple is not None:
+            out.append(simple)
+        elif not ch.isprintable() or (i == 0 and _is_grapheme_extend(ch)):
             out.append(f"\\u{{{ord(ch):x}}}")
         else:
             out.append(ch)
-    out.append('"')
     return "".join(out)
+
+
+def _quote(s: str) -> str:
+    return f'"{escape_debug(s)}"'
 
 
 def format_value(value: Value) -> str:
