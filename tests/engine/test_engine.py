@@ -512,11 +512,11 @@ def test_limits_are_all_or_nothing() -> None:
 
 HISTORY_RULES = r"""
 deny("deploys-per-hour") :- request(p, "Action::\"deploy\"", _), now(n),
-    c = count : { performed(p, "Action::\"deploy\"", _, t), t > n - 3600 }, c >= 3.
+    c = count : { performed(p, "Action::\"deploy\"", _, t, _), t > n - 3600 }, c >= 3.
 deny("spend-per-day") :- request(p, "Action::\"buy\"", _), now(n), context_num("amount", x),
-    s = sum a : { spent(p, a, t), t > n - 86400 }, s + x > 500.
+    s = sum a : { spent(p, a, t, _), t > n - 86400 }, s + x > 500.
 config_num("deploys_this_hour", c) :- request(p, _, _), now(n),
-    c = count : { performed(p, "Action::\"deploy\"", _, t), t > n - 3600 }.
+    c = count : { performed(p, "Action::\"deploy\"", _, t, _), t > n - 3600 }.
 """
 
 DEPLOY = 'Action::"deploy"'
@@ -560,14 +560,11 @@ def test_record_with_an_explicit_time(history: rune.Engine, clock: Clock) -> Non
     for at in (clock.now - 7200, clock.now - 30, clock.now - 20):
         history.record(A1, DEPLOY, PROD, at=at)
     assert history.authorize(A1, DEPLOY, PROD).config["deploys_this_hour"] == 2
-    rows = history.query("performed(p, a, r, t)")
-    assert sorted(t for p, _, _, t in rows if p == _rule_uid(A1)) == [
+    rows = history.query("performed(p, a, r, t, s)")
+    assert sorted(t for p, _, _, t, _ in rows if p == _rule_uid(A1)) == [
         int(clock.now) - 7200, int(clock.now) - 30, int(clock.now) - 20]
 
 
-@pytest.mark.xfail(strict=True, reason="record() stores history in a set of "
-                   "(principal, action, resource, second) facts, so actions recorded in the "
-                   "same second collapse into one and limits undercount")
 def test_actions_recorded_in_the_same_second_all_count(history: rune.Engine) -> None:
     for _ in range(3):
         history.record(A1, DEPLOY, PROD)
@@ -575,8 +572,6 @@ def test_actions_recorded_in_the_same_second_all_count(history: rune.Engine) -> 
     assert not history.authorize(A1, DEPLOY, PROD).allowed
 
 
-@pytest.mark.xfail(strict=True, reason="record(amount=) stores `spent(p, amount, second)` in "
-                   "a set: two equal purchases in the same second count once against a budget")
 def test_equal_purchases_in_the_same_second_both_count(history: rune.Engine) -> None:
     history.record(A1, BUY, APP, amount=250)
     history.record(A1, BUY, APP, amount=250)

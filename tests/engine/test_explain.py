@@ -227,7 +227,7 @@ def test_rule_deny_and_history_aggregate_are_proved() -> None:
     clock = Clock(10_000.0)
     rules = (
         'deny("too many deploys") :- request(p, a, _), a = "Action::\\"deploy\\"",\n'
-        '    n = count : { performed(p, a, _, t), now(x), t > x - 3600 }, n >= 2.\n'
+        '    n = count : { performed(p, a, _, t, _), now(x), t > x - 3600 }, n >= 2.\n'
     )
     engine = rune.Engine('permit(principal, action, resource);', [entity("U", "u")], rules,
                          clock=clock)
@@ -250,7 +250,7 @@ def test_rule_deny_explained_at_another_time_says_the_outputs_differ() -> None:
     clock = Clock(10_000.0)
     engine = rune.Engine(
         'permit(principal, action, resource);', [entity("U", "u")],
-        'deny("busy") :- request(p, _, _), n = count : { performed(p, _, _, t), now(x), '
+        'deny("busy") :- request(p, _, _), n = count : { performed(p, _, _, t, _), now(x), '
         't > x - 60 }, n >= 1.', clock=clock)
     engine.record('U::"u"', 'Action::"x"', 'R::"r"', at=9_990)
     decision = engine.authorize('U::"u"', 'Action::"x"', 'R::"r"')

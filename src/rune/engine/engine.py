@@ -73,6 +73,7 @@ class Engine:
         self._limits = SlidingWindows()
         self._source: Path | None = None
         self._approval_ttl = 3600.0
+        self._cache: tuple[Snapshot | None, dict[int, Any]] = (None, {})
         snapshot = _build(
             version=1,
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
@@ -97,6 +98,7 @@ class Engine:
         engine._limits = SlidingWindows()
         engine._source = Path(path)
         engine._approval_ttl = bundle.settings.approval_ttl_seconds
+        engine._cache = (None, {})
         engine._snapshot = _build(
             version=1, policies=bundle.policies, schema=bundle.schema,
             entities=bundle.entities, facts=bundle.facts, rules=bundle.rules, approvals={},
@@ -123,6 +125,7 @@ class Engine:
                 rules=bundle.rules, approvals=dict(current.approvals),
             )
             self._snapshot = snapshot
+            self._cache = (snapshot, {})
         return snapshot.version
 
     # -- reading ---------------------------------------------------------------------------
@@ -161,7 +164,12 @@ class Engine:
             except TypeError:  # an unhashable context value: decide without the cache
                 h = None
             else:
-                entry = snap.cache.get(h)
+                owner, cache = self._cache
+                if owner is not snap:
+                    # INVARIANT: a cache serves only the version it was filled from.
+                    cache = {}
+                    self._cache = (snap, cache)
+                entry = cache.get(h)
                 if entry is not None and entry[0] == key:
                     cached = entry[1]
                     if cached[4] or cached[0] == "ask":
@@ -170,7 +178,6 @@ class Engine:
         request = Request(principal, action, resource, context, schema=snap.schema)
         decision = self._decide(snap, request)
         if h is not None:
-            cache = snap.cache
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[h] = (key, decision)
@@ -249,10 +256,16 @@ class Engine:
         a = uid_text(to_entity_uid(action, "$.action"))
         r = uid_text(to_entity_uid(resource, "$.resource"))
         ts = int(self._clock() if at is None else at)
-        facts: dict[str, list[tuple[Any, ...]]] = {"performed": [(p, a, r, ts)]}
-        if amount is not None:
-            facts["spent"] = [(p, int(amount), ts)]
-        return self.write(facts=facts)
+        with self._write_lock:
+            current = self._snapshot
+            seq = 1 + max((row[-1] for name in ("performed", "spent")
+                           for row in current.facts.get(name, ())), default=0)
+            new_facts = dict(current.facts)
+            new_facts["performed"] = new_facts.get("performed", frozenset()) | {(p, a, r, ts, seq)}
+            if amount is not None:
+                new_facts["spent"] = new_facts.get("spent", frozenset()) | {
+                    (p, int(amount), ts, seq)}
+            return self._publish(current, facts=new_facts)
 
     def approve(self, principal: Any, action: Any, resource: Any, *,
                 ttl_seconds: float | None = None) -> int:
@@ -289,6 +302,7 @@ class Engine:
         # INVARIANT: publishing is this single assignment; readers that already hold the
         # previous snapshot keep using it, new readers see the whole new version.
         self._snapshot = snapshot
+        self._cache = (snapshot, {})  # drop the old version's decisions with it
         return snapshot.version
 
     # -- deciding --------------------------------------------------------------------------

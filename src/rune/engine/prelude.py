@@ -24,10 +24,11 @@ REQUEST_RELATIONS: dict[str, str] = {
     "now": "seconds: number",
 }
 
-# Timestamped facts recorded by `Engine.record` (seconds since the epoch).
+# Timestamped facts recorded by `Engine.record` (`at`: seconds since the epoch; `seq`: a
+# number unique to each record, so two identical actions in the same second both count).
 HISTORY_RELATIONS: dict[str, str] = {
-    "performed": "principal: symbol, action: symbol, resource: symbol, at: number",
-    "spent": "principal: symbol, amount: number, at: number",
+    "performed": "principal: symbol, action: symbol, resource: symbol, at: number, seq: number",
+    "spent": "principal: symbol, amount: number, at: number, seq: number",
 }
 
 # What rules may derive for a request.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rune.cedar import Entities, PolicySet, Schema
@@ -19,9 +19,9 @@ class Snapshot:
     """An immutable version of the store: readers hold one and never see a later write.
 
     Publishing a new version is one reference assignment in the engine; a version is
-    reclaimed by the interpreter when its last reader drops it. ``cache`` is the only
-    mutable part: a per-version decision cache, so a cached decision can never be older
-    than the version it is served from.
+    reclaimed by reference counting when its last reader drops it (the engine's decision
+    cache lives beside the current snapshot, not inside it, so cached decisions that
+    point at their snapshot form no reference cycle).
     """
 
     version: int
@@ -37,4 +37,3 @@ class Snapshot:
     request_scoped: bool  # some rule reads the request
     cacheable: bool  # decisions depend only on the request and this version
     ask_policies: Mapping[str, str]  # policy id -> `@ask` reason, for policies that ask
-    cache: dict[Any, Any] = field(default_factory=dict, repr=False)
