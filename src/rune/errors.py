@@ -122,5 +122,9 @@ class RuneError(Exception):
         return self.diagnostics[0].path
 
     def render(self) -> str:
-        """All diagnostics, each with a caret snippet where source is known."""
-        return "\n".join(d.render(self.source) for d in self.diagnostics)
+        """All diagnostics, each with a caret snippet where source is known, after a
+        summary line when the error's own message is not the first diagnostic's."""
+        body = "\n".join(d.render(self.source) for d in self.diagnostics)
+        if self.diagnostics and self.message != self.diagnostics[0].message:
+            return f"{self.message}\n{body}"
+        return body

@@ -432,8 +432,6 @@ def test_reload_needs_a_bundle() -> None:
     assert info.value.code == "no-bundle"
 
 
-@pytest.mark.xfail(strict=True, reason="an entity file reports only its first error: "
-                   "entity parsing stops at the first bad entity")
 def test_reload_reports_every_bad_entity_of_a_file(bundle: Path) -> None:
     engine = rune.Engine.load(bundle)
     file = bundle / "entities" / "files.json"

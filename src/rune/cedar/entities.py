@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar.errors import EntitiesError
-from rune.cedar.json_format import EntityData, entity_data_from_json, value_to_json
+from rune.cedar.json_format import EntityData, entities_data_from_json, value_to_json
 from rune.cedar.values import CedarRecord, EntityUID, intern_uid
 
 if TYPE_CHECKING:
@@ -106,8 +106,7 @@ class Entities(Mapping[EntityUID, Entity]):
             raise EntitiesError("entities must be a JSON list", code="invalid-entities", path="$")
         items: list[EntityData] = []
         if schema is None:
-            for i, item in enumerate(data):
-                items.append(entity_data_from_json(item, f"$[{i}]"))
+            items.extend(entities_data_from_json(data))
         else:
             items.extend(schema.parse_entities(data))
         return cls.from_data(items, schema=schema)

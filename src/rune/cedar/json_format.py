@@ -17,6 +17,7 @@ from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityU
 __all__ = [
     "EntityData",
     "check_entity_type",
+    "entities_data_from_json",
     "entity_data_from_json",
     "entity_uid_from_json",
     "value_from_json",
@@ -152,6 +153,25 @@ def entity_data_from_json(
     for key, value in tags_json.items():
         tags[key] = value_from_json(value, f"{path}.tags.{key}", error)
     return EntityData(uid, attrs, parents, tags)
+
+
+def entities_data_from_json(items: list[Any]) -> list[EntityData]:
+    """Parse a list of entity objects without a schema, reporting every bad entity.
+
+    Raises:
+        EntitiesError: with one diagnostic per malformed entity, each with its JSON path.
+    """
+    out: list[EntityData] = []
+    problems = []
+    for i, item in enumerate(items):
+        try:
+            out.append(entity_data_from_json(item, f"$[{i}]"))
+        except EntitiesError as exc:
+            problems.extend(exc.diagnostics)
+    if problems:
+        first = problems[0]
+        raise EntitiesError(first.message, code=first.code, diagnostics=problems)
+    return out
 
 
 def value_to_json(value: Any) -> Any:

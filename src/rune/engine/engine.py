@@ -22,7 +22,7 @@ from typing import Any
 from rune.bundle.loader import named_policies
 from rune.cedar import Entities, EntityUID, PolicySet, Request, Schema
 from rune.cedar.decision import Decision as CedarDecision
-from rune.cedar.json_format import EntityData, entity_data_from_json
+from rune.cedar.json_format import EntityData, entities_data_from_json
 from rune.cedar.request import to_entity_uid
 from rune.cedar.values import CedarRecord, CedarSet
 from rune.engine.decision import Decision, Obligation
@@ -431,7 +431,7 @@ def _entity_data(entities: Any, schema: Schema | None) -> dict[EntityUID, Entity
     if schema is not None:
         items = schema.parse_entities(entities)
     else:
-        items = [entity_data_from_json(e, f"$[{i}]") for i, e in enumerate(entities)]
+        items = entities_data_from_json(entities)
     return {item.uid: item for item in items}
 
 
