@@ -234,7 +234,7 @@ class PreparedPolicySet:
                 if errors is None:
                     errors = []
                 errors.append((pid, exc.message))
-            except Exception as exc:  # noqa: BLE001 - default deny on any internal fault
+            except Exception as exc:
                 if errors is None:
                     errors = []
                 errors.append((pid, f"internal error: {exc!r}"))

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
 from rune.cedar.extensions import is_json_extn
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID
+from rune.errors import Diagnostic
 
 __all__ = [
     "EntityData",
@@ -162,7 +163,7 @@ def entities_data_from_json(items: list[Any]) -> list[EntityData]:
         EntitiesError: with one diagnostic per malformed entity, each with its JSON path.
     """
     out: list[EntityData] = []
-    problems = []
+    problems: list[Diagnostic] = []
     for i, item in enumerate(items):
         try:
             out.append(entity_data_from_json(item, f"$[{i}]"))
