@@ -39,6 +39,8 @@ _BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entit
 _MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
 
 _NO_CONST = object()
+_CODE_CACHE: dict[str, tuple[str, Any]] = {}
+_CODE_CACHE_MAX = 4096
 _BUILTIN_ARITY = {"contains": 1, "containsAll": 1, "containsAny": 1, "isEmpty": 0,
                   "getTag": 1, "hasTag": 1}
 
@@ -525,7 +527,16 @@ def compile_policy(
     source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace = _namespace(gen)
-    exec(compile(source, f"<cedar policy {policy_id}>", "exec"), namespace)
+    # Policies of the same shape generate the same source (constants are named by
+    # position), so they share one code object and one source string; only their
+    # constants differ.
+    cached = _CODE_CACHE.get(source)
+    if cached is None:
+        if len(_CODE_CACHE) >= _CODE_CACHE_MAX:
+            _CODE_CACHE.clear()
+        cached = _CODE_CACHE[source] = (source, compile(source, "<cedar policy>", "exec"))
+    source, code = cached
+    exec(code, namespace)
     return CompiledPolicy(
         policy_id,
         policy.effect is ast.Effect.FORBID,
