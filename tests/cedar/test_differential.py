@@ -166,8 +166,9 @@ def check_agreement(case: Case) -> None:
 
 
 # -- disagreements reported and not fixed yet ------------------------------------------------
-# The property tests step around them so that they keep finding new ones; each has an xfail
-# regression test below. Delete a predicate once its regression tests pass.
+# The property tests step around them so that they keep finding new ones: add a predicate
+# on `Case` here together with an xfail regression test below, and delete it once the
+# regression test passes. (None at the moment: every disagreement found so far is fixed.)
 _KNOWN_UNFIXED: tuple[Any, ...] = ()
 
 
@@ -328,7 +329,7 @@ REGRESSIONS = [
         [_request()])),
     # cedarpy: uid text must be in Cedar's normalized spelling (`EntityUid::from_str`), else
     # the request is rejected: "`Entity UID` needs to be normalized (e.g., whitespace
-    # removed)". RUNE (before this fix) accepted any spelling that parses.
+    # removed)". RUNE (before c7a5916) accepted any spelling that parses.
     _regression("uid-text-with-spaces", Case(
         f"{_ANY};", [], [{**_request(), "principal": 'User :: "alice"'}])),
     _regression("uid-text-with-surrounding-whitespace", Case(
@@ -342,7 +343,7 @@ REGRESSIONS = [
     _regression("uid-text-with-raw-no-break-space", Case(
         f"{_ANY};", [], [{**_request(), "principal": 'User::"a\u00a0b"'}])),
     # cedarpy ignores unknown fields in an entity's `uid` and `parents` (here: allow). RUNE
-    # (before this fix) rejected the entities: "invalid entity reference: unexpected field".
+    # (before c7a5916) rejected the entities: "invalid entity reference: unexpected field".
     _regression("entity-uid-ignores-unknown-field", Case(
         f"{_ANY} when {{ principal in User::\"b\" }};",
         [{"uid": {"type": "User", "id": "alice", "extra": 1}, "attrs": {},
