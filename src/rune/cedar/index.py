@@ -191,8 +191,9 @@ class PreparedPolicySet:
     ) -> Response:
         """Decide a request: forbid overrides permit, default deny, errors skipped.
 
-        This is the hot path of every decision, so the candidate computation and the
-        policy loop are written out here rather than shared through helper calls.
+        This is the hot path of every decision, so the candidate computation (the same as
+        `candidates`) and the policy loop are written out here rather than shared through
+        helper calls; `evaluate` is the plain version used off the hot path.
         """
         if not self.indexed:
             return _response(*self.evaluate(principal, action, resource, context, entities))
@@ -275,32 +276,13 @@ class PreparedPolicySet:
                 except Exception as exc:
                     errors.append((cp.id, f"internal error: {exc!r}"))
             return permits, forbids, errors
-        # Inlined `candidates` (this is the hottest path of a decision).
-        if entities is not self._cached_store:
-            self._bits_cache = ({}, {}, {})
-            self._cached_store = entities
-        pc, ac, rc = self._bits_cache
-        bits = pc.get(principal)
-        if bits is None:
-            bits = pc[principal] = self._bits(self.principal, principal, entities, pc)
-        b = ac.get(action)
-        if b is None:
-            b = ac[action] = self._bits(self.action, action, entities, ac)
-        bits &= b
-        if bits:
-            b = rc.get(resource)
-            if b is None:
-                b = rc[resource] = self._bits(self.resource, resource, entities, rc)
-            bits &= b
-        while bits:
-            low = bits & -bits
-            cp = compiled[low.bit_length() - 1]
-            bits ^= low
+        for condition, forbid, pid in self._plan(
+                self.candidates(principal, action, resource, entities)):
             try:
-                if cp.condition(principal, action, resource, context, entities):
-                    (forbids if cp.forbid else permits).append(cp.id)
+                if condition(principal, action, resource, context, entities):
+                    (forbids if forbid else permits).append(pid)
             except EvaluationError as exc:
-                errors.append((cp.id, exc.message))
+                errors.append((pid, exc.message))
             except Exception as exc:
-                errors.append((cp.id, f"internal error: {exc!r}"))
+                errors.append((pid, f"internal error: {exc!r}"))
         return permits, forbids, errors
