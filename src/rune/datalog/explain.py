@@ -28,6 +28,7 @@ so the search always succeeds and proofs are finite.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import weakref
@@ -59,7 +60,7 @@ from rune.datalog.ast import (
 from rune.datalog.codegen import RuleFunction, compile_plans
 from rune.datalog.engine import StratumProgram
 from rune.datalog.errors import DatalogError, ErrorCode
-from rune.datalog.maintenance import PROBE_PREFIX
+from rune.datalog.maintenance import PROBE_PREFIX, probe_atom
 from rune.datalog.plan import RulePlan, Source, plan_rule
 from rune.datalog.relation import Relation, Row
 from rune.datalog.runtime import EvaluationEnv, RuntimeFailure, format_float
@@ -448,28 +449,12 @@ def _witness_rule(
         parts.append(_Part("aggregate", len(columns), len(columns) + 1, aggregate=aggregate))
         columns.append(Variable(name))
         column_kinds.append(kinds[name])
-    probe_args = tuple(
-        arg if isinstance(arg, Variable) or not _has_variables(arg) else Wildcard()
-        for arg in head_args
-    )
-    body.append(Atom(PROBE_PREFIX + head.relation, probe_args))
+    atom, bindings = probe_atom(PROBE_PREFIX + head.relation, head_args, head_kinds)
+    body.extend(bindings)
+    body.append(atom)
     witness_head = Atom(WITNESS_PREFIX + str(rule.index), tuple(columns), head.span)
     scoped = replace(rule.scoped, head=witness_head, body=tuple(body))
     return replace(rule, scoped=scoped, variable_kinds=kinds), tuple(parts), column_kinds
-
-
-def _has_variables(expr: Expr) -> bool:
-    if isinstance(expr, Variable | Wildcard | Aggregate):
-        return True
-    if isinstance(expr, BinaryOp):
-        return _has_variables(expr.left) or _has_variables(expr.right)
-    if isinstance(expr, UnaryOp):
-        return _has_variables(expr.operand)
-    if isinstance(expr, FunctorCall):
-        return any(_has_variables(a) for a in expr.args)
-    if isinstance(expr, TypeCast):
-        return _has_variables(expr.value)
-    return False
 
 
 # -- the search -----------------------------------------------------------------------------
@@ -482,6 +467,46 @@ class _Choice:
     witness: _Witness
     values: Row
     premises: list[tuple[str, Row]]
+
+
+class _Enough(Exception):
+    """Raised by `_Collector` to stop a witness rule once enough derivations are found."""
+
+
+class _Collector:
+    """Stands for the ``out`` set of a witness rule: keeps derivations of the row whose
+    premises rank low enough, and stops the rule after a few."""
+
+    __slots__ = ("found", "limit", "ranks", "row", "witness")
+
+    WANTED = 8
+
+    def __init__(
+        self, witness: _Witness, row: Row, ranks: dict[str, dict[Row, int]] | None, limit: int
+    ) -> None:
+        self.witness = witness
+        self.row = row
+        self.ranks = ranks
+        self.limit = limit
+        self.found: list[tuple[int, Row, list[tuple[str, Row]]]] = []
+
+    def add(self, values: Row) -> None:
+        witness = self.witness
+        if values[: witness.head_arity] != self.row:
+            return
+        premises = [
+            (part.relation, values[part.start : part.stop])
+            for part in witness.parts
+            if part.kind == "atom"
+        ]
+        height = 0
+        if self.ranks is not None:
+            height = _height(self.ranks, premises)
+            if height > self.limit:
+                return
+        self.found.append((height, values, premises))
+        if height <= 1 or len(self.found) >= self.WANTED:
+            raise _Enough
 
 
 class _Explainer:
@@ -553,7 +578,12 @@ class _Explainer:
         return Proof(key[0], key[1], rule, tuple(premises))
 
     def choose(self, relation: str, row: Row) -> _Choice | None:
-        """The derivation of ``row`` with the lowest-ranked premises; ``None`` for an input."""
+        """A derivation of ``row`` from lower-ranked premises; ``None`` for an input.
+
+        Among the first few derivations found per rule, the one whose premises have the
+        lowest rank wins (so proofs stay short); the search stops early because a rule
+        can have very many derivations of one row (a body of unrelated atoms).
+        """
         result = self.result
         witnesses = self.witnesses.by_head.get(relation)
         if not witnesses or row in result.base_facts.get(relation, ()):
@@ -564,20 +594,12 @@ class _Explainer:
         limit = 0 if ranks is None else ranks[relation].get(row, 0)
         best: tuple[tuple[int, int, str], _Choice] | None = None
         for order, witness in enumerate(witnesses):
-            for values in self.derivations(witness, row):
-                premises = [
-                    (part.relation, values[part.start : part.stop])
-                    for part in witness.parts
-                    if part.kind == "atom"
-                ]
-                height = 0
-                if ranks is not None:
-                    height = _height(ranks, premises)
-                    if height > limit:
-                        continue
+            for height, values, premises in self.derivations(witness, row, ranks, limit):
                 key = (height, order, repr(values))
                 if best is None or key < best[0]:
                     best = (key, _Choice(witness, values, premises))
+            if best is not None and (ranks is None or best[0][0] <= 1):
+                break
         if best is None:
             raise DatalogError(
                 f"no derivation of {relation}{row!r} found (rows computed with `$` or "
@@ -586,8 +608,15 @@ class _Explainer:
             )
         return best[1]
 
-    def derivations(self, witness: _Witness, row: Row) -> list[Row]:
-        out: set[Row] = set()
+    def derivations(
+        self,
+        witness: _Witness,
+        row: Row,
+        ranks: dict[str, dict[Row, int]] | None,
+        limit: int,
+    ) -> list[tuple[int, Row, list[tuple[str, Row]]]]:
+        """Up to a few derivations of ``row`` by one rule whose premises rank below it."""
+        collector = _Collector(witness, row, ranks, limit)
         arguments: list[Any] = []
         relation = self.result.relation
         for resource in witness.plan.resources:
@@ -597,12 +626,10 @@ class _Explainer:
             target = relation(resource.relation)
             columns = resource.columns
             arguments.append(target.tuples if columns is None else target.index(columns))
-        try:
-            witness.function(EvaluationEnv(), out, frozenset(), *arguments)
-        except RuntimeFailure:
-            return []
-        arity = witness.head_arity
-        return [values for values in out if values[:arity] == row]
+        # A rule failing on some binding (division by zero) just yields no derivation there.
+        with contextlib.suppress(_Enough, RuntimeFailure):
+            witness.function(EvaluationEnv(), collector, frozenset(), *arguments)
+        return collector.found
 
     def stratum_ranks(self, stratum: int) -> dict[str, dict[Row, int]]:
         """The round in which a fresh semi-naive evaluation first derives each row."""

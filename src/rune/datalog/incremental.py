@@ -97,9 +97,16 @@ def _validated(result: Result, facts: Facts | None) -> dict[str, set[Row]]:
     program = result.program
     converted: dict[str, set[Row]] = {}
     for name, rows in facts.items():
-        if name not in program.analysed.relations:
+        # Like `Program.evaluate`: internal relations (named with `@`) are not declared.
+        if name not in program.analysed.relations or "@" in name:
             raise DatalogError(
                 f"input facts for undeclared relation `{name}`", code=ErrorCode.INVALID_INPUT
+            )
+        if name in program.compiled.demand_driven:
+            raise DatalogError(
+                f"relation `{name}` is computed on demand (magic-set pragma) and cannot "
+                "take input facts",
+                code=ErrorCode.INVALID_INPUT,
             )
         checked = program._validate(name, rows)
         if checked:

@@ -10,8 +10,8 @@ Updating a result needs the rules in forms the full evaluation never uses:
   old `n`) or deleted from it (derivations that start to hold, checked against the new
   `n`: the negation itself is kept, for atoms with wildcards);
 * a *probe* version per rule, whose body starts with a scan of candidate head rows
-  (the columns where the head has a variable or constant are bound), so that "is this
-  row still derivable?" costs an indexed lookup, not a re-evaluation.
+  (binding the head's variables, see `probe_atom`), so that "is this row still
+  derivable?" costs an indexed lookup, not a re-evaluation.
 
 All of them are ordinary `RulePlan`s built by `plan_rule` (the changed literal is planned
 as a delta atom, so it comes first) and compiled by the code generator in one call.
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from rune.datalog.analysis import AnalysedProgram, AnalysedRule, RelationInfo, S
 from rune.datalog.ast import (
     Aggregate,
     Atom,
+    BinaryOp,
     Comparison,
     Counter,
     Expr,
@@ -47,6 +48,7 @@ from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.plan import RulePlan, Source, plan_rule
 from rune.datalog.relation import Relation, Row
 from rune.datalog.runtime import EvaluationEnv, RuntimeFailure
+from rune.datalog.types import Kind
 
 if TYPE_CHECKING:
     from rune.datalog.program import Program
@@ -57,6 +59,7 @@ __all__ = [
     "StratumMaintenance",
     "aggregated_relations",
     "maintenance_for",
+    "probe_atom",
 ]
 
 # Names of the synthetic relations probe atoms scan; `@` cannot start a Soufflé name.
@@ -197,7 +200,12 @@ def _build(
     for stratum in analysed.strata:
         try:
             entries = [
-                entry for index in stratum.rules for entry in _rule_plans(analysed.rules[index])
+                entry
+                for index in stratum.rules
+                for entry in _rule_plans(
+                    analysed.rules[index],
+                    analysed.relations[analysed.rules[index].head].kinds,
+                )
             ]
         except DatalogError:
             planned.append((stratum, None))
@@ -270,8 +278,10 @@ def _not_compiled(*arguments: Any) -> None:
     raise AssertionError("maintenance rule used before compilation")
 
 
-def _rule_plans(rule: AnalysedRule) -> Iterator[tuple[MaintenanceRule, RulePlan]]:
-    """Delta, flipped and probe plans for one rule."""
+def _rule_plans(
+    rule: AnalysedRule, kinds: Sequence[Kind | None]
+) -> Iterator[tuple[MaintenanceRule, RulePlan]]:
+    """Delta, flipped and probe plans for one rule (``kinds``: its head's columns)."""
     head = rule.head
     body = rule.scoped.body
     positive = {literal.relation for literal in body if isinstance(literal, Atom)}
@@ -290,21 +300,54 @@ def _rule_plans(rule: AnalysedRule) -> Iterator[tuple[MaintenanceRule, RulePlan]
             if plan.delta_atom == position:
                 yield _unbound(head, relation, True, plan), plan
     probe = PROBE_PREFIX + head
-    probe_atom = Atom(probe, tuple(_probe_argument(arg) for arg in rule.scoped.head.args))
-    probing = replace(rule, scoped=replace(rule.scoped, body=(*body, probe_atom)))
+    atom, bindings = probe_atom(probe, rule.scoped.head.args, kinds)
+    probing = replace(rule, scoped=replace(rule.scoped, body=(*body, *bindings, atom)))
     for plan in plan_rule(probing, frozenset({probe})):
         yield _unbound(head, probe, False, plan), plan
 
 
-def _probe_argument(arg: Expr) -> Expr:
-    """What a probe atom binds in one head column: a variable or constant, else nothing.
+def probe_atom(
+    name: str, head: Sequence[Expr], kinds: Sequence[Kind | None]
+) -> tuple[Atom, tuple[Comparison, ...]]:
+    """An atom over the probe relation ``name`` binding what it can of a head's columns.
 
-    A head column computed by an expression is left unbound (a wildcard); the caller
-    keeps only derived rows that are among the probed ones.
+    A variable or constant column is bound as is. An integer column `x + c` or `x - c`
+    (`c` a constant) binds a fresh variable `p` and adds `x = p - c` (or `p + c`), exact
+    in wrap-around arithmetic, so that `x` is known before the body is joined. Any other
+    column is left unbound (a wildcard); callers keep only derived rows that are among
+    the probed ones.
     """
-    if isinstance(arg, Variable | NumberConstant | StringConstant):
-        return arg
-    return Wildcard()
+    args: list[Expr] = []
+    bindings: list[Comparison] = []
+    for position, (arg, kind) in enumerate(zip(head, kinds, strict=True)):
+        if isinstance(arg, Variable | NumberConstant | StringConstant):
+            args.append(arg)
+            continue
+        inverse = _inverse(arg, Variable(f"@p{position}")) if kind in _INTEGRAL else None
+        if inverse is None:
+            args.append(Wildcard())
+            continue
+        variable, value = inverse
+        args.append(Variable(f"@p{position}"))
+        bindings.append(Comparison("=", variable, value))
+    return Atom(name, tuple(args)), tuple(bindings)
+
+
+_INTEGRAL = (Kind.NUMBER, Kind.UNSIGNED)
+
+
+def _inverse(expr: Expr, probed: Variable) -> tuple[Variable, Expr] | None:
+    """For `x + c`, `c + x`, `x - c` or `c - x`: ``(x, its value given probed = expr)``."""
+    if not isinstance(expr, BinaryOp) or expr.op not in ("+", "-"):
+        return None
+    left, right = expr.left, expr.right
+    if isinstance(left, Variable) and isinstance(right, NumberConstant):
+        return left, BinaryOp("-" if expr.op == "+" else "+", probed, right)
+    if isinstance(left, NumberConstant) and isinstance(right, Variable):
+        if expr.op == "+":
+            return right, BinaryOp("-", probed, left)
+        return right, BinaryOp("-", left, probed)
+    return None
 
 
 def _probe_relation(info: RelationInfo, name: str) -> RelationInfo:

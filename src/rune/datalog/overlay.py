@@ -183,7 +183,8 @@ class OverlayRelation(Relation):
         if not isinstance(relation, OverlayRelation):
             return cls(relation, set(), set())
         forked = cls(relation.base, set(relation.added), set(relation.removed))
-        for columns, index in relation.indexes.items():
+        # A snapshot of the index table: another thread may be adding an index to it.
+        for columns, index in tuple(relation.indexes.items()):
             assert isinstance(index, OverlayIndex)
             forked.indexes[columns] = OverlayIndex(index.base, index.changed_buckets())
         return forked
