@@ -29,6 +29,13 @@ A non-recursive stratum is the same with no propagation inside it. A stratum who
 aggregate over a changed relation is recomputed (that stratum alone) and compared with
 its old version. Programs using `$` or `ord`, whose values depend on evaluation order,
 are re-evaluated from their inputs so that updates agree with `Program.evaluate`.
+
+Cost (`benchmarks/datalog_incremental.py`, 100,000 input facts): a single-fact update
+takes 0.15-0.3 ms against 0.7-1.5 s for a full evaluation (3,000-7,000x). The first
+update of a result builds the indexes the maintenance rules use (up to a few hundred
+ms, once per base; later versions share them). The rules are compiled on the first
+update of a program. `extended` with one request fact joined against indexed base
+relations (the access model's `allowed` rule) takes about 13 us.
 """
 
 from __future__ import annotations
