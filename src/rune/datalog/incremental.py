@@ -142,6 +142,8 @@ class _Update:
         self.base_removed: dict[str, set[Row]] = {}
         self.queue: list[int] = []
         self.queued: set[int] = set()
+        # Rows in all relations when the first bound check runs (for `max_tuples`).
+        self.total: int | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -262,6 +264,17 @@ class _Update:
                 f"update exceeded its time limit in the stratum {names}",
                 code=ErrorCode.DERIVATION_LIMIT,
             )
+        if limits.max_tuples is not None:
+            if self.total is None:
+                relations = self.program.analysed.relations
+                self.total = sum(len(self.current(name)) for name in relations)
+            if self.total + self.stats.derived > limits.max_tuples:
+                raise DatalogError(
+                    f"update stopped: more than {limits.max_tuples} tuples; it may not "
+                    "terminate (arithmetic in a recursive head?); raise `Limits.max_tuples` "
+                    "if it should",
+                    code=ErrorCode.DERIVATION_LIMIT,
+                )
 
 
 class _StratumUpdate:
