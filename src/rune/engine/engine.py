@@ -73,7 +73,7 @@ class Engine:
         self._limits = SlidingWindows()
         self._source: Path | None = None
         self._approval_ttl = 3600.0
-        self._cache: tuple[Snapshot | None, dict[int, Any]] = (None, {})
+        self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any]] = (None, {})
         snapshot = _build(
             version=1,
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
@@ -150,37 +150,29 @@ class Engine:
             RequestError: an ill-formed uid or context.
         """
         snap = self._snapshot
-        h = None
+        triple: Any = None
         if snap.cacheable and principal.__class__ is str and action.__class__ is str \
                 and resource.__class__ is str:
-            # The value types are part of the key: Python says `True == 1`, Cedar does not.
-            if context:
-                key: Any = (principal, action, resource, tuple(context.items()),
-                            tuple(map(type, context.values())))
-            else:
-                key = (principal, action, resource)
-            try:
-                h = hash(key)  # hashed once: entries are (key, decision) under the hash
-            except TypeError:  # an unhashable context value: decide without the cache
-                h = None
-            else:
-                owner, cache = self._cache
-                if owner is not snap:
-                    # INVARIANT: a cache serves only the version it was filled from.
-                    cache = {}
-                    self._cache = (snap, cache)
-                entry = cache.get(h)
-                if entry is not None and entry[0] == key:
-                    cached = entry[1]
-                    if cached[4] or cached[0] == "ask":
-                        return self._enforce(cached, snap)
-                    return cached  # type: ignore[no-any-return]
+            # The cache keeps the last decision per (principal, action, resource) for the
+            # current version; it serves a request whose context is the same, value by value
+            # and type by type (Python says `True == 1`, Cedar does not).
+            triple = (principal, action, resource)
+            owner, cache = self._cache
+            if owner is not snap:
+                # INVARIANT: a cache serves only the version it was filled from.
+                cache = {}
+                self._cache = (snap, cache)
+            cached = cache.get(triple)
+            if cached is not None and _same_context(context, cached[6][3]):
+                if cached[4] or cached[0] == "ask":
+                    return self._enforce(cached, snap)
+                return cached  # type: ignore[no-any-return]
         request = Request(principal, action, resource, context, schema=snap.schema)
         decision = self._decide(snap, request)
-        if h is not None:
+        if triple is not None:
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
-            cache[h] = (key, decision)
+            cache[triple] = decision
         if decision[4] or decision[0] == "ask":
             return self._enforce(decision, snap)
         return decision
@@ -635,6 +627,24 @@ def _obligations(result: Any) -> list[Obligation]:
             for key, limit, window, amount in sorted(result["budget"])]
     out += [Obligation(kind, detail=detail) for kind, detail in sorted(result["obligation"])]
     return out
+
+
+_ABSENT = object()
+
+
+def _same_context(context: Mapping[str, Any] | None, record: CedarRecord) -> bool:
+    """Whether ``context`` is the context a cached decision was made for: same keys, and
+    values of the same class that compare equal (nested values never match: a request
+    with them is decided afresh)."""
+    if not context:
+        return not record
+    if len(context) != len(record):
+        return False
+    for key, value in context.items():
+        seen = record.get(key, _ABSENT)
+        if seen.__class__ is not value.__class__ or seen != value:
+            return False
+    return True
 
 
 def _parse_query(text: str) -> tuple[str, tuple[Any, ...]]:
