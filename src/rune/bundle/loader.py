@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rune.cedar import PolicySet, Schema
+from rune.cedar import Entities, PolicySet, Schema
 from rune.cedar.json_format import EntityData
 from rune.cedar.policy_set import Policy
 from rune.cedar.values import EntityUID
@@ -131,9 +131,8 @@ def load_bundle(path: str | Path) -> Bundle:
     entity_dir = root / "entities"
     for file in sorted(entity_dir.glob("*.json")) if entity_dir.is_dir() else []:
         try:
-            from rune.engine.engine import _entity_data
-
-            for uid, item in _entity_data(file.read_text(), schema).items():
+            for item in Entities.parse_json(file.read_text(), schema):
+                uid = item.uid
                 if uid in entities and entities[uid] == item:
                     continue  # e.g. the schema's action entities, added for every file
                 if uid in entities:

@@ -86,14 +86,24 @@ class Entities(Mapping[EntityUID, Entity]):
             EntitiesError: malformed JSON, a malformed entity, a duplicate uid, or (with a
                 schema) an entity that does not conform; the error names the JSON path.
         """
+        return cls.from_data(cls.parse_json(data, schema), schema=schema)
+
+    @staticmethod
+    def parse_json(data: Any, schema: Schema | None = None) -> list[EntityData]:
+        """Parse Cedar's JSON entity format (a list, or its JSON text) into entity data,
+        without building a store; with a ``schema`` its action entities are included.
+
+        Raises:
+            EntitiesError: as `from_json` describes (every bad entity of the list).
+        """
         try:
-            return cls._from_json(data, schema)
+            return Entities._parse_json(data, schema)
         except RecursionError:
             raise EntitiesError("entity data is nested too deeply", code="nesting-too-deep",
                                 path="$") from None
 
-    @classmethod
-    def _from_json(cls, data: Any, schema: Schema | None) -> Entities:
+    @staticmethod
+    def _parse_json(data: Any, schema: Schema | None) -> list[EntityData]:
         if isinstance(data, str | bytes):
             try:
                 data = json.loads(data)
@@ -104,12 +114,9 @@ class Entities(Mapping[EntityUID, Entity]):
                 ) from None
         if not isinstance(data, list):
             raise EntitiesError("entities must be a JSON list", code="invalid-entities", path="$")
-        items: list[EntityData] = []
         if schema is None:
-            items.extend(entities_data_from_json(data))
-        else:
-            items.extend(schema.parse_entities(data))
-        return cls.from_data(items, schema=schema)
+            return entities_data_from_json(data)
+        return list(schema.parse_entities(data))
 
     @classmethod
     def from_data(cls, items: Iterable[EntityData], schema: Schema | None = None) -> Entities:

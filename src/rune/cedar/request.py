@@ -78,13 +78,7 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
                            path="$.context")
     if schema is not None:
         return schema.parse_context(action, value)
-    # Fast path: flat contexts of strings, Booleans and in-range integers.
-    for v in value.values():
-        c = v.__class__
-        if not (c is str or c is bool or (c is int and LONG_MIN <= v <= LONG_MAX)):
-            break
-    else:
-        return CedarRecord(value)
+    # (Flat contexts of strings, Booleans and Longs take `Request.__new__`'s fast path.)
     try:
         result = value_from_json(value, "$.context", RequestError)
     except RecursionError:

@@ -22,7 +22,7 @@ from typing import Any
 from rune.bundle.loader import named_policies
 from rune.cedar import Entities, EntityUID, PolicySet, Request, Schema
 from rune.cedar.decision import Decision as CedarDecision
-from rune.cedar.json_format import EntityData, entities_data_from_json
+from rune.cedar.json_format import EntityData
 from rune.cedar.request import to_entity_uid
 from rune.cedar.values import CedarRecord, CedarSet
 from rune.engine.decision import Decision, Obligation
@@ -404,27 +404,10 @@ def _program(rules: str | None, file: str | None) -> Any:
 
 
 def _entity_data(entities: Any, schema: Schema | None) -> dict[EntityUID, EntityData]:
+    """Entities as written (Cedar JSON: a list or its text), by uid."""
     if entities is None:
         return {}
-    if isinstance(entities, str | bytes):
-        import json
-
-        from rune.cedar.errors import EntitiesError
-
-        try:
-            entities = json.loads(entities)
-        except json.JSONDecodeError as exc:
-            raise EntitiesError(f"invalid JSON: {exc.msg}", code="invalid-json",
-                                path=f"line {exc.lineno} column {exc.colno}") from None
-    if not isinstance(entities, list):
-        from rune.cedar.errors import EntitiesError
-
-        raise EntitiesError("entities must be a JSON list", code="invalid-entities", path="$")
-    if schema is not None:
-        items = schema.parse_entities(entities)
-    else:
-        items = entities_data_from_json(entities)
-    return {item.uid: item for item in items}
+    return {item.uid: item for item in Entities.parse_json(entities, schema)}
 
 
 def _facts(facts: Mapping[str, Iterable[Sequence[Any]]] | None
@@ -597,15 +580,7 @@ def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
     """The rules' result with this request's facts added (base strata shared)."""
     if not snap.request_scoped:
         return snap.result
-    facts = _request_facts(request, now)
-    extended = getattr(snap.result, "extended", None)
-    if extended is not None:
-        return extended(facts)
-    # Fallback while incremental evaluation is unavailable: full evaluation.
-    inputs: dict[str, list[tuple[Any, ...]]] = dict(entity_facts(snap.entity_data.values()))
-    for name, rows in (*snap.facts.items(), *facts.items()):
-        inputs.setdefault(name, []).extend(rows)
-    return snap.rules.evaluate(inputs)
+    return snap.result.extended(_request_facts(request, now))
 
 
 def _config(result: Any) -> Mapping[str, Any]:
