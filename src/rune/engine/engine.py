@@ -68,21 +68,27 @@ class Engine:
         policy_file: str | None = None,
         rules_file: str | None = None,
     ) -> None:
-        self._clock = clock
-        self._write_lock = threading.Lock()
-        self._limits = SlidingWindows()
-        self._source: Path | None = None
-        self._approval_ttl = 3600.0
-        self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any]] = (None, {})
+        parsed_schema = Schema.from_str(schema) if isinstance(schema, str) else schema
         snapshot = _build(
             version=1,
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
-            schema=Schema.from_str(schema) if isinstance(schema, str) else schema,
-            entities=_entity_data(entities, None),
+            schema=parsed_schema,
+            entities=_entity_data(entities, parsed_schema),
             facts=_facts(facts),
             rules=_program(rules, rules_file),
             approvals={},
         )
+        self._start(snapshot, clock, source=None, approval_ttl=3600.0)
+
+    def _start(self, snapshot: Snapshot, clock: Callable[[], float], *, source: Path | None,
+               approval_ttl: float) -> None:
+        """The engine's mutable state, shared by both constructors."""
+        self._clock = clock
+        self._write_lock = threading.Lock()
+        self._limits = SlidingWindows()
+        self._source = source
+        self._approval_ttl = approval_ttl
+        self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any]] = (None, {})
         self._snapshot = snapshot
 
     # -- loading ---------------------------------------------------------------------------
@@ -93,16 +99,12 @@ class Engine:
 
         bundle = load_bundle(path)
         engine = cls.__new__(cls)
-        engine._clock = clock
-        engine._write_lock = threading.Lock()
-        engine._limits = SlidingWindows()
-        engine._source = Path(path)
-        engine._approval_ttl = bundle.settings.approval_ttl_seconds
-        engine._cache = (None, {})
-        engine._snapshot = _build(
+        snapshot = _build(
             version=1, policies=bundle.policies, schema=bundle.schema,
             entities=bundle.entities, facts=bundle.facts, rules=bundle.rules, approvals={},
         )
+        engine._start(snapshot, clock, source=Path(path),
+                      approval_ttl=bundle.settings.approval_ttl_seconds)
         return engine
 
     def reload(self) -> int:
