@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 from rune.cedar.errors import EvaluationError
 from rune.cedar.values import CedarRecord, CedarSet, EntityUID
@@ -17,6 +18,7 @@ __all__ = [
     "OVERFLOW",
     "TYPE_ERROR",
     "UNKNOWN_FUNCTION",
+    "cached_constructor",
     "describe_type",
     "raise_type_error",
 ]
@@ -34,6 +36,30 @@ UNKNOWN_FUNCTION = "unknown-extension-function"
 # Each constructor remembers at most this many parsed strings. Values are immutable, so
 # sharing one between requests is safe; the cache is emptied, not evicted, when full.
 CONSTRUCTOR_CACHE_SIZE = 1024
+
+_V = TypeVar("_V")
+
+
+def cached_constructor(parse: Callable[[str], _V], doc: str) -> Callable[[Any], _V]:
+    """A Cedar constructor `name(string)` over ``parse``, answering recently parsed
+    strings from its own small cache (failures are not cached)."""
+    cache: dict[str, _V] = {}
+
+    def construct(text: Any) -> _V:
+        if text.__class__ is not str:
+            raise_type_error("string", text)
+        value = cache.get(text)
+        if value is None:
+            value = parse(text)
+            if len(cache) >= CONSTRUCTOR_CACHE_SIZE:
+                cache.clear()
+            cache[text] = value
+        return value
+
+    construct.__doc__ = doc
+    construct.cache = cache  # type: ignore[attr-defined]
+    return construct
+
 
 # The constructor a string was probably meant for, keyed by the expected type.
 _CONSTRUCTOR = {

@@ -25,10 +25,10 @@ from typing import Any
 
 from rune.cedar.errors import EvaluationError
 from rune.cedar.extensions._checks import (
-    CONSTRUCTOR_CACHE_SIZE,
     INVALID_DATETIME,
     INVALID_DURATION,
     OVERFLOW,
+    cached_constructor,
     raise_type_error,
 )
 from rune.cedar.values import LONG_MAX, LONG_MIN
@@ -380,34 +380,18 @@ def _duration_overflow(text: str) -> EvaluationError:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
-_DATETIME_CACHE: dict[str, Datetime] = {}
-_DURATION_CACHE: dict[str, Duration] = {}
 
 
-def datetime(text: Any) -> Datetime:
-    """Cedar `datetime(string)`. Recently parsed strings are answered from a small cache."""
-    if text.__class__ is not str:
-        raise_type_error("string", text)
-    value = _DATETIME_CACHE.get(text)
-    if value is None:
-        value = parse_datetime(text)
-        if len(_DATETIME_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
-            _DATETIME_CACHE.clear()
-        _DATETIME_CACHE[text] = value
-    return value
+datetime = cached_constructor(
+    parse_datetime, "Cedar `datetime(string)` (recently parsed strings are cached)."
+)
+_DATETIME_CACHE = datetime.cache  # type: ignore[attr-defined]
 
 
-def duration(text: Any) -> Duration:
-    """Cedar `duration(string)`. Recently parsed strings are answered from a small cache."""
-    if text.__class__ is not str:
-        raise_type_error("string", text)
-    value = _DURATION_CACHE.get(text)
-    if value is None:
-        value = parse_duration(text)
-        if len(_DURATION_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
-            _DURATION_CACHE.clear()
-        _DURATION_CACHE[text] = value
-    return value
+duration = cached_constructor(
+    parse_duration, "Cedar `duration(string)` (recently parsed strings are cached)."
+)
+_DURATION_CACHE = duration.cache  # type: ignore[attr-defined]
 
 
 def offset(value: Any, delta: Any) -> Datetime:

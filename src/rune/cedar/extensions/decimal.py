@@ -17,9 +17,9 @@ from typing import Any
 
 from rune.cedar.errors import EvaluationError
 from rune.cedar.extensions._checks import (
-    CONSTRUCTOR_CACHE_SIZE,
     INVALID_DECIMAL,
     OVERFLOW,
+    cached_constructor,
     raise_type_error,
 )
 from rune.cedar.values import LONG_MAX, LONG_MIN
@@ -156,20 +156,12 @@ def parse_decimal(text: str) -> Decimal:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
-_CACHE: dict[str, Decimal] = {}
 
 
-def decimal(text: Any) -> Decimal:
-    """Cedar `decimal(string)`. Recently parsed strings are answered from a small cache."""
-    if text.__class__ is not str:
-        raise_type_error("string", text)
-    value = _CACHE.get(text)
-    if value is None:
-        value = parse_decimal(text)
-        if len(_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
-            _CACHE.clear()
-        _CACHE[text] = value
-    return value
+decimal = cached_constructor(
+    parse_decimal, "Cedar `decimal(string)` (recently parsed strings are cached)."
+)
+_CACHE = decimal.cache  # type: ignore[attr-defined]
 
 
 def less_than(left: Any, right: Any) -> bool:

@@ -23,8 +23,8 @@ from typing import Any
 
 from rune.cedar.errors import EvaluationError
 from rune.cedar.extensions._checks import (
-    CONSTRUCTOR_CACHE_SIZE,
     INVALID_IPADDR,
+    cached_constructor,
     raise_type_error,
 )
 
@@ -270,20 +270,12 @@ def _format_ipv6(address: int) -> str:
 # ---- Cedar functions and methods (receiver first) -------------------------------------
 
 
-_CACHE: dict[str, IPAddr] = {}
 
 
-def ip(text: Any) -> IPAddr:
-    """Cedar `ip(string)`. Recently parsed strings are answered from a small cache."""
-    if text.__class__ is not str:
-        raise_type_error("string", text)
-    value = _CACHE.get(text)
-    if value is None:
-        value = parse_ipaddr(text)
-        if len(_CACHE) >= CONSTRUCTOR_CACHE_SIZE:
-            _CACHE.clear()
-        _CACHE[text] = value
-    return value
+ip = cached_constructor(
+    parse_ipaddr, "Cedar `ip(string)` (recently parsed strings are cached)."
+)
+_CACHE = ip.cache  # type: ignore[attr-defined]
 
 
 def is_ipv4(value: Any) -> bool:
