@@ -6,7 +6,7 @@ import importlib
 
 import pytest
 
-PACKAGES = ["rune", "rune.cedar", "rune.datalog"]
+PACKAGES = ["rune", "rune.bundle", "rune.cedar", "rune.datalog", "rune.engine", "rune.store"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)

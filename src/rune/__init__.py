@@ -10,7 +10,7 @@ d.decision, d.allowed, d.reasons, d.errors, d.config, d.obligations, d.version, 
 
 from __future__ import annotations
 
-from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot
+from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot, Verdict
 from rune.errors import Diagnostic, RuneError, SourceSpan
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "RuneError",
     "Snapshot",
     "SourceSpan",
+    "Verdict",
     "__version__",
 ]
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from rune.engine.decision import Decision, EngineRequest, Obligation
+from rune.engine.decision import Decision, EngineRequest, Obligation, Verdict
 from rune.engine.engine import Engine
 from rune.engine.errors import EngineError
 from rune.engine.snapshot import Snapshot
 
-__all__ = ["Decision", "Engine", "EngineError", "EngineRequest", "Obligation", "Snapshot"]
+__all__ = [
+    "Decision",
+    "Engine",
+    "EngineError",
+    "EngineRequest",
+    "Obligation",
+    "Snapshot",
+    "Verdict",
+]

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from rune.engine.snapshot import Snapshot
 
-__all__ = ["Decision", "EngineRequest", "Obligation"]
+__all__ = ["Decision", "EngineRequest", "Obligation", "Verdict"]
+
+
+class Verdict(StrEnum):
+    """The three answers of the engine (equal to the strings "allow", "deny", "ask")."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    ASK = "ask"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +73,7 @@ class Decision(NamedTuple):
         decided_at: the time request-scoped rules saw as `now` (None when no rule ran).
     """
 
-    decision: str
+    decision: Verdict
     reasons: tuple[str, ...]
     errors: tuple[str, ...]
     config: Mapping[str, Any]
@@ -77,7 +86,7 @@ class Decision(NamedTuple):
     @property
     def allowed(self) -> bool:
         """True only for "allow"."""
-        return self.decision == "allow"
+        return self.decision is Verdict.ALLOW
 
     def explain(self) -> Explanation:
         """Why: determining policies, relevant policies that did not apply (with the

@@ -25,7 +25,7 @@ from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.json_format import EntityData
 from rune.cedar.request import to_entity_uid
 from rune.cedar.values import CedarRecord, CedarSet
-from rune.engine.decision import Decision, Obligation
+from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
 from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
@@ -36,6 +36,7 @@ __all__ = ["Engine"]
 
 _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
 _ALLOW = CedarDecision.ALLOW
+_ALLOW_V, _DENY_V, _ASK = Verdict.ALLOW, Verdict.DENY, Verdict.ASK
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 _CACHE_MAX = 1 << 16
 
@@ -166,7 +167,7 @@ class Engine:
                 self._cache = (snap, cache)
             cached = cache.get(triple)
             if cached is not None and _same_context(context, cached[6][3]):
-                if cached[4] or cached[0] == "ask":
+                if cached[4] or cached[0] is _ASK:
                     return self._enforce(cached, snap)
                 return cached  # type: ignore[no-any-return]
         request = Request(principal, action, resource, context, schema=snap.schema)
@@ -175,7 +176,7 @@ class Engine:
             if len(cache) >= _CACHE_MAX:
                 cache.clear()
             cache[triple] = decision
-        if decision[4] or decision[0] == "ask":
+        if decision[4] or decision[0] is _ASK:
             return self._enforce(decision, snap)
         return decision
 
@@ -309,10 +310,10 @@ class Engine:
             if response[0] is _ALLOW:
                 asks = snap.ask_policies
                 if not asks or not any(pid in asks for pid in reason):
-                    return _new_decision(Decision, ("allow", reason, (), _EMPTY_CONFIG, (),
+                    return _new_decision(Decision, (_ALLOW_V, reason, (), _EMPTY_CONFIG, (),
                                                     snap.version, request, snap, None))
             else:
-                return _new_decision(Decision, ("deny", reason, (), _EMPTY_CONFIG, (),
+                return _new_decision(Decision, (_DENY_V, reason, (), _EMPTY_CONFIG, (),
                                                 snap.version, request, snap, None))
         reasons = list(response.reason)
         errors = [f"{e.policy_id}: {e.message}" for e in response.errors]
@@ -341,20 +342,20 @@ class Engine:
                 if ask is not None:
                     approvals_needed.append(f"approval:{ask or pid}")
         if rules_failed:
-            verdict = "deny"
+            verdict = _DENY_V
             if response.decision != "deny":
                 reasons = []
         elif response.decision == "deny":
-            verdict = "deny"
+            verdict = _DENY_V
             reasons += denials
         elif denials:
-            verdict, reasons = "deny", denials
+            verdict, reasons = _DENY_V, denials
         elif approvals_needed:
-            verdict = "ask"
+            verdict = _ASK
             reasons += approvals_needed
         else:
-            verdict = "allow"
-        if verdict == "deny":
+            verdict = _ALLOW_V
+        if verdict is _DENY_V:
             obligations = []  # obligations bind allowed actions only
         return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
                         snap.version, request, snap, now)
@@ -364,15 +365,15 @@ class Engine:
         now = self._clock()
         verdict = decision.decision
         reasons = list(decision.reasons)
-        if verdict == "ask":
+        if verdict is _ASK:
             req = decision.request
             expires = snap.approvals.get((req.principal, req.action, req.resource))
             if expires is None or expires <= now:
                 return decision
-            verdict = "allow"
+            verdict = _ALLOW_V
             reasons = [x for x in reasons if not x.startswith("approval:")]
             reasons.append("approved")
-        if verdict == "allow":
+        if verdict is _ALLOW_V:
             # All or nothing: a request one limit refuses consumes no other limit.
             taken: list[tuple[str, int]] = []
             for ob in decision.obligations:
@@ -385,12 +386,12 @@ class Engine:
                     if amount < 0:  # a negative amount would refund the window
                         self._release(taken, now)
                         return decision._replace(
-                            decision="deny", reasons=(f"budget:{ob.key}:negative-amount",))
+                            decision=_DENY_V, reasons=(f"budget:{ob.key}:negative-amount",))
                 if not self._limits.try_acquire(key, ob.limit, ob.window_seconds or 0, now,
                                                 amount):
                     self._release(taken, now)
                     # The obligations stay: they say which limit refused the request.
-                    return decision._replace(decision="deny", reasons=(f"{label}:{ob.key}",))
+                    return decision._replace(decision=_DENY_V, reasons=(f"{label}:{ob.key}",))
                 taken.append((key, amount))
         return decision._replace(decision=verdict, reasons=tuple(reasons))
 
