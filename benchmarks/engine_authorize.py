@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -310,40 +310,16 @@ def memory(entity_json: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 # -- report --------------------------------------------------------------------------------------
 
 def row(figure: str, rune_value: str, cedar_value: str, ratio: str, target: str,
-        met: bool | None) -> str:
-    verdict = "" if met is None else ("yes" if met else "NO")
+        met: bool | str | None) -> str:
+    verdict = met if isinstance(met, str) else "" if met is None else ("yes" if met else "NO")
     return (f"{figure:<44} {rune_value:>12} {cedar_value:>12} {ratio:>9} "
             f"{target:>18} {verdict:>4}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sample", type=int, default=20_000,
-                        help="fresh requests per uncached figure (a), (b), (d)")
-    parser.add_argument("--requests", type=int, default=1_000_000,
-                        help="requests in the long run (e)")
-    parser.add_argument("--cached", type=int, default=1_000_000,
-                        help="cached decisions timed for (c)")
-    parser.add_argument("--with-gc", action="store_true",
-                        help="keep the garbage collector on in timed regions")
-    parser.add_argument("--skip-memory", action="store_true")
-    args = parser.parse_args()
-    Timed.keep_gc = args.with_gc
-
-    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
-    print(f"command: {command}")
-    print(f"python {sys.version.split()[0]}, cedarpy {metadata.version('cedarpy')}, "
-          f"gc {'on' if args.with_gc else 'off'} in timed regions, {os.cpu_count()} cpus, "
-          f"load average {os.getloadavg()[0]:.1f} at start")
-    entity_json = workload.entities()
-    print(f"workload: {len(entity_json)} entities (10,000 agents), 100 tools, 4 actions")
-
-    lines = [row("figure", "RUNE", "cedarpy", "speedup", "target (issue 4)", "met"),
-             "-" * 104]
-
-    def say(*parts: str) -> None:
-        print(*parts, flush=True)
-
+def speed_figures(args: argparse.Namespace, entity_json: list[dict[str, Any]],
+                  say: Callable[..., None]) -> list[str]:
+    """Measure (a)-(e) and return their report rows."""
+    lines: list[str] = []
     say(f"(a) 10 policies, {args.sample} fresh requests ...")
     a = uncached(10, args.sample, entity_json)
     say(f"(b) 1,000 policies, {args.sample} fresh requests ...")
@@ -395,7 +371,41 @@ def main() -> None:
                      f"{e['rune_per_s']:,.0f}/s", f"{e['cedarpy_per_s']:,.0f}/s",
                      f"{e['rune_per_s'] / e['cedarpy_per_s']:.1f}x",
                      f"PN {PERMIT_PER_CORE:,}/s", None))
+    return lines
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sample", type=int, default=20_000,
+                        help="fresh requests per uncached figure (a), (b), (d)")
+    parser.add_argument("--requests", type=int, default=1_000_000,
+                        help="requests in the long run (e)")
+    parser.add_argument("--cached", type=int, default=1_000_000,
+                        help="cached decisions timed for (c)")
+    parser.add_argument("--with-gc", action="store_true",
+                        help="keep the garbage collector on in timed regions")
+    parser.add_argument("--skip-memory", action="store_true", help="skip (f)")
+    parser.add_argument("--only-memory", action="store_true",
+                        help="measure (f) only, skipping the timed figures (a)-(e)")
+    args = parser.parse_args()
+    Timed.keep_gc = args.with_gc
+
+    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
+    print(f"command: {command}")
+    print(f"python {sys.version.split()[0]}, cedarpy {metadata.version('cedarpy')}, "
+          f"gc {'on' if args.with_gc else 'off'} in timed regions, {os.cpu_count()} cpus, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
+    entity_json = workload.entities()
+    print(f"workload: {len(entity_json)} entities (10,000 agents), 100 tools, 4 actions")
+
+    lines = [row("figure", "RUNE", "cedarpy", "speedup", "target (issue 4)", "met"),
+             "-" * 104]
+
+    def say(*parts: str) -> None:
+        print(*parts, flush=True)
+
+    if not args.only_memory:
+        lines += speed_figures(args, entity_json, say)
     if not args.skip_memory:
         say("(f) memory, each figure in a fresh interpreter ...")
         m = memory(entity_json)
