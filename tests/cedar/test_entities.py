@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rune.cedar.entities import Entities
@@ -100,3 +102,40 @@ def test_round_trip_json() -> None:
     es = Entities.from_json(data)
     again = Entities.from_json(es.to_json())
     assert again[EntityUID("U", "x")].attrs == es[EntityUID("U", "x")].attrs
+
+
+_TWO = [{"uid": uid("U", "x"), "attrs": {"a": 1, "b": True}, "parents": [uid("G", "g")]},
+        {"uid": uid("G", "g"), "attrs": {}, "parents": [], "tags": {"t": "v"}}]
+
+
+@pytest.mark.parametrize("text", [
+    json.dumps(_TWO), json.dumps(_TWO, indent=2), f" \n{json.dumps(_TWO)}\r\n\t", "[]",
+    " [ ] ", "[\n]",
+])
+def test_entity_text_is_read_as_json_loads_reads_it(text: str) -> None:
+    # Entity text is decoded one list item at a time; the result is json.loads's.
+    assert Entities.parse_json(text) == Entities.parse_json(json.loads(text))
+
+
+@pytest.mark.parametrize("text", [
+    "[1,]", "[1 2]", '[{"a": 1}] x', "[", "", " ", "\ufeff[]", "[1]]", "[,1]", '[{"uid": }]',
+])
+def test_malformed_entity_text_is_reported_as_json_loads_reports_it(text: str) -> None:
+    with pytest.raises(EntitiesError) as info:
+        Entities.parse_json(text)
+    with pytest.raises(json.JSONDecodeError) as reference:
+        json.loads(text)
+    assert info.value.code == "invalid-json"
+    assert info.value.message == f"invalid JSON: {reference.value.msg}"
+    assert info.value.path == f"line {reference.value.lineno} column {reference.value.colno}"
+
+
+def test_equal_attribute_records_are_shared_but_true_is_not_one() -> None:
+    es = Entities.from_json([
+        {"uid": uid("U", str(i)), "attrs": {"a": value}, "parents": []}
+        for i, value in enumerate([1, True, 1, True, "1"])
+    ])
+    attrs = [es[EntityUID("U", str(i))].attrs for i in range(5)]
+    assert attrs[0] is attrs[2] and attrs[1] is attrs[3]
+    assert attrs[0]["a"] is not True and attrs[1]["a"] is True and attrs[4]["a"] == "1"
+    assert es[EntityUID("U", "0")].parents == frozenset()

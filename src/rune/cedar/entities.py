@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar.errors import EntitiesError
-from rune.cedar.json_format import EntityData, entities_data_from_json, value_to_json
-from rune.cedar.values import CedarRecord, EntityUID, intern_uid
+from rune.cedar.json_format import (
+    EntityData,
+    EntitySharing,
+    entities_data_from_json,
+    value_to_json,
+)
+from rune.cedar.values import CedarRecord, EntityUID
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -25,21 +31,32 @@ class Entity:
     store is built, so `in` is a set lookup on the request path.
     """
 
-    __slots__ = ("ancestors", "attrs", "parents", "tags", "uid")
+    # Direct parents are kept as written (a tuple, shared among entities with the same
+    # parents); only `ancestors`, which the request path reads, is a set.
+    __slots__ = ("ancestors", "attrs", "parent_uids", "tags", "uid")
 
     def __init__(
         self,
         uid: EntityUID,
         attrs: CedarRecord,
-        parents: frozenset[EntityUID],
+        parents: Iterable[EntityUID],
         tags: CedarRecord,
         ancestors: frozenset[EntityUID] = _EMPTY,
     ) -> None:
         self.uid = uid
         self.attrs = attrs
-        self.parents = parents
+        self.parent_uids = tuple(parents)  # the same tuple when given one
         self.tags = tags
         self.ancestors = ancestors
+
+    @property
+    def parents(self) -> frozenset[EntityUID]:
+        """The direct parents."""
+        return frozenset(self.parent_uids)
+
+    def data(self) -> EntityData:
+        """The entity as read from JSON (parents in the order written)."""
+        return EntityData(self.uid, self.attrs, self.parent_uids, self.tags)
 
     def __repr__(self) -> str:
         return f"Entity({self.uid}, attrs={self.attrs!r}, parents={sorted(map(str, self.parents))})"
@@ -104,6 +121,11 @@ class Entities(Mapping[EntityUID, Entity]):
 
     @staticmethod
     def _parse_json(data: Any, schema: Schema | None) -> list[EntityData]:
+        if data.__class__ is str and schema is None:
+            try:
+                return entities_data_from_json(_json_list_items(data))
+            except (json.JSONDecodeError, _NotAJsonList):
+                pass  # json.loads below reports the problem as it always has
         if isinstance(data, str | bytes):
             try:
                 data = json.loads(data)
@@ -122,6 +144,7 @@ class Entities(Mapping[EntityUID, Entity]):
     def from_data(cls, items: Iterable[EntityData], schema: Schema | None = None) -> Entities:
         """Build a store from parsed entity data, closing the parent relation."""
         by_uid: dict[EntityUID, Entity] = {}
+        shared = EntitySharing()
         for item in items:
             if item.uid in by_uid:
                 previous = by_uid[item.uid]
@@ -132,9 +155,9 @@ class Entities(Mapping[EntityUID, Entity]):
                     continue
                 raise EntitiesError(f"duplicate entity entry `{item.uid}`",
                                     code="duplicate-entity")
-            uid = intern_uid(item.uid)
-            parents = frozenset(intern_uid(p) for p in item.parents)
-            by_uid[uid] = Entity(uid, item.attrs, parents, item.tags)
+            uid = shared.uid(item.uid)
+            by_uid[uid] = Entity(uid, shared.record(item.attrs), shared.parents(item.parents),
+                                 shared.record(item.tags))
         _close_ancestors(by_uid)
         return cls(by_uid, schema)
 
@@ -174,6 +197,52 @@ class Entities(Mapping[EntityUID, Entity]):
         return f"Entities({len(self._by_uid)} entities)"
 
 
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+_DECODER = json.JSONDecoder()
+
+
+class _NotAJsonList(Exception):
+    """The text is not a well-formed JSON list (json.loads says what is wrong)."""
+
+
+def _skip_whitespace(text: str, i: int) -> int:
+    match = _WHITESPACE.match(text, i)
+    return i if match is None else match.end()
+
+
+def _json_list_items(text: str) -> Iterator[Any]:
+    """The items of the JSON list ``text``, decoded one at a time.
+
+    Equivalent to iterating `json.loads(text)` for a well-formed list, but only one
+    item's objects are alive at a time: decoding a large entity file whole would leave
+    the interpreter's heap fragmented by the freed tree long after the entities are
+    built. Malformed text raises `json.JSONDecodeError` or `_NotAJsonList`, possibly
+    after some items; the caller then lets `json.loads` report it.
+    """
+    decode = _DECODER.raw_decode
+    n = len(text)
+    i = _skip_whitespace(text, 0)
+    if i >= n or text[i] != "[":
+        raise _NotAJsonList
+    i = _skip_whitespace(text, i + 1)
+    if i < n and text[i] == "]":
+        i += 1
+    else:
+        while True:
+            item, i = decode(text, i)
+            yield item
+            i = _skip_whitespace(text, i)
+            if i < n and text[i] == ",":
+                i = _skip_whitespace(text, i + 1)
+            elif i < n and text[i] == "]":
+                i += 1
+                break
+            else:
+                raise _NotAJsonList
+    if _skip_whitespace(text, i) != n:
+        raise _NotAJsonList
+
+
 def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
     """Compute every entity's transitive ancestors (memoized iterative DFS).
 
@@ -187,7 +256,7 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
             continue
         # Iterative post-order DFS so deep hierarchies do not hit the recursion limit.
         stack: list[tuple[EntityUID, Iterator[EntityUID]]] = [
-            (root, iter(by_uid[root].parents))
+            (root, iter(by_uid[root].parent_uids))
         ]
         on_stack = {root}
         while stack:
@@ -201,7 +270,7 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
                     )
                 if parent in done or parent not in by_uid:
                     continue
-                stack.append((parent, iter(by_uid[parent].parents)))
+                stack.append((parent, iter(by_uid[parent].parent_uids)))
                 on_stack.add(parent)
                 advanced = True
                 break
@@ -210,7 +279,7 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
             stack.pop()
             on_stack.discard(uid)
             acc: set[EntityUID] = set()
-            for parent in by_uid[uid].parents:
+            for parent in by_uid[uid].parent_uids:
                 acc.add(parent)
                 acc |= done.get(parent, _EMPTY)
             closed = frozenset(acc)
@@ -218,3 +287,4 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
             done[uid] = shared.setdefault(closed, closed)
     for uid, entity in by_uid.items():
         entity.ancestors = done[uid]
+

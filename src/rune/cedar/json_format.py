@@ -8,15 +8,17 @@ Errors carry a JSON path such as `$[2].attrs.owner`.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
 from rune.cedar.extensions import is_json_extn
-from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID
+from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, intern_uid
 from rune.errors import Diagnostic
 
 __all__ = [
     "EntityData",
+    "EntitySharing",
     "check_entity_type",
     "entities_data_from_json",
     "entity_data_from_json",
@@ -29,6 +31,52 @@ _NAME = re.compile(r"[_a-zA-Z][_a-zA-Z0-9]*(::[_a-zA-Z][_a-zA-Z0-9]*)*\Z")
 _RESERVED = frozenset(
     {"true", "false", "if", "then", "else", "in", "is", "like", "has", "__cedar"}
 )
+
+
+_SCALARS = frozenset({bool, int, str, EntityUID})
+
+
+class EntitySharing:
+    """One object for equal parts of many entities while they are parsed or stored.
+
+    Stores hold thousands of entities with the same attribute values (agents of one
+    role and clearance), the same parents and no tags; sharing them keeps memory
+    proportional to the distinct values. Records are immutable once parsed, so sharing
+    is invisible to readers.
+    """
+
+    __slots__ = ("_parents", "_records", "_types")
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[Any, ...], CedarRecord] = {}
+        self._parents: dict[tuple[EntityUID, ...], tuple[EntityUID, ...]] = {}
+        self._types: dict[str, str] = {}
+
+    def uid(self, uid: EntityUID) -> EntityUID:
+        """The canonical object for ``uid`` (see `intern_uid`), its type name shared."""
+        type_name = self._types.setdefault(uid[0], uid[0])
+        if type_name is not uid[0]:
+            uid = EntityUID(type_name, uid[1])
+        return intern_uid(uid)
+
+    def record(self, record: CedarRecord) -> CedarRecord:
+        """An equal record, shared when its values are all scalars."""
+        if record.__class__ is not CedarRecord:
+            return record
+        scalars = _SCALARS
+        key: list[Any] = []
+        for name, value in record.items():
+            cls = value.__class__
+            if cls not in scalars:
+                return record  # nested and extension values are rare: not worth a key
+            # The class is part of the key: Cedar's `true` is not `1`.
+            key += (name, cls, value)
+        return self._records.setdefault(tuple(key), record)
+
+    def parents(self, parents: Iterable[EntityUID]) -> tuple[EntityUID, ...]:
+        """The canonical uids of ``parents``, as a tuple shared by equal lists."""
+        uids = tuple(self.uid(p) for p in parents)
+        return self._parents.setdefault(uids, uids)
 
 
 class EntityData(NamedTuple):
@@ -125,9 +173,11 @@ def extension_from_json(data: Any, path: str, error: type[CedarError] = Entities
 
 
 def entity_data_from_json(
-    item: Any, path: str, error: type[CedarError] = EntitiesError
+    item: Any, path: str, error: type[CedarError] = EntitiesError,
+    shared: EntitySharing | None = None,
 ) -> EntityData:
-    """Parse one entity object `{"uid", "attrs", "parents", "tags"}` without a schema."""
+    """Parse one entity object `{"uid", "attrs", "parents", "tags"}` without a schema
+    (sharing equal parts with other entities parsed with the same ``shared``)."""
     if not isinstance(item, dict):
         raise error("an entity must be a JSON object", code="invalid-entity", path=path)
     # As Cedar: `uid`, `attrs` and `parents` are required; unknown fields are ignored.
@@ -153,10 +203,13 @@ def entity_data_from_json(
     tags = CedarRecord()
     for key, value in tags_json.items():
         tags[key] = value_from_json(value, f"{path}.tags.{key}", error)
+    if shared is not None:
+        return EntityData(shared.uid(uid), shared.record(attrs), shared.parents(parents),
+                          shared.record(tags))
     return EntityData(uid, attrs, parents, tags)
 
 
-def entities_data_from_json(items: list[Any]) -> list[EntityData]:
+def entities_data_from_json(items: Iterable[Any]) -> list[EntityData]:
     """Parse a list of entity objects without a schema, reporting every bad entity.
 
     Raises:
@@ -164,9 +217,10 @@ def entities_data_from_json(items: list[Any]) -> list[EntityData]:
     """
     out: list[EntityData] = []
     problems: list[Diagnostic] = []
+    shared = EntitySharing()
     for i, item in enumerate(items):
         try:
-            out.append(entity_data_from_json(item, f"$[{i}]"))
+            out.append(entity_data_from_json(item, f"$[{i}]", shared=shared))
         except EntitiesError as exc:
             problems.extend(exc.diagnostics)
     if problems:

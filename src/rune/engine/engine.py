@@ -29,7 +29,7 @@ from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
 from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
-from rune.engine.snapshot import Snapshot
+from rune.engine.snapshot import Snapshot, WrittenEntities
 from rune.store.mapping import entity_facts, parse_uid_text, uid_text, value_text
 
 __all__ = ["Engine"]
@@ -474,13 +474,29 @@ def _build(*, version: int, policies: PolicySet, schema: Schema | None,
     store = _entities(materialized, schema)
     return Snapshot(
         version=version, policies=policies, prepared=policies.prepared(), schema=schema,
-        entity_data=MappingProxyType(dict(entities)), entities=store,
+        entity_data=_written(entities, store, exact=schema is None and rules is None),
+        entities=store,
         facts=MappingProxyType(dict(facts)), rules=rules, result=result,
         approvals=MappingProxyType(dict(approvals)), request_scoped=request_scoped,
         cacheable=cacheable,
         ask_policies=MappingProxyType({
             p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations}),
     )
+
+
+def _written(entities: Mapping[EntityUID, EntityData], store: Entities, *, exact: bool
+             ) -> WrittenEntities:
+    """The entities as written, read through ``store`` where it holds the same data
+    (``exact``: the store was built from exactly these entities)."""
+    if exact:
+        return WrittenEntities(store)
+    # Rules derive data and a schema adds its action entities: keep what differs.
+    differs: dict[EntityUID, EntityData | None] = {}
+    for uid, entity in store._by_uid.items():
+        data = entities.get(uid)
+        if data is None or data != entity.data():
+            differs[uid] = data
+    return WrittenEntities(store, differs)
 
 
 def _entities(data: Mapping[EntityUID, EntityData], schema: Schema | None) -> Entities:

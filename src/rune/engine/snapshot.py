@@ -2,16 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rune.cedar import Entities, PolicySet, Schema
-from rune.cedar.index import PreparedPolicySet
+from rune.cedar.entities import Entities
 from rune.cedar.json_format import EntityData
 from rune.cedar.values import EntityUID
 
-__all__ = ["Snapshot"]
+if TYPE_CHECKING:
+    from rune.cedar.index import PreparedPolicySet
+    from rune.cedar.policy_set import PolicySet
+    from rune.cedar.schema import Schema
+
+__all__ = ["Snapshot", "WrittenEntities"]
+
+
+class WrittenEntities(Mapping[EntityUID, EntityData]):
+    """The entities as written (before rules), read through the materialized store.
+
+    Rules change few entities, so a version keeps one store and, for the entities rules
+    changed, their data as written (None for entities only rules created), instead of a
+    second copy of every entity.
+    """
+
+    __slots__ = ("_store", "_written")
+
+    def __init__(self, store: Entities,
+                 written: Mapping[EntityUID, EntityData | None] | None = None) -> None:
+        self._store = store
+        self._written = written or {}
+
+    def __getitem__(self, uid: EntityUID) -> EntityData:
+        written = self._written
+        if uid in written:
+            data = written[uid]
+            if data is None:
+                raise KeyError(uid)
+            return data
+        return self._store._by_uid[uid].data()
+
+    def __iter__(self) -> Iterator[EntityUID]:
+        written = self._written
+        if not written:
+            return iter(self._store._by_uid)
+        return (uid for uid in self._store._by_uid
+                if uid not in written or written[uid] is not None)
+
+    def __len__(self) -> int:
+        return len(self._store) - sum(1 for data in self._written.values() if data is None)
+
+    def __contains__(self, uid: object) -> bool:
+        written = self._written
+        if uid in written:
+            return written[uid] is not None  # type: ignore[index]
+        return uid in self._store._by_uid
+
+    def __repr__(self) -> str:
+        return f"WrittenEntities({len(self)} entities)"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
