@@ -8,6 +8,7 @@ module because they exist only to exercise the parser.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import tarfile
@@ -48,7 +49,9 @@ from rune.cedar.ast import (
     Wildcard,
 )
 from rune.cedar.errors import ParseError
+from rune.cedar.lexer import tokenize
 from rune.cedar.parser import (
+    _PolicyParser,
     parse_entity_type,
     parse_entity_uid,
     parse_expression,
@@ -1304,3 +1307,31 @@ def test_random_corpus_mutations_agree_with_cedar(
         token = rng.choice(tokens)
         replacement = rng.choice([*VOCABULARY, ""])
         assert_agrees_with_cedar(text[: token.start] + replacement + text[token.end :])
+
+
+def _with_spans(node: Any) -> Any:
+    """A node as nested tuples including its spans (AST equality ignores spans)."""
+    if dataclasses.is_dataclass(node) and not isinstance(node, type):
+        return (type(node).__name__,
+                tuple((f.name, _with_spans(getattr(node, f.name)))
+                      for f in dataclasses.fields(node)))
+    if isinstance(node, tuple):
+        return tuple(_with_spans(x) for x in node)
+    return node
+
+
+@pytest.mark.parametrize("text", [
+    'permit(principal, action, resource);\nforbid(principal, action, resource) when { 1 < 2 };',
+    '// a; comment\n@id("a;b") permit(principal == User::"a;", action, resource)\n'
+    '  when { "x;" like "*;*" };  // trailing; comment\n\n',
+    'permit(principal in ?principal, action, resource);permit(principal, action, resource);',
+    "",
+    "  // only a comment",
+    'permit(principal, action, resource)\n  unless { context.a.b && [1, 2].contains(1) };\n'
+    '@x\n@y("z") forbid(principal is A in A::"b", action in [Action::"c"], resource);',
+])
+def test_statement_by_statement_parse_is_the_single_pass_parse(text: str) -> None:
+    single = _PolicyParser(tokenize(text, "p.cedar"))
+    expected = single.policies()
+    assert not single.diagnostics
+    assert _with_spans(parse_policies(text, "p.cedar")) == _with_spans(expected)

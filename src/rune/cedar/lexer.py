@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ __all__ = [
     "SourceMap",
     "Token",
     "tokenize",
+    "tokenize_statements",
 ]
 
 # Token kinds. Operators and punctuation use their own text as their kind (`"=="`, `"("`).
@@ -56,6 +58,7 @@ _TOKEN_RE = re.compile(
     r")?"
 )
 _KIND_BY_GROUP = (None, IDENT, INT, STRING, SLOT, None)
+_PUNCTUATION = 5
 # A run of characters none of which can start a token, reported as one error.
 _INVALID_RUN_RE = re.compile(rf"[^{_WHITESPACE}A-Za-z0-9_\"?()\[\]{{}},;.:@<>!=+\-*/%&|]*")
 _HINTS = {
@@ -140,13 +143,37 @@ def tokenize(text: str, file: str | None = None) -> Lexed:
         The tokens (the last is always `EOF`), the diagnostics and the offset map.
     """
     source_map = SourceMap.of(text, file)
+    tokens, diagnostics, _ = _scan(text, source_map, 0, statement=False)
+    return Lexed(tuple(tokens), tuple(diagnostics), source_map)
+
+
+def tokenize_statements(text: str, file: str | None = None) -> Iterator[Lexed]:
+    """`tokenize`, one statement at a time: each `Lexed` holds the tokens up to and
+    including the next `;` (or to the end of the text), then an `EOF`.
+
+    Parsing a large policy file statement by statement keeps only one statement's tokens
+    alive at a time. Spans and offsets are those of the whole text.
+    """
+    source_map = SourceMap.of(text, file)
+    n = len(text)
+    pos = 0
+    while True:
+        tokens, diagnostics, pos = _scan(text, source_map, pos, statement=True)
+        yield Lexed(tuple(tokens), tuple(diagnostics), source_map)
+        if pos >= n:
+            return
+
+
+def _scan(text: str, source_map: SourceMap, pos: int, *, statement: bool
+          ) -> tuple[list[Token], list[Diagnostic], int]:
+    """Tokens from offset ``pos`` to the end (the last an `EOF`), or with ``statement``
+    only to the first `;` (then an `EOF` where the `;` ends); and where scanning stopped."""
     tokens: list[Token] = []
     diagnostics: list[Diagnostic] = []
     append = tokens.append
     match = _TOKEN_RE.match
     kinds = _KIND_BY_GROUP
     n = len(text)
-    pos = 0
     while True:
         m = match(text, pos)
         if m is None:  # unreachable: every part of the pattern is optional
@@ -157,6 +184,9 @@ def tokenize(text: str, file: str | None = None) -> Lexed:
             pos = m.end()
             token_text = m.group(group)
             append(Token(kinds[group] or token_text, token_text, start, pos))
+            if statement and token_text == ";" and group == _PUNCTUATION:
+                append(Token(EOF, "", pos, pos))
+                return tokens, diagnostics, pos
             continue
         pos = m.end()
         if pos >= n:
@@ -178,4 +208,4 @@ def tokenize(text: str, file: str | None = None) -> Lexed:
         diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
         pos = end
     append(Token(EOF, "", n, n))
-    return Lexed(tuple(tokens), tuple(diagnostics), source_map)
+    return tokens, diagnostics, n

@@ -24,7 +24,7 @@ from rune.cedar.ast import (
     PolicyAST,
     ScopeConstraint,
 )
-from rune.cedar.lexer import EOF, ERROR, IDENT, STRING, tokenize
+from rune.cedar.lexer import EOF, ERROR, IDENT, STRING, tokenize, tokenize_statements
 from rune.cedar.values import EntityUID
 
 __all__ = ["parse_entity_type", "parse_entity_uid", "parse_expression", "parse_policies"]
@@ -259,6 +259,17 @@ def parse_policies(text: str, file: str | None = None) -> list[PolicyAST]:
         ParseError: carrying one `Diagnostic` per problem found in the whole text, sorted by
             position, each with a span; rendering it shows a caret snippet.
     """
+    policies: list[PolicyAST] = []
+    for statement in tokenize_statements(text, file):
+        parser = _PolicyParser(statement)
+        found = parser.policies()
+        if parser.diagnostics:
+            break
+        policies += found
+    else:
+        return policies
+    # A problem: parse the whole text at once, so that every error is found and recovered
+    # from exactly as a single pass does (recovery may skip across statements).
     parser = _PolicyParser(tokenize(text, file))
     policies = parser.policies()
     parser.finish(text)
