@@ -59,6 +59,7 @@ __all__ = [
     "StratumMaintenance",
     "aggregated_relations",
     "maintenance_for",
+    "order_dependent",
     "probe_atom",
 ]
 
@@ -188,7 +189,7 @@ def _build(
 ) -> Maintenance:
     stratum_of = {name: s.index for s in analysed.strata for name in s.relations}
     derived = frozenset(analysed.rules[i].head for s in analysed.strata for i in s.rules)
-    reevaluate = any(_order_dependent(analysed.rules[i]) for s in analysed.strata for i in s.rules)
+    reevaluate = any(order_dependent(analysed.rules[i]) for s in analysed.strata for i in s.rules)
     probe_relations = {
         PROBE_PREFIX + name: _probe_relation(analysed.relations[name], PROBE_PREFIX + name)
         for name in derived
@@ -391,7 +392,7 @@ def _literal_expressions(literal: Literal) -> tuple[Expr, ...]:
     return ()
 
 
-def _order_dependent(rule: AnalysedRule) -> bool:
+def order_dependent(rule: AnalysedRule) -> bool:
     """Whether a rule uses `$` or `ord`, whose values depend on evaluation order."""
     stack: list[Expr] = list(rule.scoped.head.args)
     for literal in rule.scoped.body:
