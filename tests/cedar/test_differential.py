@@ -33,6 +33,7 @@ from tests.strategies import (
 from rune.cedar.authorizer import authorize
 from rune.cedar.entities import Entities
 from rune.cedar.errors import EntitiesError, LinkError, ParseError, RequestError
+from rune.cedar.index import PreparedPolicySet
 from rune.cedar.policy_set import PolicySet
 from rune.cedar.request import Request
 
@@ -98,8 +99,17 @@ def _rune_outcome(policies: PolicySet, entities: Entities, request: dict[str, An
     except RequestError:
         return _REJECTED
     response = authorize(built, policies, entities)
-    return Outcome(str(response.decision), frozenset(response.reason),
-                   frozenset(e.policy_id for e in response.errors))
+    outcome = Outcome(str(response.decision), frozenset(response.reason),
+                      frozenset(e.policy_id for e in response.errors))
+    # The same request through the scope index and a fused candidate plan (small sets and
+    # one-off plans otherwise skip both), with the same messages.
+    fused = _fused(policies).decide(*built, entities._by_uid)
+    assert fused == response, (fused, response)
+    return outcome
+
+
+def _fused(policies: PolicySet) -> PreparedPolicySet:
+    return PreparedPolicySet(tuple(policies), always_index=True, fuse_at_first_use=True)
 
 
 def _describe(case: Case) -> str:

@@ -35,3 +35,15 @@ def test_corpus_rest(path: Path) -> None:
 
 def test_sample_is_large_enough() -> None:
     assert len(_SAMPLE) >= 1000
+
+
+@pytest.mark.parametrize("path", _SAMPLE, ids=_id)
+def test_corpus_sample_fused(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same cases through the scope index and fused candidate plans, which small
+    # policy sets and one-off plans otherwise skip (see `rune.cedar.index`).
+    from rune.cedar import index
+
+    monkeypatch.setattr(index, "INDEX_THRESHOLD", 0)
+    monkeypatch.setattr(index, "FUSE_AT_FIRST_USE", True)
+    failures = run_test_file(path)
+    assert not failures, "\n".join(failures)

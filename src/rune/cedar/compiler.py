@@ -27,7 +27,9 @@ from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityU
 
 __all__ = [
     "CompiledPolicy",
+    "FusablePart",
     "compile_policy",
+    "fusable_condition",
     "like_matcher",
     "scope_test",
 ]
@@ -67,6 +69,23 @@ class CompiledPolicy:
     source: str  # the generated Python, for debugging and `explain`
 
 
+@dataclass(frozen=True, slots=True)
+class FusablePart:
+    """A policy's `condition` as parts to splice into one function with others
+    (`rune.cedar.index` fuses each candidate plan): the expression, the helper functions
+    it calls and the constants both name (`_k<n>`, `_h<n>`; the fuser renames them apart).
+
+    The expression is *optimistic*: it reads attributes with plain subscripts, so a
+    missing attribute or entity raises some exception instead of Cedar's error. The fuser
+    then re-runs the policy's precise `condition`, which decides or raises the right
+    error; when no exception is raised, both agree.
+    """
+
+    text: str
+    helpers: str
+    constants: Mapping[str, Any]
+
+
 def like_matcher(pattern: tuple[str | ast.Wildcard, ...]) -> Callable[[str], bool]:
     """A fast matcher for a `like` pattern (prefix/suffix/substring special cases)."""
     parts = list(pattern)
@@ -95,8 +114,10 @@ def like_matcher(pattern: tuple[str | ast.Wildcard, ...]) -> Callable[[str], boo
 class _Generator:
     """Generates the Python module text for one policy."""
 
-    def __init__(self, slots: Mapping[str, EntityUID], prefix: str = "") -> None:
+    def __init__(self, slots: Mapping[str, EntityUID], prefix: str = "",
+                 optimistic: bool = False) -> None:
         self.slots = slots
+        self.optimistic = optimistic  # see `FusablePart`
         self.prefix = prefix  # keeps names apart when several policies share one module
         self.consts: dict[str, Any] = {}
         self._const_ids: dict[tuple[type, Any], str] = {}
@@ -338,6 +359,11 @@ class _Generator:
                 return self.literal(rt.attr({}, arg.const, node.attr))
             except EvaluationError as exc:
                 return self.failing(exc)
+        if self.optimistic and arg.type in (_RECORD, _ENTITY):
+            # Missing attribute or entity: an exception, and the caller re-runs `condition`.
+            if arg.type == _RECORD:
+                return _Code(f"{arg.text}[{a}]", None, depth)
+            return _Code(f"E.get({arg.text}).attrs[{a}]", None, depth)
         if arg.type == _RECORD:
             t = self.temp()
             if arg.text == "C":
@@ -544,3 +570,18 @@ def compile_policy(
         namespace["full"],
         source,
     )
+
+
+def fusable_condition(
+    policy: ast.PolicyAST,
+    slots: Mapping[str, EntityUID] | None = None,
+    *,
+    residual_scope: tuple[str, ...] = (),
+) -> FusablePart:
+    """The optimistic form of `compile_policy(...).condition`, as parts to fuse."""
+    gen = _Generator(slots or {}, optimistic=True)
+    scopes, conditions = _policy_parts(gen, policy)
+    residual = [s for k, s in scopes.items() if s is not None and k in residual_scope]
+    residual += conditions
+    return FusablePart(" and ".join(residual) or "True", "".join(gen.helpers),
+                       dict(gen.consts))

@@ -10,11 +10,18 @@ one bit in a few integer operations, not a function call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from rune.cedar import ast
-from rune.cedar.compiler import CompiledPolicy, compile_policy
+from rune.cedar import _runtime, ast
+from rune.cedar.compiler import (
+    _NO_CONST,
+    CompiledPolicy,
+    FusablePart,
+    compile_policy,
+    fusable_condition,
+)
 from rune.cedar.decision import AuthorizationError, Decision, Response
 from rune.cedar.errors import EvaluationError
 from rune.cedar.values import CedarRecord, EntityUID
@@ -39,21 +46,64 @@ def _response(
 
 # Below this many policies a linear scan of the `full` functions beats the index.
 # (Measured: one fused function testing every policy was slower than the bitset index.)
-_INDEX_THRESHOLD = 6
+INDEX_THRESHOLD = 6
 _BITS_CACHE_MAX = 1 << 17
+# Plans with more candidates than this keep the loop (one fused function per plan would
+# grow with the candidates; the loop's per-policy cost is a call, not a scan).
+_FUSE_MAX = 48
+# A plan is fused on its second use (one-off plans are not worth compiling); tests set
+# this to fuse every plan at once, so that the fused path meets every corpus case.
+FUSE_AT_FIRST_USE = False
+_FUSED_CODE_MAX = 4096
+
+_NAME = re.compile(r"\b_[kh]\d+\b")
+_ENTITY_OF = {"P": re.compile(r"\bE\.get\(P\)"), "R": re.compile(r"\bE\.get\(R\)")}
+# Fused plan source -> code object. Plans whose candidates have the same shapes in the
+# same order (constants are named by plan position) share one code object.
+_FUSED_CODE: dict[str, Any] = {}
+Plan = Callable[..., Response]
+
+
+def _fused_source(parts: list[FusablePart]) -> str:
+    """One function deciding a whole candidate plan: every condition inline (no call per
+    policy), the principal's and resource's entity looked up once, the outcome a bitmask
+    of satisfied candidates mapped to a shared `Response`. A condition that raises is
+    decided again by the policy's precise `condition` (see `FusablePart`)."""
+    head = ["def plan(P, A, R, C, E):\n"]
+    body = []
+    helpers = []
+    for i, part in enumerate(parts):
+        suffix = f"_{i}"
+        helpers.append(_NAME.sub(lambda m: m.group(0) + suffix, part.helpers))  # noqa: B023
+        text = _NAME.sub(lambda m: m.group(0) + suffix, part.text)  # noqa: B023
+        for var, pattern in _ENTITY_OF.items():
+            text = pattern.sub(f"_e{var}", text)
+        body.append(f"    try:\n        if {text}:\n            m |= {1 << i}\n"
+                    f"    except Exception:\n        m, x = _slow({i}, m, x, P, A, R, C, E)\n")
+    joined = "".join(body)
+    for var in _ENTITY_OF:
+        if f"_e{var}" in joined:
+            head.append(f"    _e{var} = E.get({var})\n")
+    head.append("    m = 0\n    x = None\n")
+    tail = ("    if x is None:\n        r = _done.get(m)\n        if r is not None:\n"
+            "            return r\n    return _finish(m, x)\n")
+    return "".join(helpers) + "".join(head) + joined + tail
+
+
+_function: Any = type(_fused_source)
 
 
 class _Dimension:
     """Index of one scope dimension: key -> bitset of policy positions."""
 
-    __slots__ = ("any", "eq", "in_", "in_keys", "type_")
+    __slots__ = ("any", "eq", "in_", "in_items", "type_")
 
     def __init__(self) -> None:
         self.any = 0
         self.eq: dict[EntityUID, int] = {}
         self.in_: dict[EntityUID, int] = {}
         self.type_: dict[str, int] = {}
-        self.in_keys: frozenset[EntityUID] = frozenset()
+        self.in_items: tuple[tuple[EntityUID, int], ...] = ()
 
     def add(self, bit: int, scope: ast.ScopeConstraint, slots: Mapping[str, EntityUID]) -> bool:
         """Index one policy; returns True when the policy must re-check this scope itself."""
@@ -83,34 +133,46 @@ class _Dimension:
         return False
 
     def finish(self) -> None:
-        self.in_keys = frozenset(self.in_)
+        self.in_items = tuple(self.in_.items())
 
     def bits(self, uid: EntityUID, ancestors: frozenset[EntityUID]) -> int:
         b = self.any | self.eq.get(uid, 0) | self.type_.get(uid[0], 0) | self.in_.get(uid, 0)
-        in_ = self.in_
-        if in_:
-            if len(ancestors) <= len(in_):
+        if ancestors:
+            in_items = self.in_items
+            if len(in_items) <= len(ancestors):
+                for key, bit in in_items:
+                    if key in ancestors:
+                        b |= bit
+            else:
+                in_ = self.in_
                 for a in ancestors:
                     b |= in_.get(a, 0)
-            else:
-                for a in self.in_keys.intersection(ancestors):
-                    b |= in_[a]
         return b
 
 
 class PreparedPolicySet:
     """Compiled policies plus the scope index; immutable once built."""
 
-    __slots__ = ("_allows", "_bits_cache", "_cached_store", "_denials", "_plans", "action",
+    __slots__ = ("_allows", "_bits_cache", "_cached_store", "_denials", "_fuse_at_once",
+                 "_parts", "_plans",
+                 "_residuals", "action",
                  "compiled", "indexed", "policies", "principal", "resource")
 
-    def __init__(self, policies: tuple[Any, ...]) -> None:
+    def __init__(self, policies: tuple[Any, ...], *, always_index: bool | None = None,
+                 fuse_at_first_use: bool | None = None) -> None:
+        """``always_index`` and ``fuse_at_first_use`` (defaults: the module's
+        `INDEX_THRESHOLD` and `FUSE_AT_FIRST_USE`) let tests drive every request through
+        the index and a fused plan."""
         self.policies = policies
-        self.indexed = len(policies) >= _INDEX_THRESHOLD
+        self.indexed = (len(policies) >= INDEX_THRESHOLD if always_index is None
+                        else always_index)
+        self._fuse_at_once = (FUSE_AT_FIRST_USE if fuse_at_first_use is None
+                              else fuse_at_first_use)
         self.principal = _Dimension()
         self.action = _Dimension()
         self.resource = _Dimension()
         compiled: list[CompiledPolicy] = []
+        residuals: list[tuple[str, ...]] = []
         for position, policy in enumerate(policies):
             slots = dict(policy.slot_values)
             bit = 1 << position
@@ -122,13 +184,16 @@ class PreparedPolicySet:
             compiled.append(
                 compile_policy(policy.id, policy.ast, slots, residual_scope=tuple(residual))
             )
+            residuals.append(tuple(residual))
         for dim in (self.principal, self.action, self.resource):
             dim.finish()
         self.compiled = tuple(compiled)
+        self._residuals = tuple(residuals)
+        self._parts: dict[int, FusablePart] = {}  # policy position -> parts, made on demand
         # Per-uid candidate bitsets for one entity store at a time. A uid's bits depend
         # only on the policies (fixed) and the uid's ancestors in that store (immutable),
         # so they can be reused until a request arrives with a different store.
-        self._plans: dict[int, tuple[tuple[Any, bool, str], ...]] = {}
+        self._plans: dict[int, Any] = {}  # bitset -> plan (see `_plan_for`)
         # INVARIANT: bounded by the number of distinct policy-id combinations that occur,
         # which the candidate plans already bound.
         self._allows: dict[tuple[str, ...], Response] = {}
@@ -163,7 +228,7 @@ class PreparedPolicySet:
         return bits & b
 
     def _plan(self, bits: int) -> tuple[tuple[Any, bool, str], ...]:
-        """The candidate policies of a bitset, in policy order (memoized per bitset)."""
+        """The candidate policies of a bitset, in policy order."""
         plan = []
         compiled = self.compiled
         b = bits
@@ -172,10 +237,95 @@ class PreparedPolicySet:
             cp = compiled[low.bit_length() - 1]
             b ^= low
             plan.append((cp.condition, cp.forbid, cp.id))
-        if len(self._plans) >= _BITS_CACHE_MAX:
-            self._plans.clear()
-        out = self._plans[bits] = tuple(plan)
+        return tuple(plan)
+
+    def _plan_for(self, bits: int) -> Any:
+        """The memoized plan of a bitset: on first use a tuple of (condition, forbid, id)
+        run in a loop; on second use one fused function (`_fuse`) that replaces it; a list
+        when the plan is too large to fuse."""
+        plans = self._plans
+        found = plans.get(bits)
+        if len(plans) >= _BITS_CACHE_MAX:
+            plans.clear()
+        if found is None:
+            plan = self._plan(bits)
+            if len(plan) > _FUSE_MAX:
+                out: Any = list(plan)
+            elif self._fuse_at_once:
+                out = self._fuse(bits)
+            else:
+                out = plan
+        else:
+            out = self._fuse(bits)
+        plans[bits] = out
         return out
+
+    def _part(self, position: int) -> FusablePart:
+        part = self._parts.get(position)
+        if part is None:
+            policy = self.policies[position]
+            part = self._parts[position] = fusable_condition(
+                policy.ast, dict(policy.slot_values), residual_scope=self._residuals[position])
+        return part
+
+    def _fuse(self, bits: int) -> Plan:
+        compiled = self.compiled
+        positions = [i for i in range(bits.bit_length()) if bits >> i & 1]
+        parts = [self._part(i) for i in positions]
+        source = _fused_source(parts)
+        code = _FUSED_CODE.get(source)
+        if code is None:
+            if len(_FUSED_CODE) >= _FUSED_CODE_MAX:
+                _FUSED_CODE.clear()
+            code = _FUSED_CODE[source] = compile(source, "<cedar plan>", "exec")
+        ids = [compiled[i].id for i in positions]
+        forbid = [compiled[i].forbid for i in positions]
+        precise = [compiled[i].condition for i in positions]
+        done: dict[int, Response] = {}
+
+        def slow(i: int, mask: int, errors: list[tuple[str, str]] | None, *args: Any
+                 ) -> tuple[int, list[tuple[str, str]] | None]:
+            try:
+                if precise[i](*args):
+                    mask |= 1 << i
+            except Exception as exc:
+                message = exc.message if isinstance(exc, EvaluationError) else (
+                    f"internal error: {exc!r}")
+                if errors is None:
+                    errors = []
+                errors.append((ids[i], message))
+            return mask, errors
+
+        def finish(mask: int, errors: list[tuple[str, str]] | None) -> Response:
+            permits = [ids[i] for i in range(len(ids)) if mask >> i & 1 and not forbid[i]]
+            forbids = [ids[i] for i in range(len(ids)) if mask >> i & 1 and forbid[i]]
+            if errors is not None:
+                return _response(permits, forbids, errors)
+            if forbids:
+                out = self._shared(self._denials, _DENY, tuple(forbids))
+            elif permits:
+                out = self._shared(self._allows, _ALLOW, tuple(permits))
+            else:
+                out = _DEFAULT_DENY
+            if len(done) < 1024:
+                done[mask] = out
+            return out
+
+        namespace: dict[str, Any] = {"_rt": _runtime, "_MISSING": _NO_CONST, "_slow": slow,
+                                     "_finish": finish, "_done": done}
+        for i, part in enumerate(parts):
+            for name, value in part.constants.items():
+                namespace[f"{name}_{i}"] = value
+        exec(code, namespace)
+        return namespace["plan"]  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _shared(table: dict[tuple[str, ...], Response], decision: Decision,
+                key: tuple[str, ...]) -> Response:
+        found = table.get(key)
+        if found is None:
+            found = table[key] = Response(decision, key, ())
+        return found
 
     @staticmethod
     def _bits(dim: _Dimension, uid: EntityUID, entities: Mapping[EntityUID, Any],
@@ -213,12 +363,16 @@ class PreparedPolicySet:
             if b is None:
                 b = rc[resource] = self._bits(self.resource, resource, entities, rc)
             bits &= b
+        plan: Any = self._plans.get(bits)
+        if plan.__class__ is _function:
+            return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
+        if plan.__class__ is not list:
+            plan = self._plan_for(bits)  # first use: a loop plan; second use: fused
+            if plan.__class__ is _function:
+                return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
         permits: list[str] | None = None
         forbids: list[str] | None = None
         errors: list[tuple[str, str]] | None = None
-        plan = self._plans.get(bits)
-        if plan is None:
-            plan = self._plan(bits)
         for condition, forbid, pid in plan:
             try:
                 if condition(principal, action, resource, context, entities):
@@ -243,17 +397,9 @@ class PreparedPolicySet:
             # Responses are immutable, so one object per outcome is shared by every
             # request with that outcome (allocating a tuple subclass is not free).
             if forbids is not None:
-                key = tuple(forbids)
-                found = self._denials.get(key)
-                if found is None:
-                    found = self._denials[key] = Response(_DENY, key, ())
-                return found
+                return self._shared(self._denials, _DENY, tuple(forbids))
             if permits is not None:
-                key = tuple(permits)
-                found = self._allows.get(key)
-                if found is None:
-                    found = self._allows[key] = Response(_ALLOW, key, ())
-                return found
+                return self._shared(self._allows, _ALLOW, tuple(permits))
             return _DEFAULT_DENY
         return _response(permits or [], forbids or [], errors)
 
@@ -277,7 +423,7 @@ class PreparedPolicySet:
                     errors.append((cp.id, f"internal error: {exc!r}"))
             return permits, forbids, errors
         for condition, forbid, pid in self._plan(
-                self.candidates(principal, action, resource, entities)):
+                self.candidates(principal, action, resource, entities)):  # (never fused)
             try:
                 if condition(principal, action, resource, context, entities):
                     (forbids if forbid else permits).append(pid)
