@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rune.cedar.errors import CedarError, ParseError, RequestError
 from rune.cedar.json_format import entity_uid_from_json, value_from_json
 from rune.cedar.values import (
+    _INTERNED,
     LONG_MAX,
     LONG_MIN,
     CedarRecord,
@@ -21,48 +21,95 @@ if TYPE_CHECKING:
 
 __all__ = ["Request", "to_entity_uid"]
 
-_SIMPLE_UID = re.compile(
-    r'([_a-zA-Z][_a-zA-Z0-9]*(?:::[_a-zA-Z][_a-zA-Z0-9]*)*)::"([^"\\]*)"\Z'
-)
 _RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
                        "__cedar"})
-_UID_CACHE: dict[str, EntityUID] = {}
+_UID_CACHE: dict[str | EntityUID, EntityUID] = {}  # uid text (or uid) -> interned uid
+_TYPES: set[str] = set()  # entity type names already checked
 _UID_CACHE_MAX = 1 << 16
 _LMIN, _LMAX = LONG_MIN, LONG_MAX
 _tuple_new = tuple.__new__
+
+
+def _valid_type(name: str) -> bool:
+    """Whether ``name`` is a (possibly namespaced) entity type in normalized spelling."""
+    if name in _TYPES:
+        return True
+    ok = name.isascii() and all(part.isidentifier() and part not in _RESERVED
+                                for part in name.split("::"))
+    if ok and len(_TYPES) < 4096:
+        _TYPES.add(name)
+    return ok
+
+
+def _simple_uid(text: str) -> EntityUID | None:
+    """`Type::"id"` without escapes, in normalized spelling, read with string methods
+    (the common case); None when the full parser must decide."""
+    cut = text.find('::"')
+    if cut <= 0 or text[-1] != '"' or len(text) < cut + 4:
+        return None
+    ident = text[cut + 3:-1]
+    if '"' in ident or "\\" in ident or "'" in ident:
+        return None  # escapes (and `'`, which Cedar prints escaped): the parser decides
+    if not (ident.isascii() and ident.isprintable()) and escape_debug(ident) != ident:
+        return None
+    name = text[:cut]
+    if not _valid_type(name):
+        return None
+    return _tuple_new(EntityUID, (name, ident))  # type: ignore[no-any-return]
+
+
+def _parse_uid(value: str, path: str, error: type[CedarError]) -> EntityUID:
+    """Uid text the fast path of `to_entity_uid` did not take."""
+    uid = _simple_uid(value)
+    if uid is not None:
+        return uid
+    from rune.cedar.parser import parse_entity_uid
+
+    try:
+        uid = parse_entity_uid(value)
+    except ParseError as exc:
+        raise error(f"invalid entity uid `{value}`: {exc.diagnostics[0].message}",
+                    code="invalid-entity-uid", path=path) from None
+    if str(uid) != value:
+        # As Cedar: uid text must be in normalized spelling (no spaces or comments,
+        # escapes exactly as Cedar prints them).
+        raise error(f"entity uid `{value}` is not normalized: write it as `{uid}`",
+                    code="unnormalized-entity-uid", path=path)
+    return uid
 
 
 def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = RequestError) -> EntityUID:
     """Accept an `EntityUID`, `'Type::"id"'` text or `{"type": T, "id": I}` (or `__entity`)."""
     cls = value.__class__
     if cls is EntityUID:
-        return value  # type: ignore[no-any-return]
+        # Remembered too, so `Request` finds it in the cache next time.
+        got = _INTERNED.get(value) or intern_uid(value)
+        if len(_UID_CACHE) >= _UID_CACHE_MAX:
+            _UID_CACHE.clear()
+        _UID_CACHE[value] = got
+        return got  # type: ignore[no-any-return]
     if cls is str:
         cached = _UID_CACHE.get(value)
         if cached is not None:
             return cached
-        m = _SIMPLE_UID.match(value)
-        if (m is not None and not any(p in _RESERVED for p in m.group(1).split("::"))
-                and escape_debug(m.group(2)) == m.group(2)):
-            uid = EntityUID(m.group(1), m.group(2))
-        else:
-            from rune.cedar.parser import parse_entity_uid
-
-            try:
-                uid = parse_entity_uid(value)
-            except ParseError as exc:
-                raise error(f"invalid entity uid `{value}`: {exc.diagnostics[0].message}",
-                            code="invalid-entity-uid", path=path) from None
-            if str(uid) != value:
-                # As Cedar: uid text must be in normalized spelling (no spaces or comments,
-                # escapes exactly as Cedar prints them).
-                raise error(f"entity uid `{value}` is not normalized: write it as `{uid}`",
-                            code="unnormalized-entity-uid", path=path)
-        uid = intern_uid(uid)
+        # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
+        uid: EntityUID | None = None
+        cut = value.find('::"')
+        if cut > 0 and value[-1] == '"':
+            ident = value[cut + 3:-1]
+            name = value[:cut]
+            if (name in _TYPES and ident.isascii() and ident.isprintable() and '"' not in ident
+                    and "\\" not in ident and "'" not in ident and len(value) >= cut + 4):
+                uid = _tuple_new(EntityUID, (name, ident))
+        if uid is None:
+            uid = _parse_uid(value, path, error)
+        known = _INTERNED.get(uid)  # (intern_uid inlined)
+        if known is None:
+            known = intern_uid(uid)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()
-        _UID_CACHE[value] = uid
-        return uid
+        _UID_CACHE[value] = known
+        return known
     if cls is dict:
         return entity_uid_from_json(value, path, error)
     raise error(f"expected an entity uid, got `{value!r}`", code="invalid-entity-uid", path=path)
@@ -117,24 +164,29 @@ class Request(_RequestFields):
         context: Any = None,
         schema: Schema | None = None,
     ) -> Request:
-        # Hot path: uids given as text are looked up in the parse cache inline.
+        # Hot path: uids given as text are looked up in the parse cache inline (a dict
+        # uid raises TypeError and takes the full path).
         cache = _UID_CACHE
-        p = cache.get(principal) if principal.__class__ is str else None
+        try:
+            p = cache.get(principal)
+            a = cache.get(action)
+            r = cache.get(resource)
+        except TypeError:
+            p = a = r = None
         if p is None:
             p = to_entity_uid(principal, "$.principal")
-        a = cache.get(action) if action.__class__ is str else None
         if a is None:
             a = to_entity_uid(action, "$.action")
-        r = cache.get(resource) if resource.__class__ is str else None
         if r is None:
             r = to_entity_uid(resource, "$.resource")
         if schema is None and context.__class__ is dict:
             # Fast path: a flat context of strings, Booleans and in-range integers.
             for v in context.values():
                 k = v.__class__
-                if not (k is str or k is bool or (k is int and _LMIN <= v <= _LMAX)):
-                    c = _context(context, None, a)
-                    break
+                if k is str or k is bool or (k is int and _LMIN <= v <= _LMAX):
+                    continue
+                c = _context(context, None, a)
+                break
             else:
                 c = CedarRecord(context)
             return _tuple_new(cls, (p, a, r, c))  # type: ignore[no-any-return]
