@@ -15,17 +15,19 @@ diagnostic with file:line:column or file and JSON path.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rune.cedar import Entities, PolicySet, Schema
+from rune.cedar.entities import Entities
 from rune.cedar.json_format import EntityData
-from rune.cedar.policy_set import Policy
+from rune.cedar.policy_set import Policy, PolicySet
 from rune.cedar.values import EntityUID
 from rune.engine.errors import EngineError
 from rune.errors import Diagnostic, RuneError
+
+if TYPE_CHECKING:
+    from rune.cedar.schema import Schema
 
 __all__ = ["Bundle", "BundleError", "Settings", "load_bundle", "named_policies"]
 
@@ -92,6 +94,8 @@ def load_bundle(path: str | Path) -> Bundle:
     settings = Settings()
     toml = root / "rune.toml"
     if toml.exists():
+        import tomllib
+
         try:
             data = tomllib.loads(toml.read_text())
             engine = data.get("engine", {})
@@ -120,6 +124,8 @@ def load_bundle(path: str | Path) -> Bundle:
     for name in ("schema.cedarschema", "schema.json"):
         file = root / name
         if file.exists():
+            from rune.cedar.schema import Schema
+
             try:
                 text = file.read_text()
                 schema = (Schema.from_json(text) if name.endswith(".json")

@@ -11,6 +11,8 @@ response = authorize(Request(principal=..., action=..., resource=..., context={}
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rune.cedar.authorizer import AuthorizationError, Decision, Response, authorize
 from rune.cedar.entities import Entities, Entity
 from rune.cedar.errors import (
@@ -24,8 +26,10 @@ from rune.cedar.errors import (
 )
 from rune.cedar.policy_set import Policy, PolicySet, Template
 from rune.cedar.request import Request
-from rune.cedar.schema import Schema, ValidationResult, validate
 from rune.cedar.values import CedarRecord, CedarSet, EntityUID
+
+if TYPE_CHECKING:
+    from rune.cedar.schema import Schema, ValidationResult, validate
 
 __all__ = [
     "AuthorizationError",
@@ -52,3 +56,17 @@ __all__ = [
     "authorize",
     "validate",
 ]
+
+# Schemas and validation are imported on first use: an engine without a schema never
+# pays for them (they are a large share of the package).
+_LAZY = frozenset({"Schema", "ValidationResult", "validate"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from rune.cedar import schema
+
+        value = getattr(schema, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

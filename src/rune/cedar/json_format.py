@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
-from rune.cedar.extensions import is_json_extn
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, intern_uid
 from rune.errors import Diagnostic
 
@@ -145,7 +144,7 @@ def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesErro
                 body = data["__entity"]
                 return EntityUID(check_entity_type(body["type"], f"{path}.__entity.type",
                                                    error), body["id"])
-            if "__extn" in data and is_json_extn(data):
+            if "__extn" in data and _is_extension_escape(data):
                 return extension_from_json(data, f"{path}.__extn", error)
             if "__expr" in data:
                 raise error("the `__expr` escape is no longer supported",
@@ -160,6 +159,14 @@ def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesErro
         raise error(f"`{data}` is not a Cedar value: Cedar has no floating-point numbers",
                     code="invalid-value", path=path)
     raise error(f"unsupported JSON value `{data!r}`", code="invalid-value", path=path)
+
+
+def _is_extension_escape(data: dict[str, Any]) -> bool:
+    # Imported here: entity data rarely holds extension values, and the extensions
+    # (with `datetime` and `ipaddress`) are a large import.
+    from rune.cedar.extensions import is_json_extn
+
+    return is_json_extn(data)
 
 
 def extension_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rune.bundle.loader import named_policies
-from rune.cedar import Entities, EntityUID, PolicySet, Request, Schema
+from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.json_format import EntityData
 from rune.cedar.request import to_entity_uid
@@ -31,6 +31,9 @@ from rune.engine.limits import SlidingWindows
 from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
 from rune.engine.snapshot import Snapshot, WrittenEntities
 from rune.store.mapping import entity_facts, parse_uid_text, uid_text, value_text
+
+if TYPE_CHECKING:
+    from rune.cedar.schema import Schema
 
 __all__ = ["Engine"]
 
@@ -69,7 +72,7 @@ class Engine:
         policy_file: str | None = None,
         rules_file: str | None = None,
     ) -> None:
-        parsed_schema = Schema.from_str(schema) if isinstance(schema, str) else schema
+        parsed_schema = _schema(schema)
         snapshot = _build(
             version=1,
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
@@ -404,6 +407,14 @@ def _program(rules: str | None, file: str | None) -> Any:
     from rune.datalog import Program
 
     return Program.parse(rules + "\n" + prelude(), file=file)
+
+
+def _schema(schema: Schema | str | None) -> Schema | None:
+    if not isinstance(schema, str):
+        return schema
+    from rune.cedar.schema import Schema  # only engines with a schema import it
+
+    return Schema.from_str(schema)
 
 
 def _entity_data(entities: Any, schema: Schema | None) -> dict[EntityUID, EntityData]:
