@@ -24,13 +24,14 @@ from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.json_format import EntityData
 from rune.cedar.request import to_entity_uid
-from rune.cedar.values import CedarRecord, CedarSet
+from rune.cedar.values import CedarRecord
 from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
 from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
+from rune.engine.request_rules import RequestRules, config_of, obligations_of, request_facts
 from rune.engine.snapshot import Snapshot, WrittenEntities
-from rune.store.mapping import entity_facts, parse_uid_text, uid_text, value_text
+from rune.store.mapping import entity_facts, parse_uid_text, uid_text
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -42,6 +43,8 @@ _ALLOW = CedarDecision.ALLOW
 _ALLOW_V, _DENY_V, _ASK = Verdict.ALLOW, Verdict.DENY, Verdict.ASK
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 _CACHE_MAX = 1 << 16
+_NO_RULE_OUTPUTS: tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...],
+                        tuple[str, ...]] = (_EMPTY_CONFIG, (), (), ())
 
 
 class Engine:
@@ -318,71 +321,58 @@ class Engine:
             else:
                 return _new_decision(Decision, (_DENY_V, reason, (), _EMPTY_CONFIG, (),
                                                 snap.version, request, snap, None))
-        reasons = list(response.reason)
-        errors = [f"{e.policy_id}: {e.message}" for e in response.errors]
-        config: Mapping[str, Any] = _EMPTY_CONFIG
-        obligations: list[Obligation] = []
-        denials: list[str] = []
-        approvals_needed: list[str] = []
-        rules_failed = False
+        reason = response.reason
+        errors = tuple(f"{e.policy_id}: {e.message}" for e in response.errors) \
+            if response.errors else ()
+        allowed = response.decision is _ALLOW
         now: float | None = None
+        config, obligations, denials, approvals = _NO_RULE_OUTPUTS
         if snap.result is not None:
             now = self._clock()
             try:
-                derived = _request_result(snap, request, now)
+                config, obligations, denials, approvals = snap.request_rules.outputs(request,
+                                                                                    now)
             except Exception as exc:
-                errors.append(f"rules: {exc}")
-                rules_failed = True
-            else:
-                config = _config(derived)
-                obligations = _obligations(derived)
-                denials = sorted(f"rule:{row[0]}" for row in derived["deny"])
-                approvals_needed = sorted(f"approval:{row[0]}"
-                                          for row in derived["require_approval"])
-        if response.decision == "allow":
-            for pid in response.reason:
-                ask = snap.ask_policies.get(pid)
-                if ask is not None:
-                    approvals_needed.append(f"approval:{ask or pid}")
-        if rules_failed:
-            verdict = _DENY_V
-            if response.decision != "deny":
-                reasons = []
-        elif response.decision == "deny":
-            verdict = _DENY_V
-            reasons += denials
+                # Failed rules never allow; only Cedar's own deny reasons are kept.
+                return _new_decision(Decision, (
+                    _DENY_V, () if allowed else tuple(reason), (*errors, f"rules: {exc}"),
+                    _EMPTY_CONFIG, (), snap.version, request, snap, now))
+        if not allowed:
+            verdict, reasons, obligations = _DENY_V, (*reason, *denials), ()
         elif denials:
-            verdict, reasons = _DENY_V, denials
-        elif approvals_needed:
-            verdict = _ASK
-            reasons += approvals_needed
+            verdict, reasons, obligations = _DENY_V, denials, ()  # obligations bind allows
         else:
-            verdict = _ALLOW_V
-        if verdict is _DENY_V:
-            obligations = []  # obligations bind allowed actions only
-        return Decision(verdict, tuple(reasons), tuple(errors), config, tuple(obligations),
-                        snap.version, request, snap, now)
+            asks = snap.ask_policies
+            if asks:
+                approvals += tuple(f"approval:{asks[pid] or pid}" for pid in reason
+                                   if pid in asks)
+            if approvals:
+                verdict, reasons = _ASK, (*reason, *approvals)
+            else:
+                verdict, reasons = _ALLOW_V, tuple(reason)
+        return _new_decision(Decision, (verdict, reasons, errors, config, obligations,
+                                        snap.version, request, snap, now))
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""
         now = self._clock()
-        verdict = decision.decision
-        reasons = list(decision.reasons)
+        verdict = decision[0]
+        reasons: tuple[str, ...] | None = None  # None: the decision's own
         if verdict is _ASK:
-            req = decision.request
-            expires = snap.approvals.get((req.principal, req.action, req.resource))
+            req = decision[6]
+            expires = snap.approvals.get((req[0], req[1], req[2]))
             if expires is None or expires <= now:
                 return decision
             verdict = _ALLOW_V
-            reasons = [x for x in reasons if not x.startswith("approval:")]
-            reasons.append("approved")
+            reasons = (*(x for x in decision[1] if not x.startswith("approval:")), "approved")
         if verdict is _ALLOW_V:
             # All or nothing: a request one limit refuses consumes no other limit.
             taken: list[tuple[str, int]] = []
-            for ob in decision.obligations:
-                if ob.limit is None or ob.kind not in ("rate_limit", "budget"):
+            for ob in decision[4]:
+                kind = ob.kind
+                if ob.limit is None or (kind != "rate_limit" and kind != "budget"):
                     continue
-                if ob.kind == "rate_limit":
+                if kind == "rate_limit":
                     key, amount, label = f"rate:{ob.key}", 1, "rate-limit"
                 else:
                     key, amount, label = f"budget:{ob.key}", ob.amount or 0, "budget"
@@ -396,7 +386,9 @@ class Engine:
                     # The obligations stay: they say which limit refused the request.
                     return decision._replace(decision=_DENY_V, reasons=(f"{label}:{ob.key}",))
                 taken.append((key, amount))
-        return decision._replace(decision=verdict, reasons=tuple(reasons))
+        if reasons is None:
+            return decision  # allowed within every limit: nothing to change
+        return decision._replace(decision=verdict, reasons=reasons)
 
 
 # -- building versions ------------------------------------------------------------------------
@@ -490,6 +482,7 @@ def _build(*, version: int, policies: PolicySet, schema: Schema | None,
         facts=MappingProxyType(dict(facts)), rules=rules, result=result,
         approvals=MappingProxyType(dict(approvals)), request_scoped=request_scoped,
         cacheable=cacheable,
+        request_rules=None if result is None else RequestRules(result, request_scoped),
         ask_policies=MappingProxyType({
             p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations}),
     )
@@ -579,59 +572,24 @@ def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
 
 # -- per-request rules -----------------------------------------------------------------------
 
-def _request_facts(request: Request, now: float) -> dict[str, list[tuple[Any, ...]]]:
-    p, a, r, c = request
-    context: list[tuple[Any, ...]] = []
-    context_num: list[tuple[Any, ...]] = []
-
-    def flatten(prefix: str, value: Any) -> None:
-        if value.__class__ is int:
-            context_num.append((prefix, value))
-        elif value.__class__ is CedarRecord:
-            for k, v in value.items():
-                flatten(f"{prefix}.{k}" if prefix else k, v)
-        elif value.__class__ is CedarSet:
-            for v in value:
-                flatten(prefix, v)
-        else:
-            context.append((prefix, value_text(value)))
-
-    for key, value in c.items():
-        flatten(key, value)
-    return {
-        "request": [(uid_text(p), uid_text(a), uid_text(r))],
-        "context": context,
-        "context_num": context_num,
-        "now": [(int(now),)],
-    }
+def _request_facts(request: Request, now: float) -> dict[str, set[tuple[Any, ...]]]:
+    return request_facts(request, now)
 
 
 def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
-    """The rules' result with this request's facts added (base strata shared)."""
+    """The rules' whole result with this request's facts added (for explanations; a
+    decision reads only the outputs, through `snap.request_rules`)."""
     if not snap.request_scoped:
         return snap.result
     return snap.result.extended(_request_facts(request, now))
 
 
 def _config(result: Any) -> Mapping[str, Any]:
-    values: dict[str, list[Any]] = {}
-    for key, value in result["config"]:
-        values.setdefault(key, []).append(value)
-    for key, value in result["config_num"]:
-        values.setdefault(key, []).append(value)
-    if not values:
-        return _EMPTY_CONFIG
-    return MappingProxyType({k: v[0] if len(v) == 1 else tuple(sorted(v, key=repr))
-                             for k, v in sorted(values.items())})
+    return config_of(result)
 
 
 def _obligations(result: Any) -> list[Obligation]:
-    out = [Obligation("rate_limit", key, limit=limit, window_seconds=window)
-           for key, limit, window in sorted(result["rate_limit"])]
-    out += [Obligation("budget", key, limit=limit, window_seconds=window, amount=amount)
-            for key, limit, window, amount in sorted(result["budget"])]
-    out += [Obligation(kind, detail=detail) for kind, detail in sorted(result["obligation"])]
-    return out
+    return list(obligations_of(result))
 
 
 _ABSENT = object()

@@ -36,7 +36,9 @@ class SlidingWindows:
     def try_acquire(self, key: str, limit: int, window_seconds: float, now: float,
                     amount: int = 1) -> bool:
         """Record ``amount`` at ``now`` if the window's total stays within ``limit``."""
-        w = self._window(key)
+        w = self._windows.get(key)
+        if w is None:
+            w = self._window(key)
         with w.lock:
             events = w.events
             cutoff = now - window_seconds

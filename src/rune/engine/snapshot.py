@@ -85,3 +85,4 @@ class Snapshot:
     request_scoped: bool  # some rule reads the request
     cacheable: bool  # decisions depend only on the request and this version
     ask_policies: Mapping[str, str]  # policy id -> `@ask` reason, for policies that ask
+    request_rules: Any = None  # rune.engine.request_rules.RequestRules, None without rules

@@ -1,0 +1,189 @@
+"""What the rules say about one request: configuration, obligations, denials, approvals.
+
+Built once per snapshot, with it. When some output depends on the request, the request's
+facts (`request`, `context`, `context_num`, `now`) go through `rune.datalog.scoped`,
+which evaluates only the rules that read them, joined against the snapshot's result and
+its indexes; otherwise the outputs are the same for every request and are converted once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from rune.cedar.values import CedarRecord, CedarSet, EntityUID
+from rune.engine.decision import Obligation
+from rune.engine.prelude import OUTPUT_RELATIONS, REQUEST_RELATIONS
+from rune.store.mapping import uid_text, value_text
+
+__all__ = ["RequestRules", "config_of", "obligations_of", "request_facts"]
+
+Row = tuple[Any, ...]
+# (configuration, obligations, deny reasons, approval reasons), as a decision reports them.
+RuleOutputs = tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...], tuple[str, ...]]
+
+_EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
+_NOTHING: RuleOutputs = (_EMPTY_CONFIG, (), (), ())
+
+# Uid texts of recent requests: the same agents and tools come back request after request.
+_UID_TEXTS: dict[EntityUID, str] = {}
+_UID_TEXTS_MAX = 1 << 14
+
+
+def _uid_text(uid: EntityUID) -> str:
+    text = _UID_TEXTS.get(uid)
+    if text is None:
+        if len(_UID_TEXTS) >= _UID_TEXTS_MAX:
+            _UID_TEXTS.clear()
+        text = _UID_TEXTS[uid] = uid_text(uid)
+    return text
+
+
+def _flatten(prefix: str, value: Any, context: set[Row], context_num: set[Row]) -> None:
+    """A context value as `context`/`context_num` rows: records by dotted key, sets by
+    element, Longs as numbers, every other scalar as its text."""
+    cls = value.__class__
+    if cls is int:
+        context_num.add((prefix, value))
+    elif cls is CedarRecord:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else key, inner, context, context_num)
+    elif cls is CedarSet:
+        for inner in value:
+            _flatten(prefix, inner, context, context_num)
+    else:
+        context.add((prefix, value_text(value)))
+
+
+def request_facts(request: Any, now: float) -> dict[str, set[Row]]:
+    """The prelude's request relations for ``request`` decided at time ``now``."""
+    p, a, r, c = request
+    context: set[Row] = set()
+    context_num: set[Row] = set()
+    for key, value in c.items():
+        _flatten(key, value, context, context_num)
+    return {
+        "request": {(_uid_text(p), _uid_text(a), _uid_text(r))},
+        "context": context,
+        "context_num": context_num,
+        "now": {(int(now),)},
+    }
+
+
+def config_of(rows: Mapping[str, Iterable[Row]]) -> Mapping[str, Any]:
+    """The configuration in ``config``/``config_num`` rows: key -> value, or a sorted
+    tuple of the values when rules derive several for one key."""
+    text, number = rows["config"], rows["config_num"]
+    if not text and not number:
+        return _EMPTY_CONFIG
+    rows_key = (tuple(text), tuple(number))
+    found = _CONFIGS.get(rows_key)
+    if found is None:
+        values: dict[str, list[Any]] = {}
+        for name, value in (*text, *number):
+            values.setdefault(name, []).append(value)
+        found = MappingProxyType({k: v[0] if len(v) == 1 else tuple(sorted(v, key=repr))
+                                  for k, v in sorted(values.items())})
+        _remember(_CONFIGS, rows_key, found)
+    return found
+
+
+def obligations_of(rows: Mapping[str, Iterable[Row]]) -> tuple[Obligation, ...]:
+    """Rate limits, budgets, then other obligations, each kind sorted by its row."""
+    rate_limits, budgets, others = rows["rate_limit"], rows["budget"], rows["obligation"]
+    if not rate_limits and not budgets and not others:
+        return ()
+    rows_key = (tuple(rate_limits), tuple(budgets), tuple(others))
+    found = _OBLIGATIONS.get(rows_key)
+    if found is None:
+        found = tuple(
+            [Obligation("rate_limit", key, limit=limit, window_seconds=window)
+             for key, limit, window in sorted(rate_limits)]
+            + [Obligation("budget", key, limit=limit, window_seconds=window, amount=amount)
+               for key, limit, window, amount in sorted(budgets)]
+            + [Obligation(kind, detail=detail) for kind, detail in sorted(others)])
+        _remember(_OBLIGATIONS, rows_key, found)
+    return found
+
+
+# Outputs already converted, by their rows (in the sets' iteration order: equal sets that
+# iterate differently only miss): the same few configurations and limits come back
+# request after request.
+_CONFIGS: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+_OBLIGATIONS: dict[tuple[Any, ...], tuple[Obligation, ...]] = {}
+_CONVERTED_MAX = 1 << 12
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(cache) >= _CONVERTED_MAX:
+        cache.clear()
+    cache[key] = value
+
+
+def _outputs(rows: Mapping[str, Any]) -> RuleOutputs:
+    denials = rows["deny"]
+    approvals = rows["require_approval"]
+    return (
+        config_of(rows),
+        obligations_of(rows),
+        tuple(sorted(f"rule:{row[0]}" for row in denials)) if denials else (),
+        tuple(sorted(f"approval:{row[0]}" for row in approvals)) if approvals else (),
+    )
+
+
+class RequestRules:
+    """The rules' outputs for any request on one snapshot.
+
+    Args:
+        result: the rules' `rune.datalog.Result` over the snapshot's store.
+        request_scoped: whether some rule reads the request.
+    """
+
+    __slots__ = ("_fixed", "_reads", "_scoped")
+
+    def __init__(self, result: Any, request_scoped: bool) -> None:
+        self._scoped = None
+        self._fixed: RuleOutputs = _NOTHING
+        self._reads: frozenset[str] = frozenset()
+        if request_scoped:
+            self._scoped = result.scoped(REQUEST_RELATIONS, OUTPUT_RELATIONS)
+            self._reads = self._scoped.inputs if self._scoped.fallback is None \
+                else frozenset(REQUEST_RELATIONS)
+        if not self._reads:
+            # No output depends on the request: the same outputs for every request.
+            self._scoped = None
+            self._fixed = _outputs(result)
+
+    def outputs(self, request: Any, now: float) -> RuleOutputs:
+        """(configuration, obligations, deny reasons, approval reasons) for ``request``.
+
+        Raises:
+            DatalogError: a rule failed for this request.
+        """
+        scoped = self._scoped
+        if scoped is None:
+            return self._fixed
+        reads = self._reads
+        p, a, r, c = request
+        facts: dict[str, set[Row]] = {}
+        if "request" in reads:
+            texts = _UID_TEXTS
+            facts["request"] = {(texts.get(p) or _uid_text(p), texts.get(a) or _uid_text(a),
+                                 texts.get(r) or _uid_text(r))}
+        if "context" in reads or "context_num" in reads:
+            context: set[Row] = set()
+            context_num: set[Row] = set()
+            for key, value in c.items():
+                cls = value.__class__
+                if cls is int:
+                    context_num.add((key, value))
+                elif cls is str:
+                    context.add((key, value))
+                else:
+                    _flatten(key, value, context, context_num)
+            facts["context"] = context
+            facts["context_num"] = context_num
+        if "now" in reads:
+            facts["now"] = {(int(now),)}
+        return _outputs(scoped.evaluate(facts))
