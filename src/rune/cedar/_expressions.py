@@ -46,7 +46,7 @@ from rune.cedar.lexer import (
     Lexed,
     Token,
 )
-from rune.cedar.values import LONG_MAX, LONG_MIN, EntityUID
+from rune.cedar.values import LONG_MAX, LONG_MIN, EntityUID, intern_uid
 from rune.errors import Diagnostic, SourceSpan
 
 __all__ = [
@@ -542,7 +542,9 @@ class ExpressionParser:
             if after.kind == STRING:
                 self.pos += 2
                 entity_type = "::".join(self.check_identifier(p) for p in parts)
-                uid = EntityUID(entity_type, self.string_value(after))
+                # Interned: the thousand policies of a large set name the same few
+                # groups, and the entity store shares the same uid objects.
+                uid = intern_uid(EntityUID(entity_type, self.string_value(after)))
                 return Literal(uid, self.span_from(first.start))
             if after.kind == "{":
                 self.fail(

@@ -13,7 +13,8 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from sys import intern
 from typing import NamedTuple
 
 from rune.errors import Diagnostic, SourceSpan
@@ -58,7 +59,7 @@ _TOKEN_RE = re.compile(
     r")?"
 )
 _KIND_BY_GROUP = (None, IDENT, INT, STRING, SLOT, None)
-_PUNCTUATION = 5
+_IDENTIFIER, _PUNCTUATION = 1, 5
 # A run of characters none of which can start a token, reported as one error.
 _INVALID_RUN_RE = re.compile(rf"[^{_WHITESPACE}A-Za-z0-9_\"?()\[\]{{}},;.:@<>!=+\-*/%&|]*")
 _HINTS = {
@@ -88,6 +89,9 @@ class SourceMap:
     text: str
     file: str | None
     line_starts: tuple[int, ...]
+    # One int object per line number, shared by every span on that line (spans outlive
+    # the parse in the ASTs of a policy set; most line numbers are not small cached ints).
+    line_numbers: tuple[int, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
     def of(cls, text: str, file: str | None = None) -> SourceMap:
@@ -98,13 +102,16 @@ class SourceMap:
         while i >= 0:
             starts.append(i + 1)
             i = find("\n", i + 1)
-        return cls(text, file, tuple(starts))
+        return cls(text, file, tuple(starts), tuple(range(len(starts) + 1)))
 
     def span(self, start: int, end: int) -> SourceSpan:
         """The span of ``text[start:end]``; O(log lines)."""
         starts = self.line_starts
         line = bisect_right(starts, start)
         end_line = line if end <= start else bisect_right(starts, end)
+        numbers = self.line_numbers
+        if numbers:
+            line, end_line = numbers[line], numbers[end_line]
         return SourceSpan(
             line,
             start - starts[line - 1] + 1,
@@ -183,6 +190,10 @@ def _scan(text: str, source_map: SourceMap, pos: int, *, statement: bool
             start = m.start(group)
             pos = m.end()
             token_text = m.group(group)
+            if group == _IDENTIFIER:
+                # Names recur in every policy (`principal`, `context`, attribute names)
+                # and outlive the parse in the ASTs.
+                token_text = intern(token_text)
             append(Token(kinds[group] or token_text, token_text, start, pos))
             if statement and token_text == ";" and group == _PUNCTUATION:
                 append(Token(EOF, "", pos, pos))
