@@ -8,7 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rune.datalog import DatalogError, ErrorCode, Limits, Program, Result, overlay, scoped
+from rune.datalog import (
+    DatalogError,
+    ErrorCode,
+    Limits,
+    Program,
+    Result,
+    incremental,
+    overlay,
+    scoped,
+)
 from tests.strategies import DATALOG_DOMAIN, DatalogCase, datalog_cases
 
 
@@ -56,9 +65,16 @@ def scoped_cases(draw: st.DrawFn) -> tuple[DatalogCase, list[str], dict[str, set
 
 
 def _check(case: DatalogCase, inputs: list[str], base_facts: dict[str, set],
-           calls: list[dict[str, set]], outputs: list[str] | None) -> None:
+           calls: list[dict[str, set]], outputs: list[str] | None, *,
+           updated: bool = False) -> None:
     program = Program.parse(case.souffle)
-    base = program.evaluate(base_facts)
+    if updated:
+        # The base is itself an update of another result: its relations are overlays.
+        first = {name: set(list(found)[: len(found) // 2]) for name, found in base_facts.items()}
+        base = program.evaluate(first).update(
+            insert={name: found - first[name] for name, found in base_facts.items()})
+    else:
+        base = program.evaluate(base_facts)
     before = {name: frozenset(view) for name, view in base.items()}
     per_call = base.scoped(inputs, outputs)
     assert per_call.fallback is None
@@ -81,12 +97,14 @@ def test_per_call_outputs_equal_extended(case: tuple) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scoped_cases())
 def test_per_call_outputs_over_overlays_equal_extended(case: tuple) -> None:
-    # Static parts of recursive strata are overlaid instead of copied: the path large
-    # relations take, on small random programs.
+    # The base's relations are overlays (it is an update of another result), and static
+    # parts of recursive strata are overlaid instead of copied: the paths large relations
+    # take, on small random programs.
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(scoped, "SMALL_RELATION", 0)
         patch.setattr(overlay, "SMALL_RELATION", 0)
-        _check(*case)
+        patch.setattr(incremental, "SMALL_RELATION", 0)
+        _check(*case, updated=True)
 
 
 # -- examples --------------------------------------------------------------------------------

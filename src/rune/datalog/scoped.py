@@ -358,9 +358,10 @@ class _Call:
             if index is None:
                 index = self.indexes[key] = _index(rows, columns)
             return index
-        relation = self.relations[name] = OverlayRelation(scoped._seeds[name], self.added[name],
-                                                          set())
-        return relation.index(columns)
+        overlay = OverlayRelation.fork(scoped._seeds[name])  # (the seed may be an overlay)
+        overlay.insert(self.added[name])
+        self.relations[name] = overlay
+        return overlay.index(columns)
 
     def arguments(self, bound: _Bound, delta: Rows | None) -> list[Any]:
         arguments = bound.arguments.copy()
