@@ -139,8 +139,8 @@ class ScopedRules:
         fallback: why calls go through `Result.extended`, or ``None`` on the fast path.
     """
 
-    __slots__ = ("_limits", "_plans", "_resources", "_seed_index", "_seeds", "_static",
-                 "fallback", "inputs", "outputs", "result")
+    __slots__ = ("_limits", "_max_rows", "_plans", "_resources", "_seed_index", "_seeds",
+                 "_static", "fallback", "inputs", "outputs", "result")
 
     def __init__(self, result: Result, inputs: Iterable[str], outputs: Iterable[str] | None,
                  limits: Limits | None = None) -> None:
@@ -153,6 +153,8 @@ class ScopedRules:
         self.fallback = plans.fallback
         self._plans = plans
         self._limits = limits or Limits()
+        max_rows = self._limits.max_tuples
+        self._max_rows = sys.maxsize if max_rows is None else max_rows
         # Per dependent relation: its static part, that part's rows (the relation's rows
         # at the start of every call), and the indexes of it plans read.
         self._seeds: dict[str, Relation] = {}
@@ -319,8 +321,7 @@ class _Call:
         self.relations: dict[str, Relation] = {}
         self.indexes: dict[tuple[str, tuple[int, ...]], Index] = {}
         self.derived = 0
-        max_rows = scoped._limits.max_tuples
-        self.max_rows = sys.maxsize if max_rows is None else max_rows
+        self.max_rows = scoped._max_rows
         # What was running when a rule failed: a step of the driver, or a version.
         self.step = -1
         self.running: ScopedVersion | None = None

@@ -140,7 +140,7 @@ class RequestRules:
         request_scoped: whether some rule reads the request.
     """
 
-    __slots__ = ("_fixed", "_reads", "_scoped")
+    __slots__ = ("_context", "_fixed", "_now", "_reads", "_request", "_scoped")
 
     def __init__(self, result: Any, request_scoped: bool) -> None:
         self._scoped = None
@@ -154,6 +154,10 @@ class RequestRules:
             # No output depends on the request: the same outputs for every request.
             self._scoped = None
             self._fixed = _outputs(result)
+        # Which request relations to build (the others cannot change an output).
+        self._request = "request" in self._reads
+        self._context = bool({"context", "context_num"} & self._reads)
+        self._now = "now" in self._reads
 
     def outputs(self, request: Any, now: float) -> RuleOutputs:
         """(configuration, obligations, deny reasons, approval reasons) for ``request``.
@@ -164,14 +168,13 @@ class RequestRules:
         scoped = self._scoped
         if scoped is None:
             return self._fixed
-        reads = self._reads
         p, a, r, c = request
         facts: dict[str, set[Row]] = {}
-        if "request" in reads:
+        if self._request:
             texts = _UID_TEXTS
             facts["request"] = {(texts.get(p) or _uid_text(p), texts.get(a) or _uid_text(a),
                                  texts.get(r) or _uid_text(r))}
-        if "context" in reads or "context_num" in reads:
+        if self._context:
             context: set[Row] = set()
             context_num: set[Row] = set()
             for key, value in c.items():
@@ -184,6 +187,6 @@ class RequestRules:
                     _flatten(key, value, context, context_num)
             facts["context"] = context
             facts["context_num"] = context_num
-        if "now" in reads:
+        if self._now:
             facts["now"] = {(int(now),)}
         return _outputs(scoped.evaluate(facts))
