@@ -7,6 +7,8 @@
     result.query("path", (1, None))                        # indexed lookup
     newer = result.update(insert={"edge": [(3, 4)]}, retract={"edge": [(1, 2)]})
     answer = result.extended({"edge": [(3, 4)]})           # per-request facts, cheap
+    per_call = result.scoped(["edge"], ["path"])           # compiled once per result ...
+    per_call.evaluate({"edge": [(3, 4)]})["path"]          # ... cheaper still, per call
     print(result.explain("path", (1, 3)).to_text())        # a proof tree
 
 Integers are 64-bit unless ``Program.parse(..., number_bits=32)`` (Soufflé's default,
@@ -17,6 +19,7 @@ from rune.datalog.engine import EvaluationStats, Limits
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.explain import Absent, AggregateValue, Premise, Proof, ProofRule
 from rune.datalog.program import Program, RelationView, Result
+from rune.datalog.scoped import ScopedRules
 from rune.datalog.types import Kind
 
 __all__ = [
@@ -33,4 +36,5 @@ __all__ = [
     "ProofRule",
     "RelationView",
     "Result",
+    "ScopedRules",
 ]
