@@ -91,6 +91,7 @@ def _fused_source(parts: list[FusablePart]) -> str:
 
 
 _function: Any = type(_fused_source)
+FUSED_PLAN_TYPE: Any = _function  # what a fused plan is (for callers' inlined fast paths)
 
 
 class _Dimension:
@@ -135,18 +136,29 @@ class _Dimension:
     def finish(self) -> None:
         self.in_items = tuple(self.in_.items())
 
-    def bits(self, uid: EntityUID, ancestors: frozenset[EntityUID]) -> int:
-        b = self.any | self.eq.get(uid, 0) | self.type_.get(uid[0], 0) | self.in_.get(uid, 0)
-        if ancestors:
-            in_items = self.in_items
-            if len(in_items) <= len(ancestors):
-                for key, bit in in_items:
-                    if key in ancestors:
-                        b |= bit
-            else:
-                in_ = self.in_
-                for a in ancestors:
-                    b |= in_.get(a, 0)
+    def miss(self, uid: EntityUID, entities: Mapping[EntityUID, Any],
+             cache: dict[EntityUID, int]) -> int:
+        """The bitset of policies whose scope in this dimension admits ``uid`` (given the
+        store's ancestors of it), remembered in ``cache``."""
+        b = self.any | self.type_.get(uid[0], 0)
+        if self.eq:
+            b |= self.eq.get(uid, 0)
+        in_ = self.in_
+        if in_:
+            b |= in_.get(uid, 0)
+            e = entities.get(uid)
+            if e is not None and (ancestors := e.ancestors):
+                in_items = self.in_items
+                if len(in_items) <= len(ancestors):
+                    for key, bit in in_items:
+                        if key in ancestors:
+                            b |= bit
+                else:
+                    for a in ancestors:
+                        b |= in_.get(a, 0)
+        if len(cache) >= _BITS_CACHE_MAX:
+            cache.clear()
+        cache[uid] = b
         return b
 
 
@@ -213,18 +225,18 @@ class PreparedPolicySet:
         pc, ac, rc = self._bits_cache
         bits = pc.get(principal)
         if bits is None:
-            bits = pc[principal] = self._bits(self.principal, principal, entities, pc)
+            bits = self.principal.miss(principal, entities, pc)
         if not bits:
             return 0
         b = ac.get(action)
         if b is None:
-            b = ac[action] = self._bits(self.action, action, entities, ac)
+            b = self.action.miss(action, entities, ac)
         bits &= b
         if not bits:
             return 0
         b = rc.get(resource)
         if b is None:
-            b = rc[resource] = self._bits(self.resource, resource, entities, rc)
+            b = self.resource.miss(resource, entities, rc)
         return bits & b
 
     def _plan(self, bits: int) -> tuple[tuple[Any, bool, str], ...]:
@@ -327,14 +339,6 @@ class PreparedPolicySet:
             found = table[key] = Response(decision, key, ())
         return found
 
-    @staticmethod
-    def _bits(dim: _Dimension, uid: EntityUID, entities: Mapping[EntityUID, Any],
-              cache: dict[EntityUID, int]) -> int:
-        if len(cache) >= _BITS_CACHE_MAX:
-            cache.clear()
-        e = entities.get(uid)
-        return dim.bits(uid, e.ancestors if e is not None else frozenset())
-
     def decide(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
         context: CedarRecord, entities: Mapping[EntityUID, Any],
@@ -353,16 +357,14 @@ class PreparedPolicySet:
         pc, ac, rc = self._bits_cache
         bits = pc.get(principal)
         if bits is None:
-            bits = pc[principal] = self._bits(self.principal, principal, entities, pc)
+            bits = self.principal.miss(principal, entities, pc)
         b = ac.get(action)
         if b is None:
-            b = ac[action] = self._bits(self.action, action, entities, ac)
-        bits &= b
-        if bits:
-            b = rc.get(resource)
-            if b is None:
-                b = rc[resource] = self._bits(self.resource, resource, entities, rc)
-            bits &= b
+            b = self.action.miss(action, entities, ac)
+        b2 = rc.get(resource)  # (looked up even when bits is 0: `authorize` inlines this)
+        if b2 is None:
+            b2 = self.resource.miss(resource, entities, rc)
+        bits &= b & b2
         plan: Any = self._plans.get(bits)
         if plan.__class__ is _function:
             return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
