@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rune.cedar.decision import AuthorizationError, Decision, Response
 from rune.cedar.entities import Entities
@@ -43,7 +43,7 @@ def authorize(
                 bits &= b
                 b = rc.get(r)
                 if b is not None:
-                    plan = prepared._plans.get(bits & b)
+                    plan: Any = prepared._plans.get(bits & b)
                     if plan.__class__ is _FUSED:
                         return plan(p, a, r, c, store)  # type: ignore[no-any-return]
     return prepared.decide(p, a, r, c, store)
