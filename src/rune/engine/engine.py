@@ -22,8 +22,11 @@ from typing import TYPE_CHECKING, Any
 from rune.bundle.loader import named_policies
 from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
+from rune.cedar.index import FUSED_PLAN_TYPE as _FUSED
 from rune.cedar.json_format import EntityData
-from rune.cedar.request import to_entity_uid
+from rune.cedar.request import _UID_CACHE, to_entity_uid
+from rune.cedar.values import LONG_MAX as _LMAX
+from rune.cedar.values import LONG_MIN as _LMIN
 from rune.cedar.values import CedarRecord
 from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
@@ -42,7 +45,8 @@ _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
 _ALLOW = CedarDecision.ALLOW
 _ALLOW_V, _DENY_V, _ASK = Verdict.ALLOW, Verdict.DENY, Verdict.ASK
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
-_CACHE_MAX = 1 << 16
+_new_request = tuple.__new__
+_CACHE_MAX = 1 << 12  # decisions kept per version (a hot working set, not a log)
 _NO_RULE_OUTPUTS: tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...],
                         tuple[str, ...]] = (_EMPTY_CONFIG, (), (), ())
 
@@ -176,7 +180,63 @@ class Engine:
                 if cached[4] or cached[0] is _ASK:
                     return self._enforce(cached, snap)
                 return cached  # type: ignore[no-any-return]
-        request = Request(principal, action, resource, context, schema=snap.schema)
+        if snap.plain:
+            # Hot path: Cedar alone decides (no rules, no `@ask`, no schema). The request
+            # is built inline when its uids are known text and its context is flat, and,
+            # as in `rune.cedar.authorize`, a cached and fused plan runs without `decide`.
+            uids = _UID_CACHE
+            p: Any
+            try:
+                p = uids.get(principal)
+                a: Any = uids.get(action)
+                r: Any = uids.get(resource)
+            except TypeError:  # a dict uid
+                p = None
+            c: Any = None
+            if p is not None and a is not None and r is not None:
+                if context is None:
+                    c = CedarRecord()
+                elif context.__class__ is dict:
+                    for v in context.values():  # type: ignore[union-attr]
+                        k = v.__class__
+                        if k is str or k is bool or (k is int and _LMIN <= v <= _LMAX):
+                            continue
+                        break
+                    else:
+                        c = CedarRecord(context)
+            if c is None:
+                request = Request(principal, action, resource, context)
+                p, a, r, c = request
+            else:
+                request = _new_request(Request, (p, a, r, c))
+            prepared = snap.prepared
+            store = snap.entities._by_uid
+            response: Any = None
+            if store is prepared._cached_store:
+                pc, ac, rc = prepared._bits_cache
+                bits = pc.get(p)
+                b = ac.get(a)
+                b2 = rc.get(r)
+                if bits is not None and b is not None and b2 is not None:
+                    plan: Any = prepared._plans.get(bits & b & b2)
+                    if plan.__class__ is _FUSED:
+                        response = plan(p, a, r, c, store)
+            if response is None:
+                response = prepared.decide(p, a, r, c, store)
+            if response[2]:
+                decision = self._decide(snap, request)
+            else:
+                decision = _new_decision(Decision, (
+                    _ALLOW_V if response[0] is _ALLOW else _DENY_V, response[1], (),
+                    _EMPTY_CONFIG, (), snap.version, request, snap, None))
+            if triple is not None:
+                if len(cache) >= _CACHE_MAX:
+                    cache.clear()
+                cache[triple] = decision
+            return decision  # type: ignore[no-any-return]
+        schema = snap.schema
+        request = (Request(principal, action, resource, context) if schema is None
+                   else Request(principal, action, resource, context, schema=schema))
         decision = self._decide(snap, request)
         if triple is not None:
             if len(cache) >= _CACHE_MAX:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar.entities import Entities
@@ -86,3 +86,9 @@ class Snapshot:
     cacheable: bool  # decisions depend only on the request and this version
     ask_policies: Mapping[str, str]  # policy id -> `@ask` reason, for policies that ask
     request_rules: Any = None  # rune.engine.request_rules.RequestRules, None without rules
+    # Cedar alone decides: no rules, no `@ask` policies and no schema (the engine's hot path).
+    plain: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plain", self.result is None and not self.ask_policies
+                           and self.schema is None)
