@@ -51,8 +51,11 @@ _BITS_CACHE_MAX = 1 << 17
 # Plans with more candidates than this keep the loop (one fused function per plan would
 # grow with the candidates; the loop's per-policy cost is a call, not a scan).
 _FUSE_MAX = 48
-# A plan is fused on its second use (one-off plans are not worth compiling); tests set
-# this to fuse every plan at once, so that the fused path meets every corpus case.
+# A plan is fused once it has been used this many times: compiling one costs about as
+# much as a few hundred decisions, so rare plans keep the loop (with 1,000 policies a
+# workload meets thousands of distinct plans). Tests set FUSE_AT_FIRST_USE so that the
+# fused path meets every corpus case.
+_FUSE_AFTER = 64
 FUSE_AT_FIRST_USE = False
 _FUSED_CODE_MAX = 4096
 
@@ -165,10 +168,23 @@ class _Dimension:
 class PreparedPolicySet:
     """Compiled policies plus the scope index; immutable once built."""
 
-    __slots__ = ("_allows", "_bits_cache", "_cached_store", "_denials", "_fuse_at_once",
-                 "_parts", "_plans",
-                 "_residuals", "action",
-                 "compiled", "indexed", "policies", "principal", "resource")
+    __slots__ = (
+        "_allows",
+        "_bits_cache",
+        "_cached_store",
+        "_denials",
+        "_fuse_at_once",
+        "_parts",
+        "_plans",
+        "_residuals",
+        "_uses",
+        "action",
+        "compiled",
+        "indexed",
+        "policies",
+        "principal",
+        "resource",
+    )
 
     def __init__(self, policies: tuple[Any, ...], *, always_index: bool | None = None,
                  fuse_at_first_use: bool | None = None) -> None:
@@ -206,6 +222,7 @@ class PreparedPolicySet:
         # only on the policies (fixed) and the uid's ancestors in that store (immutable),
         # so they can be reused until a request arrives with a different store.
         self._plans: dict[int, Any] = {}  # bitset -> plan (see `_plan_for`)
+        self._uses: dict[int, int] = {}  # bitset -> uses so far, for plans not yet fused
         # INVARIANT: bounded by the number of distinct policy-id combinations that occur,
         # which the candidate plans already bound.
         self._allows: dict[tuple[str, ...], Response] = {}
@@ -252,14 +269,15 @@ class PreparedPolicySet:
         return tuple(plan)
 
     def _plan_for(self, bits: int) -> Any:
-        """The memoized plan of a bitset: on first use a tuple of (condition, forbid, id)
-        run in a loop; on second use one fused function (`_fuse`) that replaces it; a list
-        when the plan is too large to fuse."""
+        """The memoized plan of a bitset: a tuple of (condition, forbid, id) run in a loop
+        until the plan has been used `_FUSE_AFTER` times, then one fused function
+        (`_fuse`) that replaces it; a list (never fused) when the plan is too large."""
         plans = self._plans
         found = plans.get(bits)
-        if len(plans) >= _BITS_CACHE_MAX:
-            plans.clear()
         if found is None:
+            if len(plans) >= _BITS_CACHE_MAX:
+                plans.clear()
+                self._uses.clear()
             plan = self._plan(bits)
             if len(plan) > _FUSE_MAX:
                 out: Any = list(plan)
@@ -267,7 +285,13 @@ class PreparedPolicySet:
                 out = self._fuse(bits)
             else:
                 out = plan
+                self._uses[bits] = 1
         else:
+            uses = self._uses.get(bits, 0) + 1
+            if uses < _FUSE_AFTER:
+                self._uses[bits] = uses
+                return found
+            self._uses.pop(bits, None)
             out = self._fuse(bits)
         plans[bits] = out
         return out
