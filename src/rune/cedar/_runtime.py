@@ -163,7 +163,7 @@ def entity_in(entities: dict[EntityUID, Any], a: Any, b: Any) -> bool:
         if a in b.keys:
             return True
         e = entities.get(a)
-        return e is not None and not e.ancestors.isdisjoint(b.keys)
+        return e is not None and not b.keys.isdisjoint(e.ancestors)
     _type_error("Entity or Set", b)
 
 

@@ -314,7 +314,7 @@ class _Generator:
             ):
                 k = self.const(target.keys)
                 return (f"({prefix}({lhs} in {k} or (({e} := E.get({lhs})) is not None"
-                        f" and not {e}.ancestors.isdisjoint({k}))))")
+                        f" and not {k}.isdisjoint({e}.ancestors))))")
         return f"_rt.entity_in(E, {left.text}, {right.text})"
 
     def _like(self, node: ast.Like) -> _Code:

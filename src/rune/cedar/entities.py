@@ -22,17 +22,22 @@ if TYPE_CHECKING:
 __all__ = ["Entities", "Entity"]
 
 _EMPTY: frozenset[EntityUID] = frozenset()
+# An entity's ancestors: a tuple when there are few (a set of 5-8 members takes 728
+# bytes, a tuple about 100, and scanning a few interned uids costs about as much as a
+# hash lookup), a frozenset beyond. Either answers `in`; set operations use `frozenset(..)`.
+_TUPLE_ANCESTORS_MAX = 8
+Ancestors = frozenset[EntityUID] | tuple[EntityUID, ...]
 
 
 class Entity:
     """One entity: uid, attributes, direct parents, all ancestors and tags.
 
     ``ancestors`` is the transitive closure of ``parents``, computed once when the
-    store is built, so `in` is a set lookup on the request path.
+    store is built, so `in` needs no walk on the request path (see `Ancestors`).
     """
 
     # Direct parents are kept as written (a tuple, shared among entities with the same
-    # parents); only `ancestors`, which the request path reads, is a set.
+    # parents); `ancestors`, which the request path reads, is closed.
     __slots__ = ("ancestors", "attrs", "parent_uids", "tags", "uid")
 
     def __init__(
@@ -41,7 +46,7 @@ class Entity:
         attrs: CedarRecord,
         parents: Iterable[EntityUID],
         tags: CedarRecord,
-        ancestors: frozenset[EntityUID] = _EMPTY,
+        ancestors: Ancestors = _EMPTY,
     ) -> None:
         self.uid = uid
         self.attrs = attrs
@@ -180,7 +185,7 @@ class Entities(Mapping[EntityUID, Entity]):
     def ancestors(self, uid: EntityUID) -> frozenset[EntityUID]:
         """All entities `uid` is transitively `in` (excluding itself)."""
         entity = self._by_uid.get(uid)
-        return entity.ancestors if entity is not None else _EMPTY
+        return frozenset(entity.ancestors) if entity is not None else _EMPTY
 
     def is_descendant(self, uid: EntityUID, ancestor: EntityUID) -> bool:
         """Cedar's `uid in ancestor` for two entity references."""
@@ -249,8 +254,12 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
     Raises:
         EntitiesError: the parent relation has a cycle (Cedar rejects those too).
     """
-    done: dict[EntityUID, frozenset[EntityUID]] = {}
-    shared: dict[frozenset[EntityUID], frozenset[EntityUID]] = {}
+    done: dict[EntityUID, Ancestors] = {}
+    # Many entities share the same ancestors (agents of the same teams): keep one copy.
+    # Small closures are deduplicated as sorted tuples, so no set per entity is ever
+    # allocated (thousands of short-lived sets would leave the heap fragmented).
+    shared_small: dict[tuple[EntityUID, ...], tuple[EntityUID, ...]] = {}
+    shared_large: dict[frozenset[EntityUID], frozenset[EntityUID]] = {}
     for root in by_uid:
         if root in done:
             continue
@@ -278,13 +287,19 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
                 continue
             stack.pop()
             on_stack.discard(uid)
-            acc: set[EntityUID] = set()
-            for parent in by_uid[uid].parent_uids:
-                acc.add(parent)
-                acc |= done.get(parent, _EMPTY)
-            closed = frozenset(acc)
-            # Many entities share the same ancestors (agents of the same teams): keep one copy.
-            done[uid] = shared.setdefault(closed, closed)
+            parents = by_uid[uid].parent_uids
+            if not parents:
+                done[uid] = _EMPTY
+                continue
+            acc: set[EntityUID] = set(parents)
+            for parent in parents:
+                acc.update(done.get(parent, _EMPTY))
+            if len(acc) <= _TUPLE_ANCESTORS_MAX:
+                small = tuple(sorted(acc))
+                done[uid] = shared_small.setdefault(small, small)
+            else:
+                closed = frozenset(acc)
+                done[uid] = shared_large.setdefault(closed, closed)
     for uid, entity in by_uid.items():
         entity.ancestors = done[uid]
 

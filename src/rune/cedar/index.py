@@ -152,7 +152,9 @@ class _Dimension:
             e = entities.get(uid)
             if e is not None and (ancestors := e.ancestors):
                 in_items = self.in_items
-                if len(in_items) <= len(ancestors):
+                # Test the few indexed keys, or look up each ancestor: whichever is
+                # fewer operations (a short tuple of ancestors is scanned, not hashed).
+                if len(in_items) <= (3 if ancestors.__class__ is tuple else len(ancestors)):
                     for key, bit in in_items:
                         if key in ancestors:
                             b |= bit

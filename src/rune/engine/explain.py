@@ -611,7 +611,7 @@ def _entity_outputs(snap: Snapshot, request: Request, prover: ProofSearch
     for uid in direct:
         entity = store.get(uid)
         if entity is not None:
-            reachable |= entity.ancestors
+            reachable.update(entity.ancestors)
     direct_text = {uid_text(u) for u in direct}
     reachable_text = {uid_text(u) for u in reachable}
     out: list[tuple[str, tuple[Any, ...]]] = []
