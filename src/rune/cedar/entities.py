@@ -22,10 +22,10 @@ if TYPE_CHECKING:
 __all__ = ["Entities", "Entity"]
 
 _EMPTY: frozenset[EntityUID] = frozenset()
-# An entity's ancestors: a tuple when there are few (a set of 5-8 members takes 728
+# An entity's ancestors: a tuple when there are few (a set of 5-16 members takes 728+
 # bytes, a tuple about 100, and scanning a few interned uids costs about as much as a
 # hash lookup), a frozenset beyond. Either answers `in`; set operations use `frozenset(..)`.
-_TUPLE_ANCESTORS_MAX = 8
+_TUPLE_ANCESTORS_MAX = 16
 Ancestors = frozenset[EntityUID] | tuple[EntityUID, ...]
 
 
