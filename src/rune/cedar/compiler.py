@@ -16,6 +16,7 @@ compiler never meets an over-deep expression.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +42,8 @@ _BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entit
 _MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
 
 _NO_CONST = object()
-_CODE_CACHE: dict[str, tuple[str, Any]] = {}
+_name = sys.intern  # constant names recur in every policy's namespace
+_CODE_CACHE: dict[str, tuple[str, Any, Any]] = {}
 _CODE_CACHE_MAX = 4096
 _BUILTIN_ARITY = {"contains": 1, "containsAll": 1, "containsAny": 1, "isEmpty": 0,
                   "getTag": 1, "hasTag": 1}
@@ -65,8 +67,19 @@ class CompiledPolicy:
     id: str
     forbid: bool
     condition: PolicyFunction
-    full: PolicyFunction
+    full_code: Any  # code defining `full` in `condition`'s namespace, run on first use
     source: str  # the generated Python, for debugging and `explain`
+
+    @property
+    def full(self) -> PolicyFunction:
+        """`condition` with the scope checks (made on first use: an indexed set of
+        policies never needs it, and 1,000 unused functions cost memory)."""
+        namespace = self.condition.__globals__
+        function = namespace.get("full")
+        if function is None:
+            exec(self.full_code, namespace)
+            function = namespace["full"]
+        return function  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +150,7 @@ class _Generator:
             key = None
         if key is not None and key in self._const_ids:
             return self._const_ids[key]
-        name = f"{self.prefix}_k{len(self.consts)}"
+        name = _name(f"{self.prefix}_k{len(self.consts)}")
         self.consts[name] = value
         if key is not None:
             self._const_ids[key] = name
@@ -551,24 +564,26 @@ def compile_policy(
     residual += conditions
     source = "".join(gen.helpers)
     source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
-    source += f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
+    full_source = f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace = _namespace(gen)
     # Policies of the same shape generate the same source (constants are named by
-    # position), so they share one code object and one source string; only their
-    # constants differ.
-    cached = _CODE_CACHE.get(source)
+    # position), so they share code objects and source strings; only their constants
+    # differ.
+    key = source + full_source
+    cached = _CODE_CACHE.get(key)
     if cached is None:
         if len(_CODE_CACHE) >= _CODE_CACHE_MAX:
             _CODE_CACHE.clear()
-        cached = _CODE_CACHE[source] = (source, compile(source, "<cedar policy>", "exec"))
-    source, code = cached
+        cached = _CODE_CACHE[key] = (key, compile(source, "<cedar policy>", "exec"),
+                                     compile(full_source, "<cedar policy>", "exec"))
+    text, code, full_code = cached
     exec(code, namespace)
     return CompiledPolicy(
         policy_id,
         policy.effect is ast.Effect.FORBID,
         namespace["condition"],
-        namespace["full"],
-        source,
+        full_code,
+        text,
     )
 
 

@@ -176,6 +176,7 @@ class PreparedPolicySet:
         "_cached_store",
         "_denials",
         "_fuse_at_once",
+        "_linear",
         "_parts",
         "_plans",
         "_residuals",
@@ -218,6 +219,9 @@ class PreparedPolicySet:
         for dim in (self.principal, self.action, self.resource):
             dim.finish()
         self.compiled = tuple(compiled)
+        # Small sets are not indexed: each request runs every policy's `full` in order.
+        self._linear = () if self.indexed else tuple(
+            (cp.full, cp.forbid, cp.id) for cp in compiled)
         self._residuals = tuple(residuals)
         self._parts: dict[int, FusablePart] = {}  # policy position -> parts, made on demand
         # Per-uid candidate bitsets for one entity store at a time. A uid's bits depend
@@ -439,16 +443,15 @@ class PreparedPolicySet:
         permits: list[str] = []
         forbids: list[str] = []
         errors: list[tuple[str, str]] = []
-        compiled = self.compiled
         if not self.indexed:
-            for cp in compiled:
+            for full, forbid, pid in self._linear:
                 try:
-                    if cp.full(principal, action, resource, context, entities):
-                        (forbids if cp.forbid else permits).append(cp.id)
+                    if full(principal, action, resource, context, entities):
+                        (forbids if forbid else permits).append(pid)
                 except EvaluationError as exc:
-                    errors.append((cp.id, exc.message))
+                    errors.append((pid, exc.message))
                 except Exception as exc:
-                    errors.append((cp.id, f"internal error: {exc!r}"))
+                    errors.append((pid, f"internal error: {exc!r}"))
             return permits, forbids, errors
         for condition, forbid, pid in self._plan(
                 self.candidates(principal, action, resource, entities)):  # (never fused)
