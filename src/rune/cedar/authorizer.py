@@ -30,7 +30,10 @@ def authorize(
     if prepared is None:
         prepared = policies.prepared()
     store = (entities if entities is not None else _EMPTY_ENTITIES)._by_uid
-    p, a, r, c = request
+    p = request._p
+    a = request._a
+    r = request._r
+    c = request._c
     # Hot path, written out to save a call: when the scope bitsets of all three uids are
     # cached for this store and their plan is fused, run it. Anything else (first
     # sightings, unfused plans, small unindexed sets) goes through `decide`.

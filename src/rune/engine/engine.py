@@ -45,7 +45,7 @@ _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
 _ALLOW = CedarDecision.ALLOW
 _ALLOW_V, _DENY_V, _ASK = Verdict.ALLOW, Verdict.DENY, Verdict.ASK
 _new_decision = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
-_new_request = tuple.__new__
+_new_request = object.__new__  # Request's slots are set inline on the hot path
 _CACHE_MAX = 1 << 12  # decisions kept per version (a hot working set, not a log)
 _NO_RULE_OUTPUTS: tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...],
                         tuple[str, ...]] = (_EMPTY_CONFIG, (), (), ())
@@ -176,7 +176,7 @@ class Engine:
                 cache = {}
                 self._cache = (snap, cache)
             cached = cache.get(triple)
-            if cached is not None and _same_context(context, cached[6][3]):
+            if cached is not None and _same_context(context, cached[6]._c):
                 if cached[4] or cached[0] is _ASK:
                     return self._enforce(cached, snap)
                 return cached  # type: ignore[no-any-return]
@@ -206,9 +206,13 @@ class Engine:
                         c = CedarRecord(context)
             if c is None:
                 request = Request(principal, action, resource, context)
-                p, a, r, c = request
+                p, a, r, c = request._p, request._a, request._r, request._c
             else:
-                request = _new_request(Request, (p, a, r, c))
+                request = _new_request(Request)
+                request._p = p
+                request._a = a
+                request._r = r
+                request._c = c
             prepared = snap.prepared
             store = snap.entities._by_uid
             response: Any = None
@@ -368,7 +372,7 @@ class Engine:
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, snap: Snapshot, request: Request) -> Decision:
-        p, a, r, c = request
+        p, a, r, c = request._p, request._a, request._r, request._c
         response = snap.prepared.decide(p, a, r, c, snap.entities._by_uid)
         if snap.result is None and not response[2]:
             # Fast path: no rules and no policy errors (the common case on the hot path).

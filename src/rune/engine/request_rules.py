@@ -168,7 +168,7 @@ class RequestRules:
         scoped = self._scoped
         if scoped is None:
             return self._fixed
-        p, a, r, c = request
+        p, a, r, c = request._p, request._a, request._r, request._c
         facts: dict[str, set[Row]] = {}
         if self._request:
             texts = _UID_TEXTS
