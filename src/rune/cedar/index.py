@@ -51,6 +51,7 @@ _BITS_CACHE_MAX = 1 << 17
 # Plans with more candidates than this keep the loop (one fused function per plan would
 # grow with the candidates; the loop's per-policy cost is a call, not a scan).
 _FUSE_MAX = 48
+_LISTED_OUTCOMES = 10  # plans of up to this many policies map outcomes through a list
 # A plan is fused once it has been used this many times: compiling one costs about as
 # much as a few hundred decisions, so rare plans keep the loop (with 1,000 policies a
 # workload meets thousands of distinct plans). Tests set FUSE_AT_FIRST_USE so that the
@@ -88,7 +89,9 @@ def _fused_source(parts: list[FusablePart]) -> str:
         if f"_e{var}" in joined:
             head.append(f"    _e{var} = E.get({var})\n")
     head.append("    m = 0\n    x = None\n")
-    tail = ("    if x is None:\n        r = _done.get(m)\n        if r is not None:\n"
+    # Outcomes by mask: a list when the plan is small enough to index every mask.
+    lookup = "_done[m]" if len(parts) <= _LISTED_OUTCOMES else "_done.get(m)"
+    tail = (f"    if x is None:\n        r = {lookup}\n        if r is not None:\n"
             "            return r\n    return _finish(m, x)\n")
     return "".join(helpers) + "".join(head) + joined + tail
 
@@ -323,7 +326,7 @@ class PreparedPolicySet:
         ids = [compiled[i].id for i in positions]
         forbid = [compiled[i].forbid for i in positions]
         precise = [compiled[i].condition for i in positions]
-        done: dict[int, Response] = {}
+        done: Any = [None] * (1 << len(parts)) if len(parts) <= _LISTED_OUTCOMES else {}
 
         def slow(i: int, mask: int, errors: list[tuple[str, str]] | None, *args: Any
                  ) -> tuple[int, list[tuple[str, str]] | None]:
@@ -349,7 +352,7 @@ class PreparedPolicySet:
                 out = self._shared(self._allows, _ALLOW, tuple(permits))
             else:
                 out = _DEFAULT_DENY
-            if len(done) < 1024:
+            if done.__class__ is list or len(done) < 1024:
                 done[mask] = out
             return out
 
