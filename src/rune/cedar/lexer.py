@@ -84,7 +84,12 @@ class Token(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class SourceMap:
-    """Maps character offsets in one source text to 1-based line/column `SourceSpan`s."""
+    """Maps character offsets in one source text to 1-based line/column `SourceSpan`s.
+
+    The text may be a piece of a larger file (one policy, re-parsed on demand): then
+    ``origin`` is the file offset where it starts, added to every span's offsets, and
+    ``line_starts``/``line_numbers`` are set up so lines and columns are the file's.
+    """
 
     text: str
     file: str | None
@@ -92,35 +97,41 @@ class SourceMap:
     # One int object per line number, shared by every span on that line (spans outlive
     # the parse in the ASTs of a policy set; most line numbers are not small cached ints).
     line_numbers: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    origin: int = 0
 
     @classmethod
-    def of(cls, text: str, file: str | None = None) -> SourceMap:
-        """Index the line starts of ``text`` (lines end at `\\n`, as in `SourceSpan`)."""
-        starts = [0]
+    def of(cls, text: str, file: str | None = None, *, origin: int = 0, line: int = 1,
+           column: int = 1) -> SourceMap:
+        """Index the line starts of ``text`` (lines end at `\\n`, as in `SourceSpan`).
+
+        ``origin``, ``line`` and ``column`` say where ``text`` starts in its file.
+        """
+        # INVARIANT: offsets are relative to `text`; the first line starts `column - 1`
+        # characters before it, so columns on that line come out as in the file.
+        starts = [1 - column]
         find = text.find
         i = find("\n")
         while i >= 0:
             starts.append(i + 1)
             i = find("\n", i + 1)
-        return cls(text, file, tuple(starts), tuple(range(len(starts) + 1)))
+        numbers = tuple(range(line - 1, line + len(starts)))
+        return cls(text, file, tuple(starts), numbers, origin)
 
     def span(self, start: int, end: int) -> SourceSpan:
         """The span of ``text[start:end]``; O(log lines)."""
         starts = self.line_starts
         line = bisect_right(starts, start)
         end_line = line if end <= start else bisect_right(starts, end)
+        column = start - starts[line - 1] + 1
+        end_column = end - starts[end_line - 1] + 1
         numbers = self.line_numbers
         if numbers:
             line, end_line = numbers[line], numbers[end_line]
-        return SourceSpan(
-            line,
-            start - starts[line - 1] + 1,
-            end_line,
-            end - starts[end_line - 1] + 1,
-            start,
-            end,
-            self.file,
-        )
+        origin = self.origin
+        if origin:
+            start += origin
+            end += origin
+        return SourceSpan(line, column, end_line, end_column, start, end, self.file)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +147,8 @@ def _visible(text: str) -> str:
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
-def tokenize(text: str, file: str | None = None) -> Lexed:
+def tokenize(text: str, file: str | None = None, *, origin: int = 0, line: int = 1,
+             column: int = 1) -> Lexed:
     """Split Cedar text into tokens.
 
     Never raises: text that starts no token becomes an `ERROR` token with a diagnostic
@@ -145,11 +157,14 @@ def tokenize(text: str, file: str | None = None) -> Lexed:
     Args:
         text: the Cedar source.
         file: a file name for the spans of diagnostics.
+        origin: where ``text`` starts in its file, as an offset, ``line`` and ``column``
+            (for a piece of a file): token offsets stay relative to ``text``, spans are
+            the file's.
 
     Returns:
         The tokens (the last is always `EOF`), the diagnostics and the offset map.
     """
-    source_map = SourceMap.of(text, file)
+    source_map = SourceMap.of(text, file, origin=origin, line=line, column=column)
     tokens, diagnostics, _ = _scan(text, source_map, 0, statement=False)
     return Lexed(tuple(tokens), tuple(diagnostics), source_map)
 

@@ -12,6 +12,7 @@ reports every broken policy of a file, sorted by position, in one `ParseError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import NoReturn
 
 from rune.cedar._expressions import RELATION_OPS, Abort, ExpressionParser, describe_token
@@ -24,10 +25,18 @@ from rune.cedar.ast import (
     PolicyAST,
     ScopeConstraint,
 )
+from rune.cedar.errors import ParseError
 from rune.cedar.lexer import EOF, ERROR, IDENT, STRING, tokenize, tokenize_statements
 from rune.cedar.values import EntityUID
 
-__all__ = ["parse_entity_type", "parse_entity_uid", "parse_expression", "parse_policies"]
+__all__ = [
+    "iter_policies",
+    "parse_entity_type",
+    "parse_entity_uid",
+    "parse_expression",
+    "parse_policies",
+    "parse_policy_at",
+]
 
 _SYNC_EFFECTS = frozenset({"permit", "forbid"})
 
@@ -259,21 +268,58 @@ def parse_policies(text: str, file: str | None = None) -> list[PolicyAST]:
         ParseError: carrying one `Diagnostic` per problem found in the whole text, sorted by
             position, each with a span; rendering it shows a caret snippet.
     """
-    policies: list[PolicyAST] = []
+    return list(iter_policies(text, file))
+
+
+def iter_policies(text: str, file: str | None = None) -> Iterator[PolicyAST]:
+    """`parse_policies`, one policy at a time: a caller that keeps only a little of each
+    tree never holds the trees of a whole file at once.
+
+    Raises:
+        ParseError: as `parse_policies` does, once the first problem is reached (after the
+            policies before it have been yielded).
+    """
+    count = 0
     for statement in tokenize_statements(text, file):
         parser = _PolicyParser(statement)
         found = parser.policies()
         if parser.diagnostics:
             break
-        policies += found
+        count += len(found)
+        yield from found
     else:
-        return policies
+        return
     # A problem: parse the whole text at once, so that every error is found and recovered
     # from exactly as a single pass does (recovery may skip across statements).
     parser = _PolicyParser(tokenize(text, file))
     policies = parser.policies()
     parser.finish(text)
-    return policies
+    yield from policies[count:]
+
+
+def parse_policy_at(text: str, *, offset: int, line: int, column: int, file: str | None
+                    ) -> PolicyAST:
+    """Parse the text of one policy cut from a file, with the spans it has in that file.
+
+    A policy set keeps each policy's text rather than its syntax tree, and rebuilds the
+    tree with this when it is asked for.
+
+    Args:
+        text: exactly one policy or template, from its first token to its `;`.
+        offset: the 0-based character offset in the file where ``text`` starts.
+        line: the 1-based line where ``text`` starts.
+        column: the 1-based column where ``text`` starts.
+        file: the file name of the spans.
+
+    Raises:
+        ParseError: if ``text`` is not exactly one policy.
+    """
+    parser = _PolicyParser(tokenize(text, file, origin=offset, line=line, column=column))
+    policies = parser.policies()
+    parser.finish(text)
+    if len(policies) != 1:
+        raise ParseError(f"expected one policy, found {len(policies)}", code="not-one-policy")
+    return policies[0]
 
 
 def parse_expression(text: str, file: str | None = None) -> Expr:
