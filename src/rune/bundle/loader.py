@@ -68,7 +68,7 @@ def named_policies(policies: PolicySet) -> PolicySet:
         if new_id in seen:
             raise EngineError(f"two policies have the id `{new_id}`", code="duplicate-policy-id")
         seen.add(new_id)
-        renamed.append(Policy(new_id, p.ast, p.template_id, p.slot_values, p.text))
+        renamed.append(p.with_id(new_id))
     return PolicySet.from_policies(renamed, tuple(policies.templates))
 
 
@@ -115,7 +115,7 @@ def load_bundle(path: str | Path) -> Bundle:
             collect(exc, file)
     policy_set = PolicySet()
     try:
-        numbered = [Policy(f"policy{i}", p.ast, None, (), p.text) for i, p in enumerate(policies)]
+        numbered = [p.with_id(f"policy{i}") for i, p in enumerate(policies)]
         policy_set = named_policies(PolicySet.from_policies(numbered))
     except RuneError as exc:
         collect(exc, root / "policies")

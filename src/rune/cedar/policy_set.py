@@ -1,16 +1,25 @@
-"""Policy sets: static policies, templates and template links, compiled once."""
+"""Policy sets: static policies, templates and template links, compiled once.
+
+A policy parsed from text keeps that text, where it starts in its file and the few facts
+read often (effect, annotations, slots), not its syntax tree. The tree is parsed again
+from the text when it is asked for (to compile the set, explain a decision, validate
+against a schema), with every span (file, line, column, offset) as in the file. So a
+loaded set never holds all its trees at once: each is built, used and dropped in turn,
+and the memory of one is reused for the next.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar import ast as syntax
 from rune.cedar.errors import LinkError
 from rune.cedar.values import EntityUID
+from rune.errors import SourceSpan
 
 if TYPE_CHECKING:
     from rune.cedar.index import PreparedPolicySet
@@ -18,52 +27,194 @@ if TYPE_CHECKING:
 __all__ = ["Policy", "PolicySet", "Template"]
 
 
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A policy with `?principal` and/or `?resource` slots."""
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
+class _Source:
+    """What policies and templates share: their text and where it is, their annotations,
+    and the syntax tree when they were built from one rather than parsed from text."""
 
-    id: str
-    ast: syntax.PolicyAST
-    text: str = field(default="", compare=False, repr=False)
+    text: str
+    span: SourceSpan | None
+    _annotations: tuple[tuple[str, str], ...]
+    # INVARIANT: None only when `text`, parsed at `span`, gives the tree (see `_parsed`).
+    _ast: syntax.PolicyAST | None
+
+    def _set_source(self, text: str, span: SourceSpan | None,
+                    annotations: tuple[tuple[str, str], ...],
+                    tree: syntax.PolicyAST | None) -> None:
+        set_field = object.__setattr__
+        set_field(self, "text", text)
+        set_field(self, "span", span)
+        set_field(self, "_annotations", annotations)
+        set_field(self, "_ast", tree)
+
+    def _set_tree(self, tree: syntax.PolicyAST, text: str, *, keep: bool) -> None:
+        """Take text, span and annotations from ``tree``; keep the tree itself only when
+        ``keep`` (or when there is no span to parse the text at)."""
+        annotations = tuple((a.key, a.value) for a in tree.annotations)
+        keep = keep or tree.span is None
+        self._set_source(text, tree.span, annotations, tree if keep else None)
 
     @property
-    def slots(self) -> frozenset[str]:
-        """The slot names (without `?`) that a link must fill."""
-        return self.ast.slots
+    def ast(self) -> syntax.PolicyAST:
+        """The syntax tree; parsed again from `text` for a policy parsed from text."""
+        tree = self._ast
+        if tree is None:
+            assert self.span is not None  # INVARIANT: see `_ast`
+            tree = _parse_again(self.text, self.span)
+        return tree
 
     @property
     def annotations(self) -> Mapping[str, str]:
-        """The template's annotations by key."""
-        return MappingProxyType({a.key: a.value for a in self.ast.annotations})
+        """The annotations by key (`@id("...")` is `annotations["id"]`)."""
+        return MappingProxyType(dict(self._annotations))
 
 
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """A static policy, or a template linked with slot values (``template_id`` is set)."""
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
+class Template(_Source):
+    """A policy with `?principal` and/or `?resource` slots.
+
+    ``span`` is where the template is in its file (None if it was built without text).
+    """
 
     id: str
-    ast: syntax.PolicyAST
-    template_id: str | None = None
-    slot_values: tuple[tuple[str, EntityUID], ...] = ()
-    text: str = field(default="", compare=False, repr=False)
+    effect: syntax.Effect
+    slots: frozenset[str]
+    """The slot names (without `?`) that a link must fill."""
 
-    @property
-    def effect(self) -> syntax.Effect:
-        """`permit` or `forbid`."""
-        return self.ast.effect
+    def __init__(self, id: str, ast: syntax.PolicyAST, text: str = "") -> None:  # noqa: A002
+        self._init(id, ast, text, keep=True)
 
-    @property
-    def annotations(self) -> Mapping[str, str]:
-        """The policy's annotations by key (`@id("...")` is `annotations["id"]`)."""
-        return MappingProxyType({a.key: a.value for a in self.ast.annotations})
+    @classmethod
+    def _parsed(cls, template_id: str, ast: syntax.PolicyAST, text: str) -> Template:
+        """A template whose ``text`` (cut from its file at ``ast.span``) parses to ``ast``;
+        it does not keep ``ast``."""
+        template = cls.__new__(cls)
+        template._init(template_id, ast, text, keep=False)
+        return template
+
+    def _init(self, template_id: str, ast: syntax.PolicyAST, text: str, *, keep: bool
+              ) -> None:
+        object.__setattr__(self, "id", template_id)
+        object.__setattr__(self, "effect", ast.effect)
+        object.__setattr__(self, "slots", ast.slots)
+        self._set_tree(ast, text, keep=keep)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Template:
+            return NotImplemented
+        assert isinstance(other, Template)
+        return self is other or (self.id == other.id and self.ast == other.ast)
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __repr__(self) -> str:
+        return f"Template(id={self.id!r}, ast={self.ast!r})"
+
+
+@dataclass(frozen=True, slots=True, init=False, eq=False, repr=False)
+class Policy(_Source):
+    """A static policy, or a template linked with slot values (``template_id`` is set).
+
+    ``span`` is where the policy (or its template) is in its file (None if it was built
+    without text).
+    """
+
+    id: str
+    template_id: str | None
+    slot_values: tuple[tuple[str, EntityUID], ...]
+    effect: syntax.Effect
+    """`permit` or `forbid`."""
+
+    def __init__(
+        self,
+        id: str,  # noqa: A002 (the field's name)
+        ast: syntax.PolicyAST,
+        template_id: str | None = None,
+        slot_values: tuple[tuple[str, EntityUID], ...] = (),
+        text: str = "",
+    ) -> None:
+        self._init(id, template_id, slot_values, ast.effect)
+        self._set_tree(ast, text, keep=True)
+
+    @classmethod
+    def _parsed(cls, policy_id: str, ast: syntax.PolicyAST, text: str) -> Policy:
+        """A static policy whose ``text`` (cut from its file at ``ast.span``) parses to
+        ``ast``; it does not keep ``ast``."""
+        policy = cls.__new__(cls)
+        policy._init(policy_id, None, (), ast.effect)
+        policy._set_tree(ast, text, keep=False)
+        return policy
+
+    @classmethod
+    def _linked(cls, policy_id: str, template: Template,
+                slot_values: tuple[tuple[str, EntityUID], ...]) -> Policy:
+        """``template`` linked as ``policy_id``; shares the template's text (or tree)."""
+        policy = cls.__new__(cls)
+        policy._init(policy_id, template.id, slot_values, template.effect)
+        policy._set_source(template.text, template.span, template._annotations, template._ast)
+        return policy
+
+    def _init(self, policy_id: str, template_id: str | None,
+              slot_values: tuple[tuple[str, EntityUID], ...], effect: syntax.Effect) -> None:
+        object.__setattr__(self, "id", policy_id)
+        object.__setattr__(self, "template_id", template_id)
+        object.__setattr__(self, "slot_values", slot_values)
+        object.__setattr__(self, "effect", effect)
+
+    def with_id(self, new_id: str) -> Policy:
+        """The same policy under another id."""
+        policy = Policy.__new__(Policy)
+        policy._init(new_id, self.template_id, self.slot_values, self.effect)
+        policy._set_source(self.text, self.span, self._annotations, self._ast)
+        return policy
 
     @property
     def annotated_id(self) -> str | None:
         """The value of an `@id("...")` annotation, if present."""
-        for a in self.ast.annotations:
-            if a.key == "id":
-                return a.value
+        for key, value in self._annotations:
+            if key == "id":
+                return value
         return None
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not Policy:
+            return NotImplemented
+        assert isinstance(other, Policy)
+        return self is other or (
+            (self.id, self.template_id, self.slot_values)
+            == (other.id, other.template_id, other.slot_values)
+            and self.ast == other.ast
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.id, self.template_id, self.slot_values))
+
+    def __repr__(self) -> str:
+        return (f"Policy(id={self.id!r}, ast={self.ast!r}, template_id={self.template_id!r}, "
+                f"slot_values={self.slot_values!r})")
+
+
+# Trees parsed again, oldest first: compiling a policy reads its tree several times in a
+# row, and so may a caller walking it.
+_REPARSED_MAX = 16
+_reparsed: dict[tuple[str, SourceSpan], syntax.PolicyAST] = {}
+_reparsed_lock = threading.Lock()
+
+
+def _parse_again(text: str, span: SourceSpan) -> syntax.PolicyAST:
+    key = (text, span)
+    tree = _reparsed.get(key)
+    if tree is None:
+        from rune.cedar.parser import parse_policy_at
+
+        tree = parse_policy_at(text, offset=span.offset, line=span.line, column=span.column,
+                               file=span.file)
+        with _reparsed_lock:
+            if len(_reparsed) >= _REPARSED_MAX:
+                del _reparsed[next(iter(_reparsed))]
+            _reparsed[key] = tree
+    return tree
 
 
 class PolicySet:
@@ -73,17 +224,17 @@ class PolicySet:
     counting templates too. `link` returns a new set and leaves this one untouched.
     """
 
-    __slots__ = ("_lock", "_policies", "_prepared", "_templates", "source_text")
+    __slots__ = ("_lock", "_policies", "_prepared", "_source_text", "_templates")
 
     def __init__(
         self,
         policies: Mapping[str, Policy] | None = None,
         templates: Mapping[str, Template] | None = None,
-        source_text: str = "",
+        source_text: str | None = None,
     ) -> None:
         self._policies: dict[str, Policy] = dict(policies or {})
         self._templates: dict[str, Template] = dict(templates or {})
-        self.source_text = source_text
+        self._source_text = source_text
         self._prepared: PreparedPolicySet | None = None
         self._lock = threading.Lock()
 
@@ -94,18 +245,18 @@ class PolicySet:
         Raises:
             ParseError: with every syntax error of the text, each with its location.
         """
-        from rune.cedar.parser import parse_policies
+        from rune.cedar.parser import iter_policies
 
-        parsed = parse_policies(text, file=file)
+        parsed = iter_policies(text, file=file)
         policies: dict[str, Policy] = {}
         templates: dict[str, Template] = {}
         for i, node in enumerate(parsed):
             pid = f"policy{i}"
             snippet = _slice(text, node)
             if node.is_template:
-                templates[pid] = Template(pid, node, snippet)
+                templates[pid] = Template._parsed(pid, node, snippet)
             else:
-                policies[pid] = Policy(pid, node, text=snippet)
+                policies[pid] = Policy._parsed(pid, node, snippet)
         return cls(policies, templates, text)
 
     @classmethod
@@ -122,12 +273,19 @@ class PolicySet:
             if t.id in out._policies or t.id in out._templates:
                 raise LinkError(f"duplicate policy id `{t.id}`", code="duplicate-policy-id")
             out._templates[t.id] = t
-        texts = [t.text for t in out._templates.values()]
-        texts += [p.text for p in out._policies.values()]
-        out.source_text = "\n".join(texts)
         return out
 
     # -- access ----------------------------------------------------------------------------
+    @property
+    def source_text(self) -> str:
+        """The text the set was parsed from, or else its templates' and policies' texts
+        joined by newlines (built when asked for: the policies already hold them)."""
+        if self._source_text is not None:
+            return self._source_text
+        texts = [t.text for t in self._templates.values()]
+        texts += [p.text for p in self._policies.values()]
+        return "\n".join(texts)
+
     def __iter__(self) -> Iterator[Policy]:
         """Static and linked policies (not unlinked templates), in id insertion order."""
         return iter(self._policies.values())
@@ -186,10 +344,8 @@ class PolicySet:
             extra = sorted(set(filled) - set(template.slots))
             what = f"missing `?{missing[0]}`" if missing else f"unexpected `?{extra[0]}`"
             raise LinkError(f"template `{template_id}` link: {what}", code="slot-mismatch")
-        out = PolicySet(self._policies, self._templates, self.source_text)
-        out._policies[new_id] = Policy(
-            new_id, template.ast, template_id, tuple(sorted(filled.items())), template.text
-        )
+        out = PolicySet(self._policies, self._templates, self._source_text)
+        out._policies[new_id] = Policy._linked(new_id, template, tuple(sorted(filled.items())))
         return out
 
     # -- compilation -----------------------------------------------------------------------

@@ -421,14 +421,15 @@ def _policy_reports(snap: Snapshot, request: Request, reasons: tuple[str, ...]
             continue
         policy: Policy = prepared.policies[position]
         slots = dict(policy.slot_values)
-        unconditioned = replace(policy.ast, conditions=())
+        tree = policy.ast  # parsed again from the policy's text: read it once
+        unconditioned = replace(tree, conditions=())
         if _evaluate(policy.id, unconditioned, slots, request, store) is not True:
             continue
         outcome = _evaluate_compiled(compiled.full, request, store)
         if outcome is True:
             satisfied.append(_report(policy, "satisfied"))
             continue
-        failed = _failed_condition(policy, slots, request, store)
+        failed = _failed_condition(policy, tree, slots, request, store)
         if isinstance(outcome, str):
             if failed is None or failed.outcome != "error":
                 failed = FailedCondition(clause="when", outcome="error", text="", span=None,
@@ -443,19 +444,20 @@ def _report(policy: Policy, status: str, failed: FailedCondition | None = None
             ) -> PolicyReport:
     return PolicyReport(
         id=policy.id, effect=str(policy.effect), status=status,
-        annotations=tuple((x.key, x.value) for x in policy.ast.annotations),
-        span=policy.ast.span, text=policy.text, failed=failed)
+        annotations=tuple(policy.annotations.items()),
+        span=policy.span, text=policy.text, failed=failed)
 
 
-def _failed_condition(policy: Policy, slots: Mapping[str, EntityUID], request: Request,
-                      store: Mapping[Any, Any]) -> FailedCondition | None:
+def _failed_condition(policy: Policy, tree: cedar.PolicyAST, slots: Mapping[str, EntityUID],
+                      request: Request, store: Mapping[Any, Any]) -> FailedCondition | None:
     """The first `when` conjunct that is false or the first `unless` disjunct that is
-    true (or the first part whose evaluation fails), in evaluation order."""
-    for condition in policy.ast.conditions:
+    true (or the first part whose evaluation fails), in evaluation order (``tree`` is
+    ``policy.ast``)."""
+    for condition in tree.conditions:
         clause = "when" if condition.is_when else "unless"
         parts = _split(condition.body, cedar.And if condition.is_when else cedar.Or)
         for part in parts:
-            single = replace(policy.ast, principal=cedar.ScopeConstraint(),
+            single = replace(tree, principal=cedar.ScopeConstraint(),
                              action=cedar.ScopeConstraint(), resource=cedar.ScopeConstraint(),
                              conditions=(cedar.Condition(True, part),))
             # INVARIANT: every earlier part evaluated to the value that lets evaluation
@@ -502,7 +504,7 @@ def _evaluate_compiled(function: Any, request: Request, store: Mapping[Any, Any]
 
 def _policy_source(policy: Policy, span: SourceSpan | None) -> str:
     """The text of ``span`` (offsets into the policy file) within the policy's text."""
-    start_span = policy.ast.span
+    start_span = policy.span
     if span is None or start_span is None:
         return ""
     start = span.offset - start_span.offset

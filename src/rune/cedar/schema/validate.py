@@ -114,7 +114,7 @@ def validate(
     for policy in policies:
         for error in typecheck_policy(policy.ast, prepared):
             errors.append(ValidationError(policy.id, error.code, error.message,
-                                          error.span or policy.ast.span))
+                                          error.span or policy.span))
     return ValidationResult(tuple(errors))
 
 
@@ -129,7 +129,7 @@ def _validate_with_cedarpy(policies: Any, schema: Schema) -> ValidationResult:
     spans: dict[str, SourceSpan | None] = {}
     try:
         for policy in policies:
-            spans[policy.id] = getattr(policy.ast, "span", None)
+            spans[policy.id] = getattr(policy, "span", None)
     except TypeError:
         pass
     errors = []
