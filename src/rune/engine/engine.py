@@ -31,10 +31,7 @@ from rune.cedar.values import CedarRecord
 from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
-from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS, prelude
-from rune.engine.request_rules import RequestRules, config_of, obligations_of, request_facts
 from rune.engine.snapshot import Snapshot, WrittenEntities
-from rune.store.mapping import entity_facts, parse_uid_text, uid_text
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -317,6 +314,8 @@ class Engine:
                at: float | None = None, amount: int | None = None) -> int:
         """Record that an agent performed an action (and spent ``amount``), as
         timestamped `performed`/`spent` facts rules can count within time windows."""
+        from rune.store.mapping import uid_text
+
         p = uid_text(to_entity_uid(principal, "$.principal"))
         a = uid_text(to_entity_uid(action, "$.action"))
         r = uid_text(to_entity_uid(resource, "$.resource"))
@@ -461,6 +460,7 @@ def _program(rules: str | None, file: str | None) -> Any:
     if rules is None or not rules.strip():
         return None
     from rune.datalog import Program
+    from rune.engine.prelude import prelude
 
     return Program.parse(rules + "\n" + prelude(), file=file)
 
@@ -488,6 +488,8 @@ def _facts(facts: Mapping[str, Iterable[Sequence[Any]]] | None
 def _merge_history(facts: Mapping[str, frozenset[tuple[Any, ...]]],
                    current: Mapping[str, frozenset[tuple[Any, ...]]]
                    ) -> dict[str, frozenset[tuple[Any, ...]]]:
+    from rune.engine.prelude import HISTORY_RELATIONS
+
     merged = dict(facts)
     for name in HISTORY_RELATIONS:
         if name in current:
@@ -523,6 +525,11 @@ def _build(*, version: int, policies: PolicySet, schema: Schema | None,
     cacheable = True
     materialized: Mapping[EntityUID, EntityData] = entities
     if rules is not None:
+        # Only engines with rules import the rules' plumbing.
+        from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
+        from rune.engine.request_rules import RequestRules
+        from rune.store.mapping import entity_facts
+
         request_dependent = _depends_on(rules, REQUEST_RELATIONS)
         derived_names = {"derived_parent", "derived_attr", "derived_attr_num", "derived_tag"}
         bad = sorted(derived_names & request_dependent)
@@ -586,6 +593,8 @@ def _json_record(record: CedarRecord) -> dict[str, Any]:
 def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
                  ) -> dict[EntityUID, EntityData]:
     """Entities as written plus the parents, attributes and tags rules derived."""
+    from rune.store.mapping import parse_uid_text
+
     parents: dict[EntityUID, set[EntityUID]] = {}
     attrs: dict[EntityUID, dict[str, Any]] = {}
     tags: dict[EntityUID, dict[str, Any]] = {}
@@ -637,6 +646,8 @@ def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
 # -- per-request rules -----------------------------------------------------------------------
 
 def _request_facts(request: Request, now: float) -> dict[str, set[tuple[Any, ...]]]:
+    from rune.engine.request_rules import request_facts
+
     return request_facts(request, now)
 
 
@@ -649,10 +660,14 @@ def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
 
 
 def _config(result: Any) -> Mapping[str, Any]:
+    from rune.engine.request_rules import config_of
+
     return config_of(result)
 
 
 def _obligations(result: Any) -> list[Obligation]:
+    from rune.engine.request_rules import obligations_of
+
     return list(obligations_of(result))
 
 
