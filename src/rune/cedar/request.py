@@ -184,7 +184,10 @@ class Request:
             # Fast path: a flat context of strings, Booleans and in-range integers.
             for v in context.values():
                 k = v.__class__
-                if k is str or k is bool or (k is int and _LMIN <= v <= _LMAX):
+                if k is int:
+                    if _LMIN <= v <= _LMAX:
+                        continue
+                elif k is str or k is bool:
                     continue
                 c = _context(context, None, a)
                 break

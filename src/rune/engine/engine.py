@@ -161,18 +161,21 @@ class Engine:
         """
         snap = self._snapshot
         triple: Any = None
-        if snap.cacheable and principal.__class__ is str and action.__class__ is str \
-                and resource.__class__ is str:
+        if snap.cacheable:
             # The cache keeps the last decision per (principal, action, resource) for the
             # current version; it serves a request whose context is the same, value by value
-            # and type by type (Python says `True == 1`, Cedar does not).
+            # and type by type (Python says `True == 1`, Cedar does not). Uids given as
+            # dicts are unhashable: those requests are decided afresh.
             triple = (principal, action, resource)
             owner, cache = self._cache
             if owner is not snap:
                 # INVARIANT: a cache serves only the version it was filled from.
                 cache = {}
                 self._cache = (snap, cache)
-            cached = cache.get(triple)
+            try:
+                cached = cache.get(triple)
+            except TypeError:
+                cached = triple = None
             if cached is not None and _same_context(context, cached[6]._c):
                 if cached[4] or cached[0] is _ASK:
                     return self._enforce(cached, snap)
@@ -196,7 +199,10 @@ class Engine:
                 elif context.__class__ is dict:
                     for v in context.values():  # type: ignore[union-attr]
                         k = v.__class__
-                        if k is str or k is bool or (k is int and _LMIN <= v <= _LMAX):
+                        if k is int:
+                            if _LMIN <= v <= _LMAX:
+                                continue
+                        elif k is str or k is bool:
                             continue
                         break
                     else:
