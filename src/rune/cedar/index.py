@@ -68,6 +68,13 @@ _FUSED_CODE: dict[str, Any] = {}
 Plan = Callable[..., Response]
 
 
+class _LoopPlan(list):  # type: ignore[type-arg]
+    """A candidate plan not fused yet: (condition, forbid, id) triples run in a loop, and
+    how many more uses before it is fused."""
+
+    __slots__ = ("uses_left",)
+
+
 def _fused_source(parts: list[FusablePart]) -> str:
     """One function deciding a whole candidate plan: every condition inline (no call per
     policy), the principal's and resource's entity looked up once, the outcome a bitmask
@@ -183,7 +190,6 @@ class PreparedPolicySet:
         "_parts",
         "_plans",
         "_residuals",
-        "_uses",
         "action",
         "compiled",
         "indexed",
@@ -231,7 +237,6 @@ class PreparedPolicySet:
         # only on the policies (fixed) and the uid's ancestors in that store (immutable),
         # so they can be reused until a request arrives with a different store.
         self._plans: dict[int, Any] = {}  # bitset -> plan (see `_plan_for`)
-        self._uses: dict[int, int] = {}  # bitset -> uses so far, for plans not yet fused
         # INVARIANT: bounded by the number of distinct policy-id combinations that occur,
         # which the candidate plans already bound.
         self._allows: dict[tuple[str, ...], Response] = {}
@@ -278,30 +283,21 @@ class PreparedPolicySet:
         return tuple(plan)
 
     def _plan_for(self, bits: int) -> Any:
-        """The memoized plan of a bitset: a tuple of (condition, forbid, id) run in a loop
-        until the plan has been used `_FUSE_AFTER` times, then one fused function
-        (`_fuse`) that replaces it; a list (never fused) when the plan is too large."""
+        """The plan of a bitset seen for the first time: a `_LoopPlan` run in a loop
+        until it has been used `_FUSE_AFTER` times (`decide` counts down and then calls
+        `_fuse`), a plain list (never fused) when the plan is too large, or at once the
+        fused function when tests ask for it."""
         plans = self._plans
-        found = plans.get(bits)
-        if found is None:
-            if len(plans) >= _BITS_CACHE_MAX:
-                plans.clear()
-                self._uses.clear()
-            plan = self._plan(bits)
-            if len(plan) > _FUSE_MAX:
-                out: Any = list(plan)
-            elif self._fuse_at_once:
-                out = self._fuse(bits)
-            else:
-                out = plan
-                self._uses[bits] = 1
-        else:
-            uses = self._uses.get(bits, 0) + 1
-            if uses < _FUSE_AFTER:
-                self._uses[bits] = uses
-                return found
-            self._uses.pop(bits, None)
+        if len(plans) >= _BITS_CACHE_MAX:
+            plans.clear()
+        plan = self._plan(bits)
+        if len(plan) > _FUSE_MAX:
+            out: Any = list(plan)
+        elif self._fuse_at_once:
             out = self._fuse(bits)
+        else:
+            out = _LoopPlan(plan)
+            out.uses_left = _FUSE_AFTER
         plans[bits] = out
         return out
 
@@ -399,10 +395,16 @@ class PreparedPolicySet:
             b2 = self.resource.miss(resource, entities, rc)
         bits &= b & b2
         plan: Any = self._plans.get(bits)
-        if plan.__class__ is _function:
+        cls = plan.__class__
+        if cls is _function:
             return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
-        if plan.__class__ is not list:
-            plan = self._plan_for(bits)  # first use: a loop plan; second use: fused
+        if cls is _LoopPlan:
+            plan.uses_left -= 1
+            if not plan.uses_left:  # hot enough: fuse it (see `_FUSE_AFTER`)
+                fused = self._plans[bits] = self._fuse(bits)
+                return fused(principal, action, resource, context, entities)  # type: ignore[no-any-return]
+        elif cls is not list:
+            plan = self._plan_for(bits)
             if plan.__class__ is _function:
                 return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
         permits: list[str] | None = None
