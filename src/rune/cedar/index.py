@@ -6,6 +6,14 @@ scope can match it: each scope dimension maps a key (an exact uid, an ancestor u
 entity type, or "any") to a bitset of policy positions, and the candidates for a
 request are the AND of the three dimension bitsets. A policy that cannot apply costs
 one bit in a few integer operations, not a function call.
+
+The candidates of a bitset form a *plan*. A plan first runs as a loop over the policies'
+compiled conditions; once it has been used `_FUSE_AFTER` times it is *fused*: one
+generated function with every candidate's condition inline, the principal's and
+resource's entity looked up once, and the satisfied candidates as a bitmask mapped to
+a shared `Response`. Fused conditions read attributes optimistically (by subscript);
+any exception re-runs that policy's precise condition, so outcomes and error messages
+are those of the loop.
 """
 
 from __future__ import annotations
@@ -30,7 +38,6 @@ __all__ = ["PreparedPolicySet"]
 
 _ALLOW = Decision.ALLOW
 _DENY = Decision.DENY
-_new_response = tuple.__new__  # skips NamedTuple's Python-level __new__ on the hot path
 _DEFAULT_DENY = Response(Decision.DENY, (), ())
 
 
