@@ -145,3 +145,30 @@ def test_request_errors() -> None:
         Request('U::"a"', 'Action::"a"', 'R::"r"', context=[1])
     with pytest.raises(RequestError):
         Request('U::"a"', 'Action::"a"', 'R::"r"', context={"x": None})
+
+
+def test_a_hot_plan_is_fused_and_decides_as_the_loop_did() -> None:
+    from rune.cedar import index
+
+    text = "\n".join([
+        'permit(principal in Group::"admins", action, resource) when { principal.level > 2 };',
+        'permit(principal, action, resource) when { resource.owner == principal };',
+        'forbid(principal, action, resource) when { context.blocked };',
+        'permit(principal, action, resource) when { principal.missing == 1 };',  # errors
+        'permit(principal, action, resource) when { resource.hasTag("env") &&'
+        ' resource.getTag("env") == "prod" };',
+        'forbid(principal, action == Action::"write", resource);',
+    ])
+    ps = PolicySet.from_str(text)
+    prepared = ps.prepared()
+    requests = [Request(p, 'Action::"read"', 'Doc::"d1"', {"blocked": blocked})
+                for p in ('User::"alice"', 'User::"bob"', 'User::"ghost"')
+                for blocked in (False, True)]
+    before = [authorize(r, ps, ENTITIES) for r in requests]
+    assert not any(plan.__class__ is index.FUSED_PLAN_TYPE
+                   for plan in prepared._plans.values())
+    for _ in range(index._FUSE_AFTER):
+        after = [authorize(r, ps, ENTITIES) for r in requests]
+    assert any(plan.__class__ is index.FUSED_PLAN_TYPE for plan in prepared._plans.values())
+    assert after == before
+    assert any(r.errors for r in after)  # the erroring policy is reported by the fused plan

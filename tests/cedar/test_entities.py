@@ -139,3 +139,21 @@ def test_equal_attribute_records_are_shared_but_true_is_not_one() -> None:
     assert attrs[0] is attrs[2] and attrs[1] is attrs[3]
     assert attrs[0]["a"] is not True and attrs[1]["a"] is True and attrs[4]["a"] == "1"
     assert es[EntityUID("U", "0")].parents == frozenset()
+
+
+@pytest.mark.parametrize("depth", [1, 8, 16, 17, 40])
+def test_ancestors_at_every_size(depth: int) -> None:
+    # Few ancestors are kept as a tuple, many as a set: `in` is the same either way.
+    chain = [{"uid": uid("G", f"g{i}"), "attrs": {},
+              "parents": [uid("G", f"g{i + 1}")] if i < depth else []} for i in range(depth + 1)]
+    leaf = {"uid": uid("U", "u"), "attrs": {}, "parents": [uid("G", "g0")]}
+    es = Entities.from_json([leaf, *chain])
+    u = EntityUID("U", "u")
+    assert es.ancestors(u) == {EntityUID("G", f"g{i}") for i in range(depth + 1)}
+    assert es.is_descendant(u, EntityUID("G", f"g{depth}"))
+    assert not es.is_descendant(u, EntityUID("G", "nowhere"))
+    from rune.cedar import PolicySet, Request, authorize
+
+    ps = PolicySet.from_str(f'permit(principal, action, resource) when {{ principal in '
+                            f'[G::"x", G::"g{depth}"] && principal in G::"g0" }};')
+    assert authorize(Request(u, 'A::"a"', 'R::"r"'), ps, es).allowed

@@ -654,6 +654,19 @@ def test_identical_requests_are_served_from_the_cache() -> None:
     assert (d.decision, d.version) == ("deny", 2)
 
 
+def test_cache_takes_uids_in_every_form() -> None:
+    engine = rune.Engine(policies=POLICIES, entities=ENTITIES)
+    text = engine.authorize(A1, READ, APP, {"env": "dev"})
+    uid = EntityUID("Agent", "a1")
+    as_uid = engine.authorize(uid, READ, APP, {"env": "dev"})
+    assert engine.authorize(uid, READ, APP, {"env": "dev"}) is as_uid  # cached too
+    as_dict = engine.authorize({"type": "Agent", "id": "a1"}, READ, APP, {"env": "dev"})
+    assert as_dict is not engine.authorize({"type": "Agent", "id": "a1"}, READ, APP,
+                                           {"env": "dev"})  # unhashable: decided afresh
+    assert text.decision == as_uid.decision == as_dict.decision
+    assert text.request == as_uid.request == as_dict.request
+
+
 def test_cache_tells_true_from_one() -> None:
     # Python says `True == 1`; Cedar does not.
     engine = rune.Engine(policies="permit(principal, action, resource) when { context.f == true };")
