@@ -34,19 +34,21 @@ def authorize(
     a = request._a
     r = request._r
     c = request._c
-    # Hot path, written out to save a call: when the scope bitsets of all three uids are
-    # cached for this store and their plan is fused, run it. Anything else (first
-    # sightings, unfused plans, small unindexed sets) goes through `decide`.
+    # Hot path, written out to save a call (first sightings of a uid included): when
+    # the plan of the scope bitsets is fused, run it. Anything else (unfused plans,
+    # small unindexed sets, another store) goes through `decide`.
     if store is prepared._cached_store:
         pc, ac, rc = prepared._bits_cache
         bits = pc.get(p)
-        if bits is not None:
-            b = ac.get(a)
-            if b is not None:
-                bits &= b
-                b = rc.get(r)
-                if b is not None:
-                    plan: Any = prepared._plans.get(bits & b)
-                    if plan.__class__ is _FUSED:
-                        return plan(p, a, r, c, store)  # type: ignore[no-any-return]
+        if bits is None:
+            bits = prepared.principal.miss(p, store, pc)
+        b = ac.get(a)
+        if b is None:
+            b = prepared.action.miss(a, store, ac)
+        b2 = rc.get(r)
+        if b2 is None:
+            b2 = prepared.resource.miss(r, store, rc)
+        plan: Any = prepared._plans.get(bits & b & b2)
+        if plan.__class__ is _FUSED:
+            return plan(p, a, r, c, store)  # type: ignore[no-any-return]
     return prepared.decide(p, a, r, c, store)

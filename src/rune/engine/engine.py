@@ -186,30 +186,43 @@ class Engine:
             # as in `rune.cedar.authorize`, a cached and fused plan runs without `decide`.
             uids = _UID_CACHE
             p: Any
+            a: Any
+            r: Any
             try:
                 p = uids.get(principal)
-                a: Any = uids.get(action)
-                r: Any = uids.get(resource)
             except TypeError:  # a dict uid
                 p = None
+            if p is None:
+                p = to_entity_uid(principal, "$.principal")
+            try:
+                a = uids.get(action)
+            except TypeError:
+                a = None
+            if a is None:
+                a = to_entity_uid(action, "$.action")
+            try:
+                r = uids.get(resource)
+            except TypeError:
+                r = None
+            if r is None:
+                r = to_entity_uid(resource, "$.resource")
             c: Any = None
-            if p is not None and a is not None and r is not None:
-                if context is None:
-                    c = CedarRecord()
-                elif context.__class__ is dict:
-                    for v in context.values():  # type: ignore[union-attr]
-                        k = v.__class__
-                        if k is int:
-                            if _LMIN <= v <= _LMAX:
-                                continue
-                        elif k is str or k is bool:
+            if context is None:
+                c = CedarRecord()
+            elif context.__class__ is dict:
+                for v in context.values():  # type: ignore[union-attr]
+                    k = v.__class__
+                    if k is int:
+                        if _LMIN <= v <= _LMAX:
                             continue
-                        break
-                    else:
-                        c = CedarRecord(context)
-            if c is None:
-                request = Request(principal, action, resource, context)
-                p, a, r, c = request._p, request._a, request._r, request._c
+                    elif k is str or k is bool:
+                        continue
+                    break
+                else:
+                    c = CedarRecord(context)
+            if c is None:  # a nested context (or not a dict): the full parse
+                request = Request(p, a, r, context)
+                c = request._c
             else:
                 request = _new_request(Request)
                 request._p = p
@@ -220,14 +233,20 @@ class Engine:
             store = snap.entities._by_uid
             response: Any = None
             if store is prepared._cached_store:
+                # As `PreparedPolicySet.decide`, written out (first sightings included).
                 pc, ac, rc = prepared._bits_cache
                 bits = pc.get(p)
+                if bits is None:
+                    bits = prepared.principal.miss(p, store, pc)
                 b = ac.get(a)
+                if b is None:
+                    b = prepared.action.miss(a, store, ac)
                 b2 = rc.get(r)
-                if bits is not None and b is not None and b2 is not None:
-                    plan: Any = prepared._plans.get(bits & b & b2)
-                    if plan.__class__ is _FUSED:
-                        response = plan(p, a, r, c, store)
+                if b2 is None:
+                    b2 = prepared.resource.miss(r, store, rc)
+                plan: Any = prepared._plans.get(bits & b & b2)
+                if plan.__class__ is _FUSED:
+                    response = plan(p, a, r, c, store)
             if response is None:
                 response = prepared.decide(p, a, r, c, store)
             if response[2]:
