@@ -82,12 +82,18 @@ class _LoopPlan(list):  # type: ignore[type-arg]
     __slots__ = ("uses_left",)
 
 
+_UNSET: Any = object()
+
+
 def _fused_source(parts: list[FusablePart]) -> str:
     """One function deciding a whole candidate plan: every condition inline (no call per
     policy), the principal's and resource's entity looked up once, the outcome a bitmask
     of satisfied candidates mapped to a shared `Response`. A condition that raises is
-    decided again by the policy's precise `condition` (see `FusablePart`)."""
-    head = ["def plan(P, A, R, C, E):\n"]
+    decided again by the policy's precise `condition` (see `FusablePart`).
+
+    The function is `plan(P, A, R, C, E, eP=<unset>)`: a caller that already holds the
+    principal's entity (or None when the store has none) passes it as ``eP``."""
+    head = ["def plan(P, A, R, C, E, _eP=_UNSET):\n"]
     body = []
     helpers = []
     for i, part in enumerate(parts):
@@ -99,9 +105,11 @@ def _fused_source(parts: list[FusablePart]) -> str:
         body.append(f"    try:\n        if {text}:\n            m |= {1 << i}\n"
                     f"    except Exception:\n        m, x = _slow({i}, m, x, P, A, R, C, E)\n")
     joined = "".join(body)
-    for var in _ENTITY_OF:
-        if f"_e{var}" in joined:
-            head.append(f"    _e{var} = E.get({var})\n")
+    # The principal's entity may be passed in by a caller that has it at hand.
+    if "_eP" in joined:
+        head.append("    if _eP is _UNSET:\n        _eP = E.get(P)\n")
+    if "_eR" in joined:
+        head.append("    _eR = E.get(R)\n")
     head.append("    m = 0\n    x = None\n")
     # Outcomes by mask: a list when the plan is small enough to index every mask.
     lookup = "_done[m]" if len(parts) <= _LISTED_OUTCOMES else "_done.get(m)"
@@ -360,6 +368,7 @@ class PreparedPolicySet:
             return out
 
         namespace: dict[str, Any] = {"_rt": _runtime, "_MISSING": _NO_CONST, "_slow": slow,
+                                     "_UNSET": _UNSET,
                                      "_finish": finish, "_done": done}
         for i, part in enumerate(parts):
             for name, value in part.constants.items():

@@ -96,7 +96,9 @@ class Engine:
         self._limits = SlidingWindows()
         self._source = source
         self._approval_ttl = approval_ttl
-        self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any]] = (None, {})
+        # Per version: the decision cache, and the principals seen (see `authorize`).
+        self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any],
+                           dict[str, tuple[Any, int, Any]]] = (None, {}, {})
         self._snapshot = snapshot
 
     # -- loading ---------------------------------------------------------------------------
@@ -135,7 +137,7 @@ class Engine:
                 rules=bundle.rules, approvals=dict(current.approvals),
             )
             self._snapshot = snapshot
-            self._cache = (snapshot, {})
+            self._cache = (snapshot, {}, {})
         return snapshot.version
 
     # -- reading ---------------------------------------------------------------------------
@@ -160,6 +162,12 @@ class Engine:
             RequestError: an ill-formed uid or context.
         """
         snap = self._snapshot
+        owner, cache, principals = self._cache
+        if owner is not snap:
+            # INVARIANT: the caches serve only the version they were filled from.
+            cache = {}
+            principals = {}
+            self._cache = (snap, cache, principals)
         triple: Any = None
         if snap.cacheable:
             # The cache keeps the last decision per (principal, action, resource) for the
@@ -167,11 +175,6 @@ class Engine:
             # and type by type (Python says `True == 1`, Cedar does not). Uids given as
             # dicts are unhashable: those requests are decided afresh.
             triple = (principal, action, resource)
-            owner, cache = self._cache
-            if owner is not snap:
-                # INVARIANT: a cache serves only the version it was filled from.
-                cache = {}
-                self._cache = (snap, cache)
             try:
                 cached = cache.get(triple)
             except TypeError:
@@ -184,16 +187,21 @@ class Engine:
             # Hot path: Cedar alone decides (no rules, no `@ask`, no schema). The request
             # is built inline when its uids are known text and its context is flat, and,
             # as in `rune.cedar.authorize`, a cached and fused plan runs without `decide`.
+            prepared = snap.prepared
+            store = snap.entities._by_uid
+            # The principal, by the text the caller gave: its uid, its scope bitset and
+            # its entity in one lookup (agents are many; each lookup saved is a cache
+            # miss saved). Per version, like the decision cache.
+            try:
+                seen = principals.get(principal)
+            except TypeError:  # a dict uid
+                seen = None
+            if seen is None:
+                seen = self._principal(snap, principal, principals)
+            p, pbits, entity = seen
             uids = _UID_CACHE
-            p: Any
             a: Any
             r: Any
-            try:
-                p = uids.get(principal)
-            except TypeError:  # a dict uid
-                p = None
-            if p is None:
-                p = to_entity_uid(principal, "$.principal")
             try:
                 a = uids.get(action)
             except TypeError:
@@ -229,24 +237,19 @@ class Engine:
                 request._a = a
                 request._r = r
                 request._c = c
-            prepared = snap.prepared
-            store = snap.entities._by_uid
             response: Any = None
             if store is prepared._cached_store:
                 # As `PreparedPolicySet.decide`, written out (first sightings included).
-                pc, ac, rc = prepared._bits_cache
-                bits = pc.get(p)
-                if bits is None:
-                    bits = prepared.principal.miss(p, store, pc)
+                _, ac, rc = prepared._bits_cache
                 b = ac.get(a)
                 if b is None:
                     b = prepared.action.miss(a, store, ac)
                 b2 = rc.get(r)
                 if b2 is None:
                     b2 = prepared.resource.miss(r, store, rc)
-                plan: Any = prepared._plans.get(bits & b & b2)
+                plan: Any = prepared._plans.get(pbits & b & b2)
                 if plan.__class__ is _FUSED:
-                    response = plan(p, a, r, c, store)
+                    response = plan(p, a, r, c, store, entity)
             if response is None:
                 response = prepared.decide(p, a, r, c, store)
             if response[2]:
@@ -391,10 +394,29 @@ class Engine:
         # INVARIANT: publishing is this single assignment; readers that already hold the
         # previous snapshot keep using it, new readers see the whole new version.
         self._snapshot = snapshot
-        self._cache = (snapshot, {})  # drop the old version's decisions with it
+        self._cache = (snapshot, {}, {})  # drop the old version's decisions with it
         return snapshot.version
 
     # -- deciding --------------------------------------------------------------------------
+    @staticmethod
+    def _principal(snap: Snapshot, principal: Any, principals: dict[str, Any]
+                   ) -> tuple[EntityUID, int, Any]:
+        """(uid, principal scope bitset, entity or None) for a principal not yet seen in
+        this version; remembered when given as text."""
+        uid = to_entity_uid(principal, "$.principal")
+        prepared = snap.prepared
+        store = snap.entities._by_uid
+        cache = prepared._bits_cache[0] if store is prepared._cached_store else {}
+        bits = cache.get(uid)
+        if bits is None:
+            bits = prepared.principal.miss(uid, store, cache)
+        seen = (uid, bits, store.get(uid))
+        if principal.__class__ is str:
+            if len(principals) >= _CACHE_MAX * 16:
+                principals.clear()
+            principals[principal] = seen
+        return seen
+
     def _decide(self, snap: Snapshot, request: Request) -> Decision:
         p, a, r, c = request._p, request._a, request._r, request._c
         response = snap.prepared.decide(p, a, r, c, snap.entities._by_uid)
