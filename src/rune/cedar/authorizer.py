@@ -38,10 +38,11 @@ def authorize(
     # the plan of the scope bitsets is fused, run it. Anything else (unfused plans,
     # small unindexed sets, another store) goes through `decide`.
     if store is prepared._cached_store:
-        pc, ac, rc = prepared._bits_cache
-        bits = pc.get(p)
-        if bits is None:
-            bits = prepared.principal.miss(p, store, pc)
+        _, ac, rc, principals = prepared._bits_cache
+        entry = principals.get(p)  # bitset and entity in one lookup
+        if entry is None:
+            entry = prepared.principal_entry(p, store)
+        bits, entity = entry
         b = ac.get(a)
         if b is None:
             b = prepared.action.miss(a, store, ac)
@@ -50,5 +51,5 @@ def authorize(
             b2 = prepared.resource.miss(r, store, rc)
         plan: Any = prepared._plans.get(bits & b & b2)
         if plan.__class__ is _FUSED:
-            return plan(p, a, r, c, store)  # type: ignore[no-any-return]
+            return plan(p, a, r, c, store, entity)  # type: ignore[no-any-return]
     return prepared.decide(p, a, r, c, store)

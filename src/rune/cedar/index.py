@@ -257,8 +257,11 @@ class PreparedPolicySet:
         self._allows: dict[tuple[str, ...], Response] = {}
         self._denials: dict[tuple[str, ...], Response] = {}
         self._cached_store: object = None
+        # For one store: the principal, action and resource bitsets by uid, and for
+        # `rune.cedar.authorize`, each principal's (bitset, entity) in one lookup.
         self._bits_cache: tuple[dict[EntityUID, int], dict[EntityUID, int],
-                                dict[EntityUID, int]] = ({}, {}, {})
+                                dict[EntityUID, int], dict[EntityUID, tuple[int, Any]]] = (
+            {}, {}, {}, {})
 
     def candidates(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
@@ -266,9 +269,9 @@ class PreparedPolicySet:
     ) -> int:
         """Bitset of the policies whose scope matches the request."""
         if entities is not self._cached_store:
-            self._bits_cache = ({}, {}, {})
+            self._bits_cache = ({}, {}, {}, {})
             self._cached_store = entities
-        pc, ac, rc = self._bits_cache
+        pc, ac, rc, _ = self._bits_cache
         bits = pc.get(principal)
         if bits is None:
             bits = self.principal.miss(principal, entities, pc)
@@ -315,6 +318,18 @@ class PreparedPolicySet:
             out.uses_left = _FUSE_AFTER
         plans[bits] = out
         return out
+
+    def principal_entry(self, uid: EntityUID, entities: Mapping[EntityUID, Any]
+                        ) -> tuple[int, Any]:
+        """(principal scope bitset, entity or None) of ``uid`` in the cached store."""
+        pc, _, _, entries = self._bits_cache
+        bits = pc.get(uid)
+        if bits is None:
+            bits = self.principal.miss(uid, entities, pc)
+        if len(entries) >= _BITS_CACHE_MAX:
+            entries.clear()
+        entry = entries[uid] = (bits, entities.get(uid))
+        return entry
 
     def _part(self, position: int) -> FusablePart:
         part = self._parts.get(position)
@@ -397,9 +412,9 @@ class PreparedPolicySet:
         if not self.indexed:
             return _response(*self.evaluate(principal, action, resource, context, entities))
         if entities is not self._cached_store:
-            self._bits_cache = ({}, {}, {})
+            self._bits_cache = ({}, {}, {}, {})
             self._cached_store = entities
-        pc, ac, rc = self._bits_cache
+        pc, ac, rc, _ = self._bits_cache
         bits = pc.get(principal)
         if bits is None:
             bits = self.principal.miss(principal, entities, pc)

@@ -240,7 +240,7 @@ class Engine:
             response: Any = None
             if store is prepared._cached_store:
                 # As `PreparedPolicySet.decide`, written out (first sightings included).
-                _, ac, rc = prepared._bits_cache
+                _, ac, rc, _ = prepared._bits_cache
                 b = ac.get(a)
                 if b is None:
                     b = prepared.action.miss(a, store, ac)
