@@ -172,3 +172,21 @@ def test_a_hot_plan_is_fused_and_decides_as_the_loop_did() -> None:
     assert any(plan.__class__ is index.FUSED_PLAN_TYPE for plan in prepared._plans.values())
     assert after == before
     assert any(r.errors for r in after)  # the erroring policy is reported by the fused plan
+
+
+def test_principal_entries_follow_uid_objects_not_values() -> None:
+    # authorize remembers each principal's bitset and entity by the uid object's
+    # identity; an equal uid made afresh (say, after the intern table was cleared) must
+    # be looked up again, not mistaken for another principal.
+    text = "\n".join(f'permit(principal == User::"alice", action, resource) when {{ {i} > 0 }};'
+                     for i in range(8))
+    ps = PolicySet.from_str(text)
+    first = authorize(Request('User::"alice"', 'Action::"read"', 'Doc::"d1"'), ps, ENTITIES)
+    fresh = Request(EntityUID("User", "alice"), 'Action::"read"', 'Doc::"d1"')
+    request = Request.of(tuple.__new__(EntityUID, ("User", "alice")), fresh.action,
+                         fresh.resource, fresh.context)
+    assert request.principal is not fresh.principal and request.principal == fresh.principal
+    assert authorize(request, ps, ENTITIES) == first
+    bob = Request.of(tuple.__new__(EntityUID, ("User", "bob")), fresh.action,
+                     fresh.resource, fresh.context)
+    assert not authorize(bob, ps, ENTITIES).allowed

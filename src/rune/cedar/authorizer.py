@@ -16,6 +16,7 @@ __all__ = ["AuthorizationError", "Decision", "Response", "authorize"]
 
 
 _EMPTY_ENTITIES = Entities.empty()
+_id = id
 
 
 def authorize(
@@ -39,10 +40,10 @@ def authorize(
     # small unindexed sets, another store) goes through `decide`.
     if store is prepared._cached_store:
         _, ac, rc, principals = prepared._bits_cache
-        entry = principals.get(p)  # bitset and entity in one lookup
-        if entry is None:
+        entry = principals.get(_id(p))  # bitset and entity in one lookup
+        if entry is None or entry[0] is not p:
             entry = prepared.principal_entry(p, store)
-        bits, entity = entry
+        _, bits, entity = entry
         b = ac.get(a)
         if b is None:
             b = prepared.action.miss(a, store, ac)

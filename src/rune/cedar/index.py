@@ -260,7 +260,7 @@ class PreparedPolicySet:
         # For one store: the principal, action and resource bitsets by uid, and for
         # `rune.cedar.authorize`, each principal's (bitset, entity) in one lookup.
         self._bits_cache: tuple[dict[EntityUID, int], dict[EntityUID, int],
-                                dict[EntityUID, int], dict[EntityUID, tuple[int, Any]]] = (
+                                dict[EntityUID, int], dict[int, tuple[EntityUID, int, Any]]] = (
             {}, {}, {}, {})
 
     def candidates(
@@ -320,15 +320,19 @@ class PreparedPolicySet:
         return out
 
     def principal_entry(self, uid: EntityUID, entities: Mapping[EntityUID, Any]
-                        ) -> tuple[int, Any]:
-        """(principal scope bitset, entity or None) of ``uid`` in the cached store."""
+                        ) -> tuple[EntityUID, int, Any]:
+        """(uid, principal scope bitset, entity or None) of ``uid`` in the cached store,
+        remembered by the identity of the uid object: hashing an interned uid by value
+        reads its strings, which with many principals are rarely in the CPU caches. The
+        entry holds the uid, so its id cannot be reused while the entry lives; readers
+        check ``entry[0] is uid``."""
         pc, _, _, entries = self._bits_cache
         bits = pc.get(uid)
         if bits is None:
             bits = self.principal.miss(uid, entities, pc)
         if len(entries) >= _BITS_CACHE_MAX:
             entries.clear()
-        entry = entries[uid] = (bits, entities.get(uid))
+        entry = entries[id(uid)] = (uid, bits, entities.get(uid))
         return entry
 
     def _part(self, position: int) -> FusablePart:
