@@ -2,7 +2,7 @@
 issue 4's Speed section, RUNE and cedarpy on the same fresh requests in the same run.
 
   (a) 10 policies, uncached decisions through `engine.authorize` with string uids
-  (b) the same with 1,000 policies
+  (b) the same with 1,000 policies; (b2) 10 policies plus 990 that no request can match
   (c) repeated identical requests served from the decision cache, decisions per second
   (d) a request-scoped rule in the loop deriving a configuration value and a rate limit
   (e) a long run (one million requests by default) reported as p50/p90/p99 and throughput
@@ -155,8 +155,10 @@ def check_agreement(engine: rune.Engine, text: str, ced_policies: Any, ced_entit
 # -- (a), (b), (d): uncached decisions -----------------------------------------------------------
 
 def uncached(policy_count: int, n: int, entity_json: list[dict[str, Any]],
-             rules: str | None = None) -> dict[str, Any]:
-    text = workload.policies(policy_count)
+             rules: str | None = None, text: str | None = None) -> dict[str, Any]:
+    """Fresh requests (seeded by ``policy_count``) against the workload's first
+    ``policy_count`` policies, or against ``text``."""
+    text = workload.policies(policy_count) if text is None else text
     engine = rune.Engine(policies=text, entities=entity_json, rules=rules)
     ced_policies = cedarpy.PolicySet.from_str(text)
     ced_entities = cedarpy.Entities.from_json_str(json.dumps(entity_json))
@@ -331,6 +333,9 @@ def speed_figures(args: argparse.Namespace, entity_json: list[dict[str, Any]],
     a = uncached(10, args.sample, entity_json)
     say(f"(b) 1,000 policies, {args.sample} fresh requests ...")
     b = uncached(1000, args.sample, entity_json)
+    say(f"(b2) 10 policies + 990 that cannot apply, {args.sample} fresh requests ...")
+    b2 = uncached(10, args.sample, entity_json,
+                  text=workload.policies(10) + "\n" + workload.unreachable_policies(990))
     say(f"(c) {args.cached} cached decisions ...")
     c = cached(args.cached, entity_json)
     say(f"(d) request-scoped rule, {args.sample} fresh requests ...")
@@ -353,9 +358,16 @@ def speed_figures(args: argparse.Namespace, entity_json: list[dict[str, Any]],
         lines.append(row(f"{label}: mean per decision", f"{rl.mean:.2f} us",
                          f"{cl.mean:.2f} us", f"{cl.mean / rl.mean:.1f}x", "", None))
     growth = b["rune"].pct(0.5) / a["rune"].pct(0.5)
-    lines.append(row("(b)/(a) RUNE median, 1,000 vs 10 policies", f"{growth:.2f}x",
+    lines.append(row("(b)/(a) median, 1,000 vs 10 policies", f"{growth:.2f}x",
                      f"{b['cedarpy'].pct(0.5) / a['cedarpy'].pct(0.5):.2f}x", "",
-                     "no growth", None))
+                     "(more apply)", None))
+    rl, cl = b2["rune"], b2["cedarpy"]
+    lines.append(row("(b2) 10 + 990 that cannot apply: median", f"{rl.pct(0.5):.2f} us",
+                     f"{cl.pct(0.5):.2f} us", f"{cl.pct(0.5) / rl.pct(0.5):.1f}x", "", None))
+    unreachable = rl.pct(0.5) / a["rune"].pct(0.5)
+    lines.append(row("(b2)/(a) median: growth from policies that cannot apply",
+                     f"{unreachable:.2f}x", f"{cl.pct(0.5) / a['cedarpy'].pct(0.5):.2f}x", "",
+                     "no growth", unreachable <= 1.25))
     for name, label in (("context", "with context"), ("no_context", "no context")):
         rate = c[f"rune_{name}_per_s"]
         lines.append(row(f"(c) cached identical requests, {label}", f"{rate:,.0f}/s",

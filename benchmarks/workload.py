@@ -85,6 +85,19 @@ def generated_policies(count: int, seed: int = 7) -> str:
     return "\n\n".join(out)
 
 
+def unreachable_policies(count: int) -> str:
+    """`count` policies no workload request can match: their principals do not exist."""
+    out = []
+    for i in range(count):
+        effect = "forbid" if i % 10 == 9 else "permit"
+        out.append(
+            f'@id("ghost-{i}")\n{effect}(principal == Agent::"ghost-{i}", '
+            f'action == Action::"{ACTIONS[i % 4]}", resource in Folder::"folder-{i % 10}")\n'
+            f"when {{ context.risk < {i % 10} }};"
+        )
+    return "\n\n".join(out)
+
+
 def policies(total: int) -> str:
     """The base policies, padded with generated ones to `total`."""
     extra = max(0, total - 10)
