@@ -190,3 +190,42 @@ def test_principal_entries_follow_uid_objects_not_values() -> None:
     bob = Request.of(tuple.__new__(EntityUID, ("User", "bob")), fresh.action,
                      fresh.resource, fresh.context)
     assert not authorize(bob, ps, ENTITIES).allowed
+
+
+def test_threads_deciding_over_different_stores_never_mix_their_caches() -> None:
+    # One prepared policy set, two stores in which alice's groups differ (as an engine's
+    # old and new versions share their policies): each decision must follow its store.
+    import sys
+    import threading
+
+    text = "\n".join(['permit(principal in Group::"admins", action, resource);'] + [
+        f'forbid(principal in Group::"g{i}", action, resource);' for i in range(7)])
+    ps = PolicySet.from_str(text)
+
+    def store(groups: list[str]) -> Entities:
+        return Entities.from_json([
+            {"uid": {"type": "User", "id": f"u{i}"}, "attrs": {},
+             "parents": [{"type": "Group", "id": g} for g in groups]} for i in range(50)])
+
+    stores = {True: store(["admins"]), False: store(["g3"])}
+    requests = [Request(f'User::"u{i}"', 'Action::"read"', 'Doc::"d"') for i in range(50)]
+    wrong: list[str] = []
+
+    def work(admins: bool) -> None:
+        entities = stores[admins]
+        for _ in range(40):
+            for request in requests:
+                if authorize(request, ps, entities).allowed is not admins:
+                    wrong.append(f"{request.principal} in admins={admins}")
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work, args=(i % 2 == 0,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not wrong, wrong[:5]

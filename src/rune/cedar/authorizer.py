@@ -38,8 +38,9 @@ def authorize(
     # Hot path, written out to save a call (first sightings of a uid included): when
     # the plan of the scope bitsets is fused, run it. Anything else (unfused plans,
     # small unindexed sets, another store) goes through `decide`.
-    if store is prepared._cached_store:
-        _, ac, rc, principals = prepared._bits_cache
+    caches = prepared._caches  # read once: (store, ...) as one consistent whole
+    if caches[0] is store:
+        _, _, ac, rc, principals = caches
         entry = principals.get(_id(p))  # bitset and entity in one lookup
         if entry is None or entry[0] is not p:
             entry = prepared.principal_entry(p, store)

@@ -75,6 +75,11 @@ _FUSED_CODE: dict[str, Any] = {}
 Plan = Callable[..., Response]
 
 
+# (store, principal bitsets, action bitsets, resource bitsets, principal entries)
+_Caches = tuple[Any, dict[EntityUID, int], dict[EntityUID, int], dict[EntityUID, int],
+                dict[int, tuple[EntityUID, int, Any]]]
+
+
 class _LoopPlan(list):  # type: ignore[type-arg]
     """A candidate plan not fused yet: (condition, forbid, id) triples run in a loop, and
     how many more uses before it is fused."""
@@ -197,8 +202,7 @@ class PreparedPolicySet:
 
     __slots__ = (
         "_allows",
-        "_bits_cache",
-        "_cached_store",
+        "_caches",
         "_denials",
         "_fuse_at_once",
         "_linear",
@@ -256,22 +260,23 @@ class PreparedPolicySet:
         # which the candidate plans already bound.
         self._allows: dict[tuple[str, ...], Response] = {}
         self._denials: dict[tuple[str, ...], Response] = {}
-        self._cached_store: object = None
-        # For one store: the principal, action and resource bitsets by uid, and for
-        # `rune.cedar.authorize`, each principal's (bitset, entity) in one lookup.
-        self._bits_cache: tuple[dict[EntityUID, int], dict[EntityUID, int],
-                                dict[EntityUID, int], dict[int, tuple[EntityUID, int, Any]]] = (
-            {}, {}, {}, {})
+        # For one store at a time: (store, principal bitsets, action bitsets, resource
+        # bitsets by uid, and for `rune.cedar.authorize` each principal's (uid, bitset,
+        # entity) by uid identity). INVARIANT: replaced as a whole by one assignment, and
+        # read as a whole; a reader uses the dictionaries only when the tuple names its own
+        # store, so threads deciding over different stores (an engine's old and new
+        # versions) never mix their bitsets.
+        self._caches: _Caches = (None, {}, {}, {}, {})
 
     def candidates(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
         entities: Mapping[EntityUID, Any],
     ) -> int:
         """Bitset of the policies whose scope matches the request."""
-        if entities is not self._cached_store:
-            self._bits_cache = ({}, {}, {}, {})
-            self._cached_store = entities
-        pc, ac, rc, _ = self._bits_cache
+        caches = self._caches
+        if caches[0] is not entities:
+            caches = self._caches = (entities, {}, {}, {}, {})
+        _, pc, ac, rc, _ = caches
         bits = pc.get(principal)
         if bits is None:
             bits = self.principal.miss(principal, entities, pc)
@@ -326,7 +331,10 @@ class PreparedPolicySet:
         reads its strings, which with many principals are rarely in the CPU caches. The
         entry holds the uid, so its id cannot be reused while the entry lives; readers
         check ``entry[0] is uid``."""
-        pc, _, _, entries = self._bits_cache
+        caches = self._caches
+        if caches[0] is not entities:
+            caches = self._caches = (entities, {}, {}, {}, {})
+        _, pc, _, _, entries = caches
         bits = pc.get(uid)
         if bits is None:
             bits = self.principal.miss(uid, entities, pc)
@@ -415,10 +423,10 @@ class PreparedPolicySet:
         """
         if not self.indexed:
             return _response(*self.evaluate(principal, action, resource, context, entities))
-        if entities is not self._cached_store:
-            self._bits_cache = ({}, {}, {}, {})
-            self._cached_store = entities
-        pc, ac, rc, _ = self._bits_cache
+        caches = self._caches
+        if caches[0] is not entities:
+            caches = self._caches = (entities, {}, {}, {}, {})
+        _, pc, ac, rc, _ = caches
         bits = pc.get(principal)
         if bits is None:
             bits = self.principal.miss(principal, entities, pc)

@@ -238,9 +238,10 @@ class Engine:
                 request._r = r
                 request._c = c
             response: Any = None
-            if store is prepared._cached_store:
+            caches = prepared._caches  # read once: (store, ...) as one consistent whole
+            if caches[0] is store:
                 # As `PreparedPolicySet.decide`, written out (first sightings included).
-                _, ac, rc, _ = prepared._bits_cache
+                _, _, ac, rc, _ = caches
                 b = ac.get(a)
                 if b is None:
                     b = prepared.action.miss(a, store, ac)
@@ -406,7 +407,8 @@ class Engine:
         uid = to_entity_uid(principal, "$.principal")
         prepared = snap.prepared
         store = snap.entities._by_uid
-        cache = prepared._bits_cache[0] if store is prepared._cached_store else {}
+        caches = prepared._caches
+        cache = caches[1] if caches[0] is store else {}
         bits = cache.get(uid)
         if bits is None:
             bits = prepared.principal.miss(uid, store, cache)
