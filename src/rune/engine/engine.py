@@ -185,8 +185,8 @@ class Engine:
                 return cached  # type: ignore[no-any-return]
         if snap.plain:
             # Hot path: Cedar alone decides (no rules, no `@ask`, no schema). The request
-            # is built inline when its uids are known text and its context is flat, and,
-            # as in `rune.cedar.authorize`, a cached and fused plan runs without `decide`.
+            # is built inline (a nested context takes `Request`'s full parse) and, as in
+            # `rune.cedar.authorize`, a fused plan runs without `decide`.
             prepared = snap.prepared
             store = snap.entities._by_uid
             # The principal, by the text the caller gave: its uid, its scope bitset and
