@@ -31,11 +31,11 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from rune.datalog._cache import ProgramCache
 from rune.datalog.analysis import AnalysedProgram, AnalysedRule, KindInference, RelationInfo
 from rune.datalog.analysis.scoping import display_name
 from rune.datalog.ast import (
@@ -316,19 +316,13 @@ class _Witnesses:
     strata: dict[str, int]
 
 
-_CACHE: weakref.WeakKeyDictionary[Program, _Witnesses] = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
-
-
 def _witnesses_for(program: Program) -> _Witnesses:
-    found = _CACHE.get(program)
-    if found is None:
-        with _CACHE_LOCK:
-            found = _CACHE.get(program)
-            if found is None:
-                found = _build_witnesses(program.compiled.analysed, program.number_bits)
-                _CACHE[program] = found
-    return found
+    return _WITNESSES.get(program)
+
+
+def _new_witnesses(program: Program, _key: object) -> _Witnesses:
+    bits: int = program.number_bits
+    return _build_witnesses(program.compiled.analysed, bits)
 
 
 def _build_witnesses(analysed: AnalysedProgram, bits: int) -> _Witnesses:
@@ -765,3 +759,6 @@ def _clause_text(span: SourceSpan | None, sources: dict[str | None, str]) -> str
     if text is None:
         return ""
     return " ".join(text[span.offset : span.end_offset].split())
+
+
+_WITNESSES: ProgramCache[_Witnesses] = ProgramCache(_new_witnesses)

@@ -19,12 +19,11 @@ as a delta atom, so it comes first) and compiled by the code generator in one ca
 
 from __future__ import annotations
 
-import threading
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from rune.datalog._cache import ProgramCache
 from rune.datalog.analysis import AnalysedProgram, AnalysedRule, RelationInfo, Stratum
 from rune.datalog.ast import (
     Aggregate,
@@ -167,21 +166,15 @@ class Maintenance:
     source: str
 
 
-_CACHE: weakref.WeakKeyDictionary[Program, Maintenance] = weakref.WeakKeyDictionary()
-_CACHE_LOCK = threading.Lock()
-
-
 def maintenance_for(program: Program) -> Maintenance:
     """The maintenance plans of ``program``, compiled on first use and cached."""
-    found = _CACHE.get(program)
-    if found is None:
-        with _CACHE_LOCK:
-            found = _CACHE.get(program)
-            if found is None:
-                compiled = program.compiled
-                found = _build(compiled.analysed, compiled.strata, program.number_bits)
-                _CACHE[program] = found
-    return found
+    return _MAINTENANCE.get(program)
+
+
+def _new_maintenance(program: Program, _key: object) -> Maintenance:
+    compiled = program.compiled
+    bits: int = program.number_bits
+    return _build(compiled.analysed, compiled.strata, bits)
 
 
 def _build(
@@ -407,3 +400,6 @@ def order_dependent(rule: AnalysedRule) -> bool:
                 for inner in node.body:
                     stack.extend(_literal_expressions(inner))
     return False
+
+
+_MAINTENANCE: ProgramCache[Maintenance] = ProgramCache(_new_maintenance)

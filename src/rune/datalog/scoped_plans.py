@@ -19,12 +19,11 @@ Built once per program and set of inputs/outputs, in order:
 from __future__ import annotations
 
 import itertools
-import threading
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from rune.datalog._cache import ProgramCache
 from rune.datalog.analysis import AnalysedRule, Stratum
 from rune.datalog.analysis.dependencies import clause_dependencies
 from rune.datalog.ast import Comparison, Variable
@@ -122,23 +121,18 @@ class ScopedPlans:
     fallback: str | None
 
 
-_CACHE: weakref.WeakKeyDictionary[Program, dict[Any, ScopedPlans]] = (
-    weakref.WeakKeyDictionary())
-_CACHE_LOCK = threading.Lock()
+def _new_plans(program: Program, key: Any) -> ScopedPlans:
+    inputs, outputs = key
+    return _compile(program, inputs, outputs)
+
+
+_PLANS: ProgramCache[ScopedPlans] = ProgramCache(_new_plans)
 
 
 def plans_for(program: Program, inputs: frozenset[str], outputs: tuple[str, ...]
               ) -> ScopedPlans:
     """The plans of ``program`` for these inputs and outputs, compiled once and cached."""
-    key = (inputs, outputs)
-    found = _CACHE.get(program, {}).get(key)
-    if found is None:
-        with _CACHE_LOCK:
-            per_program = _CACHE.setdefault(program, {})
-            found = per_program.get(key)
-            if found is None:
-                found = per_program[key] = _compile(program, inputs, outputs)
-    return found
+    return _PLANS.get(program, (inputs, outputs))
 
 
 def _fallback(reason: str) -> ScopedPlans:
