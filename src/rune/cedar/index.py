@@ -273,9 +273,7 @@ class PreparedPolicySet:
         entities: Mapping[EntityUID, Any],
     ) -> int:
         """Bitset of the policies whose scope matches the request."""
-        caches = self._caches
-        if caches[0] is not entities:
-            caches = self._caches = (entities, {}, {}, {}, {})
+        caches = self._caches_for(entities)
         _, pc, ac, rc, _ = caches
         bits = pc.get(principal)
         if bits is None:
@@ -324,6 +322,14 @@ class PreparedPolicySet:
         plans[bits] = out
         return out
 
+    def _caches_for(self, entities: Mapping[EntityUID, Any]) -> _Caches:
+        """The per-store caches for ``entities``, replacing another store's (see
+        `_caches` in `__init__` for why they are one tuple)."""
+        caches = self._caches
+        if caches[0] is not entities:
+            caches = self._caches = (entities, {}, {}, {}, {})
+        return caches
+
     def principal_entry(self, uid: EntityUID, entities: Mapping[EntityUID, Any]
                         ) -> tuple[EntityUID, int, Any]:
         """(uid, principal scope bitset, entity or None) of ``uid`` in the cached store,
@@ -331,9 +337,7 @@ class PreparedPolicySet:
         reads its strings, which with many principals are rarely in the CPU caches. The
         entry holds the uid, so its id cannot be reused while the entry lives; readers
         check ``entry[0] is uid``."""
-        caches = self._caches
-        if caches[0] is not entities:
-            caches = self._caches = (entities, {}, {}, {}, {})
+        caches = self._caches_for(entities)
         _, pc, _, _, entries = caches
         bits = pc.get(uid)
         if bits is None:
@@ -423,9 +427,7 @@ class PreparedPolicySet:
         """
         if not self.indexed:
             return _response(*self.evaluate(principal, action, resource, context, entities))
-        caches = self._caches
-        if caches[0] is not entities:
-            caches = self._caches = (entities, {}, {}, {}, {})
+        caches = self._caches_for(entities)
         _, pc, ac, rc, _ = caches
         bits = pc.get(principal)
         if bits is None:
