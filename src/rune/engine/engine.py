@@ -692,34 +692,6 @@ def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
     return out
 
 
-# -- per-request rules -----------------------------------------------------------------------
-
-def _request_facts(request: Request, now: float) -> dict[str, set[tuple[Any, ...]]]:
-    from rune.engine.request_rules import request_facts
-
-    return request_facts(request, now)
-
-
-def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
-    """The rules' whole result with this request's facts added (for explanations; a
-    decision reads only the outputs, through `snap.request_rules`)."""
-    if not snap.request_scoped:
-        return snap.result
-    return snap.result.extended(_request_facts(request, now))
-
-
-def _config(result: Any) -> Mapping[str, Any]:
-    from rune.engine.request_rules import config_of
-
-    return config_of(result)
-
-
-def _obligations(result: Any) -> list[Obligation]:
-    from rune.engine.request_rules import obligations_of
-
-    return list(obligations_of(result))
-
-
 _ABSENT = object()
 
 

@@ -317,8 +317,6 @@ def explain(decision: Decision, *, now: float | None = None) -> Explanation:
     notes: list[str] = []
     prover: ProofSearch | None = None
     if snap.result is not None:
-        from rune.engine.engine import _request_result
-
         at = time.time() if now is None else now
         try:
             result = _request_result(snap, request, at)
@@ -362,16 +360,26 @@ def explain(decision: Decision, *, now: float | None = None) -> Explanation:
     )
 
 
+def _request_result(snap: Snapshot, request: Request, now: float) -> Any:
+    """The rules' whole result with this request's facts added, which proofs search (a
+    decision reads only the outputs, through `snap.request_rules`)."""
+    if not snap.request_scoped:
+        return snap.result
+    from rune.engine.request_rules import request_facts
+
+    return snap.result.extended(request_facts(request, now))
+
+
 def _time_notes(decision: Decision, result: Any, at: float, default_time: bool) -> list[str]:
     """Warn when rules that read `now` give other outputs at explanation time."""
-    from rune.engine.engine import _config, _obligations
+    from rune.engine.request_rules import config_of, obligations_of
 
     if not _reads_now(decision.snapshot.rules):
         return []
     differ = []
-    if dict(_config(result)) != dict(decision.config):
+    if dict(config_of(result)) != dict(decision.config):
         differ.append("configuration")
-    if tuple(_obligations(result)) != tuple(decision.obligations):
+    if tuple(obligations_of(result)) != tuple(decision.obligations):
         differ.append("obligations")
     denials = {f"rule:{row[0]}" for row in result["deny"]}
     if {x for x in decision.reasons if x.startswith("rule:")} - denials:
