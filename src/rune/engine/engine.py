@@ -405,14 +405,7 @@ class Engine:
         """(uid, principal scope bitset, entity or None) for a principal not yet seen in
         this version; remembered when given as text."""
         uid = to_entity_uid(principal, "$.principal")
-        prepared = snap.prepared
-        store = snap.entities._by_uid
-        caches = prepared._caches
-        cache = caches[1] if caches[0] is store else {}
-        bits = cache.get(uid)
-        if bits is None:
-            bits = prepared.principal.miss(uid, store, cache)
-        seen = (uid, bits, store.get(uid))
+        seen = snap.prepared.principal_entry(uid, snap.entities._by_uid)
         if principal.__class__ is str:
             if len(principals) >= _CACHE_MAX * 16:
                 principals.clear()
