@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rune.cedar.entities import Entities
 from rune.cedar.errors import EntitiesError
@@ -157,3 +160,57 @@ def test_ancestors_at_every_size(depth: int) -> None:
     ps = PolicySet.from_str(f'permit(principal, action, resource) when {{ principal in '
                             f'[G::"x", G::"g{depth}"] && principal in G::"g0" }};')
     assert authorize(Request(u, 'A::"a"', 'R::"r"'), ps, es).allowed
+
+
+# -- patching a store -------------------------------------------------------------------------
+
+_NAMES = [f"e{i}" for i in range(8)]
+
+
+def _entity_item(name: str, parents: list[str], n: int) -> dict[str, Any]:
+    return {"uid": {"type": "E", "id": name}, "attrs": {"n": n},
+            "parents": [{"type": "E", "id": p} for p in parents]}
+
+
+_change = st.tuples(st.sampled_from(_NAMES), st.none() | st.tuples(
+    st.lists(st.sampled_from(_NAMES), unique=True, max_size=3), st.integers(0, 3)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_change, min_size=1, max_size=4), min_size=1, max_size=6))
+def test_a_patched_store_equals_one_built_afresh(batches: list[list[Any]]) -> None:
+    """Ancestors are recomputed exactly where a change reaches, cycles are refused, and
+    older stores are left untouched."""
+    data: dict[str, dict[str, Any]] = {}
+    store = Entities.from_json([])
+    for batch in batches:
+        proposed = dict(data)
+        changes = {}
+        for name, change in batch:
+            uid = EntityUID("E", name)
+            if change is None:
+                proposed.pop(name, None)
+                changes[uid] = None
+            else:
+                item = _entity_item(name, *change)
+                proposed[name] = item
+                changes[uid] = Entities.parse_json([item])[0]
+        before = {uid: (e.attrs, e.parent_uids, frozenset(e.ancestors))
+                  for uid, e in store.items()}
+        try:
+            fresh = Entities.from_json(list(proposed.values()))
+        except EntitiesError:
+            with pytest.raises(EntitiesError):
+                store.patched(changes)
+            continue
+        patched, touched = store.patched(changes)
+        assert {uid: frozenset(e.ancestors) for uid, e in patched.items()} == {
+            uid: frozenset(e.ancestors) for uid, e in fresh.items()}
+        assert {uid: e.data() for uid, e in patched.items()} == {
+            uid: e.data() for uid, e in fresh.items()}
+        for uid, entity in patched.items():
+            if uid not in touched:
+                assert store[uid] is entity  # shared, untouched
+        assert {uid: (e.attrs, e.parent_uids, frozenset(e.ancestors))
+                for uid, e in store.items()} == before
+        store, data = patched, proposed

@@ -84,11 +84,15 @@ class Entities(Mapping[EntityUID, Entity]):
     Build with `Entities.from_json` (Cedar's JSON entity format) or `Entities.from_data`.
     """
 
-    __slots__ = ("_by_uid", "schema")
+    __slots__ = ("_by_uid", "_children", "schema")
 
     def __init__(self, by_uid: dict[EntityUID, Entity], schema: Schema | None = None) -> None:
         self._by_uid = by_uid
         self.schema = schema
+        # parent uid -> the uids naming it as a direct parent (dangling parents included),
+        # and the count of stale edges it lists: see `_children_index`. Built on the first
+        # `patched` call and carried from version to version after.
+        self._children: tuple[dict[EntityUID, tuple[EntityUID, ...]], int] | None = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -165,6 +169,76 @@ class Entities(Mapping[EntityUID, Entity]):
                                  shared.record(item.tags))
         _close_ancestors(by_uid)
         return cls(by_uid, schema)
+
+    def patched(self, changes: Mapping[EntityUID, EntityData | None]
+                ) -> tuple[Entities, frozenset[EntityUID]]:
+        """A new store with ``changes`` applied (None removes the entity), leaving this
+        one unchanged; and the uids whose `Entity` object differs between the two.
+
+        Costs what the change touches: the uid table is copied (a C-level copy), changed
+        entities are rebuilt, and ancestors are recomputed only for entities whose own
+        parents changed and their descendants (adding or removing an entity changes its
+        descendants' ancestors too).
+
+        Raises:
+            EntitiesError: the change closes a cycle in the hierarchy.
+        """
+        by_uid = dict(self._by_uid)
+        children, stale = self._children_index()
+        added: dict[EntityUID, tuple[EntityUID, ...]] = {}
+        shared = EntitySharing()
+        rehome: set[EntityUID] = set()  # entities whose ancestors must be recomputed
+        touched: set[EntityUID] = set()
+        for uid, data in changes.items():
+            old = by_uid.get(uid)
+            if data is None:
+                if old is None:
+                    continue
+                del by_uid[uid]
+                stale += len(old.parent_uids)
+                touched.add(uid)
+                rehome.update(children.get(uid, ()))
+                continue
+            uid = shared.uid(uid)
+            entity = Entity(uid, shared.record(data.attrs), shared.parents(data.parents),
+                            shared.record(data.tags))
+            old_parents = old.parent_uids if old is not None else ()
+            if old is None or old_parents != entity.parent_uids:
+                for parent in entity.parent_uids:
+                    if parent not in old_parents:
+                        added[parent] = (*added.get(parent, children.get(parent, ())), uid)
+                stale += sum(1 for parent in old_parents if parent not in entity.parent_uids)
+                rehome.add(uid)
+            else:
+                entity.ancestors = old.ancestors
+            if old is None:
+                # Entities that named it as a dangling parent now reach its ancestors.
+                rehome.update(children.get(uid, ()))
+            by_uid[uid] = entity
+            touched.add(uid)
+        if added:
+            children = {**children, **added}
+        if rehome:
+            touched |= _reclose_ancestors(by_uid, children, rehome)
+        store = Entities(by_uid, self.schema)
+        if stale <= len(by_uid):
+            store._children = (children, stale)
+        # else: too many stale edges; the next patch indexes the new store afresh
+        return store, frozenset(touched)
+
+    def _children_index(self) -> tuple[dict[EntityUID, tuple[EntityUID, ...]], int]:
+        """parent -> the uids that name it as a direct parent, and how many stale edges
+        the lists hold. INVARIANT: every real edge is listed; an edge removed since the
+        index was built may still be (it is counted as stale), and readers check an edge
+        against the child's parents before following it."""
+        found = self._children
+        if found is None:
+            lists: dict[EntityUID, list[EntityUID]] = {}
+            for uid, entity in self._by_uid.items():
+                for parent in entity.parent_uids:
+                    lists.setdefault(parent, []).append(uid)
+            found = self._children = ({p: tuple(kids) for p, kids in lists.items()}, 0)
+        return found
 
     # -- Mapping protocol ---------------------------------------------------------------
     def __getitem__(self, uid: EntityUID) -> Entity:
@@ -248,8 +322,41 @@ def _json_list_items(text: str) -> Iterator[Any]:
         raise _NotAJsonList
 
 
-def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
-    """Compute every entity's transitive ancestors (memoized iterative DFS).
+def _reclose_ancestors(by_uid: dict[EntityUID, Entity],
+                       children: Mapping[EntityUID, tuple[EntityUID, ...]],
+                       roots: set[EntityUID]) -> set[EntityUID]:
+    """Recompute the ancestors of ``roots`` and of all their descendants in ``by_uid``
+    (replacing their `Entity` objects, which older stores still share); the others keep
+    theirs, which cannot have changed: no changed parent edge lies above them. Returns
+    the uids whose entity was replaced.
+
+    Raises:
+        EntitiesError: the hierarchy has a cycle.
+    """
+    stale: set[EntityUID] = set()
+    stack = list(roots)
+    while stack:
+        uid = stack.pop()
+        if uid in stale:
+            continue
+        stale.add(uid)
+        for child in children.get(uid, ()):
+            entity = by_uid.get(child)
+            if entity is not None and uid in entity.parent_uids:  # the edge still exists
+                stack.append(child)
+    stale &= by_uid.keys()
+    for uid in stale:
+        old = by_uid[uid]
+        fresh = Entity(uid, old.attrs, old.parent_uids, old.tags)
+        by_uid[uid] = fresh
+    _close_ancestors(by_uid, only=stale)
+    return stale
+
+
+def _close_ancestors(by_uid: dict[EntityUID, Entity],
+                     only: set[EntityUID] | None = None) -> None:
+    """Compute every entity's transitive ancestors (memoized iterative DFS); with
+    ``only``, just those entities', reading the others' ancestors as already computed.
 
     Raises:
         EntitiesError: the parent relation has a cycle (Cedar rejects those too).
@@ -260,7 +367,7 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
     # allocated (thousands of short-lived sets would leave the heap fragmented).
     shared_small: dict[tuple[EntityUID, ...], tuple[EntityUID, ...]] = {}
     shared_large: dict[frozenset[EntityUID], frozenset[EntityUID]] = {}
-    for root in by_uid:
+    for root in (by_uid if only is None else only):
         if root in done:
             continue
         # Iterative post-order DFS so deep hierarchies do not hit the recursion limit.
@@ -277,7 +384,8 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
                         f"the entity hierarchy has a cycle containing `{parent}`",
                         code="hierarchy-cycle",
                     )
-                if parent in done or parent not in by_uid:
+                if parent in done or parent not in by_uid or (
+                        only is not None and parent not in only):
                     continue
                 stack.append((parent, iter(by_uid[parent].parent_uids)))
                 on_stack.add(parent)
@@ -293,13 +401,17 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity]) -> None:
                 continue
             acc: set[EntityUID] = set(parents)
             for parent in parents:
-                acc.update(done.get(parent, _EMPTY))
+                closed_above = done.get(parent)
+                if closed_above is None:
+                    found = by_uid.get(parent) if only is not None else None
+                    closed_above = found.ancestors if found is not None else _EMPTY
+                acc.update(closed_above)
             if len(acc) <= _TUPLE_ANCESTORS_MAX:
                 small = tuple(sorted(acc))
                 done[uid] = shared_small.setdefault(small, small)
             else:
                 closed = frozenset(acc)
                 done[uid] = shared_large.setdefault(closed, closed)
-    for uid, entity in by_uid.items():
-        entity.ancestors = done[uid]
+    for uid in (by_uid if only is None else only):
+        by_uid[uid].ancestors = done[uid]
 

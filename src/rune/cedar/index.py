@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from rune.cedar import _runtime, ast
@@ -329,6 +330,29 @@ class PreparedPolicySet:
         if caches[0] is not entities:
             caches = self._caches = (entities, {}, {}, {}, {})
         return caches
+
+    def carry_caches(self, old: Mapping[EntityUID, Any], new: Mapping[EntityUID, Any],
+                     changed: AbstractSet[EntityUID]) -> None:
+        """Move the per-store caches from store ``old`` to store ``new``, which differs
+        from it only in the entities of ``changed`` (their attributes, parents or
+        ancestors): every other uid's bitsets and entry stay valid, so the first requests
+        on a new version of the store are not first sightings. Does nothing when the
+        caches belong to neither store."""
+        caches = self._caches
+        if caches[0] is not old:
+            return
+        _, pc, ac, rc, entries = caches
+        if changed:
+            pc, ac, rc = dict(pc), dict(ac), dict(rc)
+            for uid in changed:
+                pc.pop(uid, None)
+                ac.pop(uid, None)
+                rc.pop(uid, None)
+            # Entries hold entity objects and are keyed by the identity of the uid object
+            # a request used: refilled from the bitsets above, one lookup each.
+            entries = {}
+        # INVARIANT: one assignment, as everywhere `_caches` changes.
+        self._caches = (new, pc, ac, rc, entries)
 
     def principal_entry(self, uid: EntityUID, entities: Mapping[EntityUID, Any]
                         ) -> tuple[EntityUID, int, Any]:

@@ -241,12 +241,19 @@ class _Update:
             relations[name] = Relation(name, self.old(name).arity, rows)
         stats = self.program.engine.run(relations, self.limits)
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
-        return self.result._derive(relations, stats, facts)
+        changes = {}
+        for name, relation in relations.items():
+            old, new = self.old(name).tuples, relation.tuples
+            if len(old) != len(new) or old != new:
+                changes[name] = (new - old, old - new)
+        return self.result._derive(relations, stats, facts, changes)
 
     def finish(self) -> Result:
         self.stats.seconds = time.perf_counter() - self.started
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
-        return self.result._derive(self.new, self.stats, facts)
+        changes = {name: (self.plus.get(name, _EMPTY), self.minus.get(name, _EMPTY))
+                   for name in self.plus.keys() | self.minus.keys()}
+        return self.result._derive(self.new, self.stats, facts, changes)
 
     def check_limits(self, rounds: int, members: Sequence[str]) -> None:
         limits = self.limits

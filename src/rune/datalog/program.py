@@ -403,6 +403,8 @@ class Result(Mapping[str, RelationView]):
             name: RelationView(name, r) for name, r in relations.items() if "@" not in name
         }
         self._base_facts: Mapping[str, frozenset[Row]] = base_facts or {}
+        # For a result made by `update`: each changed relation's (added, removed) rows.
+        self.changes: Mapping[str, tuple[AbstractSet[Row], AbstractSet[Row]]] = {}
         # Data derived on demand from this result (explanations' derivation ranks).
         self._memo: dict[str, Any] = {}
 
@@ -503,8 +505,10 @@ class Result(Mapping[str, RelationView]):
         changed: Mapping[str, Relation],
         stats: EvaluationStats,
         base_facts: Mapping[str, frozenset[Row]],
+        changes: Mapping[str, tuple[AbstractSet[Row], AbstractSet[Row]]] | None = None,
     ) -> Result:
-        """A result sharing every relation but ``changed`` with this one, in O(changed)."""
+        """A result sharing every relation but ``changed`` with this one, in O(changed);
+        ``changes`` holds the rows each relation gained and lost (see `changes`)."""
         derived = Result.__new__(Result)
         # INVARIANT: sets every attribute `__init__` sets.
         derived.program = self.program
@@ -515,6 +519,7 @@ class Result(Mapping[str, RelationView]):
             if "@" not in name:
                 derived._views[name] = RelationView(name, relation)
         derived._base_facts = base_facts
+        derived.changes = changes if changes is not None else {}
         derived._memo = {}
         return derived
 

@@ -6,17 +6,21 @@ configuration, obligations and extra deny reasons for this request; the engine t
 allow into "ask" when approval is required and not yet given, and enforces rate limits
 and budgets.
 
-Writes build a complete new `Snapshot` and publish it with one reference assignment;
-readers never block and never see a half-applied change.
+Writes are deltas (`rune.engine.writes`): a write, record or approval becomes a batch
+of changes, applied to the current `Snapshot` incrementally and published with one
+reference assignment; readers never block and never see a half-applied change. With a
+state file (or any `rune.store.ChangeLog`), each batch is stored before the call
+returns, and replayed over the bundle when the engine starts again.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from types import MappingProxyType
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rune.bundle.loader import named_policies
@@ -28,13 +32,21 @@ from rune.cedar.request import _UID_CACHE, to_entity_uid
 from rune.cedar.values import LONG_MAX as _LMAX
 from rune.cedar.values import LONG_MIN as _LMIN
 from rune.cedar.values import CedarRecord
+from rune.engine.build import build_snapshot
 from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
-from rune.engine.snapshot import Snapshot, WrittenEntities
+from rune.engine.snapshot import Snapshot
+from rune.engine.transaction import Transaction
+from rune.errors import RuneError
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
+    from rune.engine.history import Retention
+    from rune.engine.writes import Impact
+    from rune.store.changelog import ChangeLog
+    from rune.store.changes import Change
+    from rune.store.overlay import Overlay
 
 __all__ = ["Engine"]
 
@@ -46,6 +58,9 @@ _new_request = object.__new__  # Request's slots are set inline on the hot path
 _CACHE_MAX = 1 << 12  # decisions kept per version (a hot working set, not a log)
 _NO_RULE_OUTPUTS: tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...],
                         tuple[str, ...]] = (_EMPTY_CONFIG, (), (), ())
+_DEFAULT_APPROVAL_TTL = 3600.0
+_DEFAULT_RETENTION = 86400.0  # rune.engine.history.DEFAULT_RETENTION_SECONDS
+_HISTORY = ("performed", "spent")  # rune.engine.prelude.HISTORY_RELATIONS, not imported
 
 
 class Engine:
@@ -59,9 +74,20 @@ class Engine:
         schema: a Cedar schema (`Schema`, or human-readable schema text), or None.
         facts: extra input facts for the rules, by relation name.
         clock: seconds since the epoch (injectable for tests).
+        state: where acknowledged writes are kept: a path to a SQLite state file
+            (created when missing), any `rune.store.ChangeLog`, or None (in memory). What
+            it holds is replayed over these inputs now.
+        state_sync: ``"full"`` (default) or ``"normal"``, for a state file path (see
+            `rune.store.sqlite`).
+        name: the name a state file is bound to (a file made for another name is
+            refused).
+        retention_seconds: how long recorded actions are kept (default one day, see
+            `rune.engine.history`).
+        approval_ttl_seconds: how long an approval lasts by default (one hour).
 
     Raises:
-        RuneError: any of the inputs is invalid (every error with its location).
+        RuneError: any of the inputs is invalid (every error with its location), or the
+            state cannot be used.
     """
 
     def __init__(
@@ -75,70 +101,201 @@ class Engine:
         clock: Callable[[], float] = time.time,
         policy_file: str | None = None,
         rules_file: str | None = None,
+        state: str | os.PathLike[str] | ChangeLog | None = None,
+        state_sync: str = "full",
+        name: str = "rune",
+        retention_seconds: float = _DEFAULT_RETENTION,
+        approval_ttl_seconds: float = _DEFAULT_APPROVAL_TTL,
     ) -> None:
+        if not isinstance(policies, str):
+            raise TypeError(f"`policies` must be Cedar policy text (str), not "
+                            f"{type(policies).__name__}")
         parsed_schema = _schema(schema)
-        snapshot = _build(
-            version=1,
+        program = _program(rules, rules_file)
+        self._base = _Base(
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
             schema=parsed_schema,
             entities=_entity_data(entities, parsed_schema),
-            facts=_facts(facts),
-            rules=_program(rules, rules_file),
-            approvals={},
+            facts=_facts(facts, program),
+            rules=program,
         )
-        self._start(snapshot, clock, source=None, approval_ttl=3600.0)
+        self._start(clock, source=None, state=state, state_sync=state_sync, name=name,
+                    retention=retention_seconds, approval_ttl=approval_ttl_seconds)
 
-    def _start(self, snapshot: Snapshot, clock: Callable[[], float], *, source: Path | None,
-               approval_ttl: float) -> None:
-        """The engine's mutable state, shared by both constructors."""
+    def _start(self, clock: Callable[[], float], *, source: Path | None, state: Any,
+               state_sync: str, name: str, retention: float, approval_ttl: float) -> None:
+        """The engine's mutable state, shared by both constructors: open the state, replay
+        it over the base, build the first version."""
+        from rune.engine.numbers import positive_seconds
+
         self._clock = clock
         self._write_lock = threading.Lock()
         self._limits = SlidingWindows()
         self._source = source
-        self._approval_ttl = approval_ttl
+        self._approval_ttl = positive_seconds(approval_ttl, "approval_ttl_seconds")
+        self._retention_seconds = positive_seconds(retention, "retention_seconds")
         # Per version: the decision cache, and the principals seen (see `authorize`).
         self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any],
                            dict[str, tuple[Any, int, Any]]] = (None, {}, {})
-        self._snapshot = snapshot
+        self._log: ChangeLog | None = _open_log(state, state_sync, name)
+        self._overlay: Overlay | None = None  # created by the first write or replay
+        self._retention: Retention | None = None  # created by the first record
+        self._history_base: list[tuple[str, tuple[Any, ...]]] = []
+        try:
+            if self._log is not None:
+                self._replay(self._log)
+            self._snapshot = self._build(version=1)
+        except BaseException:
+            self.close()
+            raise
 
     # -- loading ---------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | Path, *, clock: Callable[[], float] = time.time) -> Engine:
-        """Load a bundle directory (see `rune.bundle`)."""
+    def load(cls, path: str | Path, *, clock: Callable[[], float] = time.time,
+             state: str | os.PathLike[str] | ChangeLog | None = None) -> Engine:
+        """Load a bundle directory (see `rune.bundle`).
+
+        ``state`` overrides the bundle's `[state] path` (a path relative to the bundle
+        there); the state is bound to the bundle's name (`[bundle] name`, else the
+        directory's name).
+        """
         from rune.bundle import load_bundle
 
         bundle = load_bundle(path)
+        settings = bundle.settings
         engine = cls.__new__(cls)
-        snapshot = _build(
-            version=1, policies=bundle.policies, schema=bundle.schema,
-            entities=bundle.entities, facts=bundle.facts, rules=bundle.rules, approvals={},
-        )
-        engine._start(snapshot, clock, source=Path(path),
-                      approval_ttl=bundle.settings.approval_ttl_seconds)
+        engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
+                             entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
+        if state is None:
+            state = _setting(settings, "state_path", None)
+            if state is not None:
+                state = Path(path) / str(state)  # relative to the bundle (absolute stays)
+        engine._start(
+            clock, source=Path(path), state=state,
+            state_sync=_setting(settings, "state_sync", "full"),
+            name=_bundle_name(bundle),
+            retention=_setting(settings, "history_retention_seconds", _DEFAULT_RETENTION),
+            approval_ttl=settings.approval_ttl_seconds)
         return engine
 
     def reload(self) -> int:
         """Reload the bundle this engine was loaded from and publish it atomically.
 
+        Everything written through the engine (entities, facts, records, approvals)
+        stays, applied over the new bundle as over the old one.
+
         Raises:
-            RuneError: the bundle has errors (all of them); the running version stays.
+            RuneError: the bundle has errors (all of them), or the writes no longer apply
+                to it; the running version stays.
         """
         from rune.bundle import load_bundle
+        from rune.engine.numbers import positive_seconds
 
         if self._source is None:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
         bundle = load_bundle(self._source)
-        self._approval_ttl = bundle.settings.approval_ttl_seconds
+        settings = bundle.settings
+        approval_ttl = positive_seconds(settings.approval_ttl_seconds, "approval_ttl_seconds")
+        retention = positive_seconds(
+            _setting(settings, "history_retention_seconds", _DEFAULT_RETENTION),
+            "retention_seconds")
         with self._write_lock:
-            current = self._snapshot
-            snapshot = _build(
-                version=current.version + 1, policies=bundle.policies, schema=bundle.schema,
-                entities=bundle.entities, facts=_merge_history(bundle.facts, current.facts),
-                rules=bundle.rules, approvals=dict(current.approvals),
-            )
+            previous = (self._base, self._retention_seconds, self._retention,
+                        self._history_base)
+            self._base = _Base(policies=bundle.policies, schema=bundle.schema,
+                               entities=bundle.entities, facts=bundle.facts,
+                               rules=bundle.rules)
+            self._retention_seconds = retention
+            try:
+                snapshot = self._build(version=self._snapshot.version + 1)
+            except BaseException:
+                (self._base, self._retention_seconds, self._retention,
+                 self._history_base) = previous
+                raise
+            self._approval_ttl = approval_ttl
             self._snapshot = snapshot
             self._cache = (snapshot, {}, {})
         return snapshot.version
+
+    def _replay(self, log: ChangeLog) -> None:
+        """Fold what ``log`` holds into the overlay (before the first version is built)."""
+        from rune.store.overlay import Overlay
+
+        overlay = Overlay()
+        for entry in log.replay(0):
+            if entry.checkpoint:
+                overlay = Overlay()
+            overlay.apply(entry.changes)
+        self._overlay = overlay
+
+    def _build(self, *, version: int) -> Snapshot:
+        """A whole version: the base with the overlay's writes applied (under the lock,
+        or before the engine is shared)."""
+        base = self._base
+        overlay = self._overlay
+        entities: Mapping[EntityUID, EntityData] = base.entities
+        facts: dict[str, set[tuple[Any, ...]]] = {k: set(v) for k, v in base.facts.items()}
+        approvals: dict[Any, float] = {}
+        history: list[tuple[str, tuple[Any, ...]]] = []
+        if overlay:
+            from rune.engine.writes import history_rows
+
+            assert overlay is not None
+            entities = dict(entities)
+            for uid, data in overlay.entities.items():
+                if data is None:
+                    entities.pop(uid, None)  # type: ignore[attr-defined]
+                else:
+                    entities[uid] = data  # type: ignore[index]
+            for (relation, row), present in overlay.facts.items():
+                rows = facts.setdefault(relation, set())
+                if present:
+                    rows.add(row)
+                else:
+                    rows.discard(row)
+            if overlay.horizon is not None:
+                for relation in _HISTORY:
+                    if relation in facts:
+                        facts[relation] = {r for r in facts[relation]
+                                           if r[-2] >= overlay.horizon}
+            for record in overlay.records.values():
+                for relation, row in history_rows(record):
+                    facts.setdefault(relation, set()).add(row)
+            now = self._clock()
+            approvals = {k: v for k, v in overlay.approvals.items() if v > now}
+        for relation in _HISTORY:
+            history += [(relation, row) for row in base.facts.get(relation, ())
+                        if overlay is None or overlay.horizon is None
+                        or row[-2] >= overlay.horizon]
+        try:
+            snapshot = build_snapshot(
+                version=version, policies=base.policies, schema=base.schema,
+                entities=entities, facts=facts, rules=base.rules, approvals=approvals)
+        except RuneError as exc:
+            if not overlay:
+                raise
+            where = f" (state `{_describe(self._log)}`)" if self._log is not None else ""
+            raise EngineError(f"the writes made to this engine{where} do not apply to the "
+                              f"bundle: {exc.message}", code="state-does-not-apply",
+                              diagnostics=exc.diagnostics) from exc
+        self._history_base = history
+        self._retention = None  # made again from the overlay and these rows when needed
+        return snapshot
+
+    def close(self) -> None:
+        """Close the state file (or change log). The engine keeps deciding; writes fail."""
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
+            self._log = None
+            self._closed = True
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.close()
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -150,6 +307,7 @@ class Engine:
     def version(self) -> int:
         """The current version number."""
         return self._snapshot.version
+
 
     def authorize(self, principal: Any, action: Any, resource: Any,
                   context: Mapping[str, Any] | None = None) -> Decision:
@@ -276,12 +434,25 @@ class Engine:
             return self._enforce(decision, snap)
         return decision
 
+
     def authorize_batch(
         self, requests: Iterable[Sequence[Any]]
     ) -> list[Decision]:
-        """Decide many `(principal, action, resource[, context])` requests."""
+        """Decide many `(principal, action, resource[, context])` requests.
+
+        Raises:
+            RequestError: a row that is not a sequence of three or four items (with its
+                index), or an ill-formed uid or context.
+        """
+        from rune.cedar.errors import RequestError
+
         out = []
-        for item in requests:
+        for i, item in enumerate(requests):
+            if isinstance(item, str | bytes | Mapping) or not isinstance(item, Sequence) \
+                    or not 3 <= len(item) <= 4:
+                raise RequestError("a request must be (principal, action, resource) or "
+                                   "(principal, action, resource, context)",
+                                   code="invalid-request", path=f"$[{i}]")
             context = item[3] if len(item) > 3 else None
             out.append(self.authorize(item[0], item[1], item[2], context))
         return out
@@ -304,7 +475,13 @@ class Engine:
             raise EngineError(
                 f"`{relation}` has {snap.rules.arity(relation)} columns, the query {len(pattern)}",
                 code="arity-mismatch")
-        return sorted(snap.result.query(relation, pattern))
+        rows = set(snap.result.query(relation, pattern))
+        if relation in _HISTORY and snap.info is not None and not snap.info.feeds_history:
+            # No rule reads history, so it is kept beside the result (not in it).
+            rows.update(row for row in snap.facts.get(relation, ())
+                        if all(p is None or p == v for p, v in zip(pattern, row,
+                                                                    strict=True)))
+        return sorted(rows)
 
     # -- writing ---------------------------------------------------------------------------
     def write(
@@ -318,47 +495,28 @@ class Engine:
         """Apply a change and publish it as a new version; returns the version number.
 
         ``entities`` are added or replaced (Cedar JSON format); ``remove_entities`` are
-        uids to delete; ``facts``/``retract`` add and remove rule input facts.
+        uids to delete; ``facts``/``retract`` add and remove rule input facts. The whole
+        call is one atomic batch (see `transaction` for several calls in one).
 
         Raises:
-            RuneError: the change is invalid; nothing is published.
+            RuneError: the change is invalid (with the JSON path of the bad part); nothing
+                is published.
         """
-        with self._write_lock:
-            current = self._snapshot
-            data = dict(current.entity_data)
-            for uid in remove_entities:
-                data.pop(to_entity_uid(uid, "$.remove_entities"), None)
-            if entities is not None:
-                for item in _entity_data(entities, current.schema).values():
-                    data[item.uid] = item
-            new_facts = {k: set(v) for k, v in current.facts.items()}
-            for name, rows in (facts or {}).items():
-                new_facts.setdefault(name, set()).update(tuple(r) for r in rows)
-            for name, rows in (retract or {}).items():
-                new_facts.get(name, set()).difference_update(tuple(r) for r in rows)
-            return self._publish(current, entity_data=data,
-                                 facts={k: frozenset(v) for k, v in new_facts.items()})
+        return self._commit(self._write_changes(entities, remove_entities, facts, retract))
 
     def record(self, principal: Any, action: Any, resource: Any, *,
                at: float | None = None, amount: int | None = None) -> int:
         """Record that an agent performed an action (and spent ``amount``), as
-        timestamped `performed`/`spent` facts rules can count within time windows."""
-        from rune.store.mapping import uid_text
+        timestamped `performed`/`spent` facts rules can count within time windows.
 
-        p = uid_text(to_entity_uid(principal, "$.principal"))
-        a = uid_text(to_entity_uid(action, "$.action"))
-        r = uid_text(to_entity_uid(resource, "$.resource"))
-        ts = int(self._clock() if at is None else at)
-        with self._write_lock:
-            current = self._snapshot
-            seq = 1 + max((row[-1] for name in ("performed", "spent")
-                           for row in current.facts.get(name, ())), default=0)
-            new_facts = dict(current.facts)
-            new_facts["performed"] = new_facts.get("performed", frozenset()) | {(p, a, r, ts, seq)}
-            if amount is not None:
-                new_facts["spent"] = new_facts.get("spent", frozenset()) | {
-                    (p, int(amount), ts, seq)}
-            return self._publish(current, facts=new_facts)
+        ``at`` defaults to the engine's clock. Recorded actions older than the retention
+        horizon are retracted as newer ones arrive (see `rune.engine.history`).
+
+        Raises:
+            EngineError: a malformed uid, a time that is not finite or in range, or an
+                amount that is not a whole number of at least zero.
+        """
+        return self._commit((self._record_change(principal, action, resource, at, amount),))
 
     def approve(self, principal: Any, action: Any, resource: Any, *,
                 ttl_seconds: float | None = None) -> int:
@@ -367,36 +525,117 @@ class Engine:
         ``ttl_seconds``, by default the bundle's `approval_ttl_seconds`, else an hour).
 
         An approval covers the (principal, action, resource) triple whatever the context;
-        rules that need a narrower approval can require one per distinct resource."""
-        if ttl_seconds is None:
-            ttl_seconds = self._approval_ttl
-        key = (to_entity_uid(principal, "$.principal"), to_entity_uid(action, "$.action"),
-               to_entity_uid(resource, "$.resource"))
+        rules that need a narrower approval can require one per distinct resource.
+
+        Raises:
+            EngineError: a malformed uid, or a TTL that is not a finite number of seconds
+                above zero and at most ten years.
+        """
+        return self._commit((self._approval_change(principal, action, resource,
+                                                   ttl_seconds),))
+
+    def transaction(self) -> Transaction:
+        """A batch of writes, records and approvals published as one version:
+
+            with engine.transaction() as tx:
+                tx.write(entities=[...])
+                tx.record(agent, action, tool)
+
+        An exception inside the block publishes nothing."""
+        return Transaction(self)
+
+    # -- turning calls into changes (before the lock) ----------------------------------------
+    def _write_changes(self, entities: Any, remove_entities: Iterable[Any],
+                       facts: Mapping[str, Iterable[Sequence[Any]]] | None,
+                       retract: Mapping[str, Iterable[Sequence[Any]]] | None
+                       ) -> list[Change]:
+        from rune.engine.inputs import entity_changes, fact_changes
+
+        snap = self._snapshot
+        return [*entity_changes(entities, remove_entities, snap.schema),
+                *fact_changes(facts, retract, snap.rules)]
+
+    def _record_change(self, principal: Any, action: Any, resource: Any, at: Any,
+                       amount: Any) -> Change:
+        from rune.engine.inputs import record_change
+
+        return record_change(principal, action, resource,
+                             at=self._clock() if at is None else at, amount=amount)
+
+    def _approval_change(self, principal: Any, action: Any, resource: Any,
+                         ttl_seconds: Any) -> Change:
+        from rune.engine.inputs import approval_change
+
+        return approval_change(principal, action, resource, now=self._clock(),
+                               ttl_seconds=self._approval_ttl if ttl_seconds is None
+                               else ttl_seconds)
+
+    # -- publishing ------------------------------------------------------------------------
+    def _commit(self, changes: Sequence[Change]) -> int:
+        """Apply a checked batch as one new version: store it first when the engine keeps
+        state, then publish. Returns the version (an empty batch publishes one too).
+
+        Raises:
+            RuneError: the batch does not apply (nothing is stored or published).
+        """
+        from rune.engine.history import Retention
+        from rune.engine.writes import apply_changes
+        from rune.store.changes import Record
+        from rune.store.overlay import Overlay
+
         with self._write_lock:
             current = self._snapshot
-            approvals = dict(current.approvals)
-            approvals[key] = self._clock() + ttl_seconds
-            return self._publish(current, approvals=approvals)
+            if getattr(self, "_closed", False):
+                raise EngineError("the engine's state is closed: it accepts no more writes",
+                                  code="state-closed")
+            overlay = self._overlay
+            if overlay is None:
+                overlay = self._overlay = Overlay()
+            batch = list(changes)
+            expired: list[tuple[str, tuple[Any, ...]]] = []
+            horizon = None
+            if any(c.__class__ is Record for c in batch):
+                seq = overlay.next_seq
+                for i, change in enumerate(batch):
+                    if change.__class__ is Record:
+                        batch[i] = Record(change.principal, change.action,  # type: ignore[union-attr]
+                                          change.resource, change.at, seq,  # type: ignore[union-attr]
+                                          change.amount)  # type: ignore[union-attr]
+                        seq += 1
+                retention = self._retention
+                if retention is None:
+                    retention = self._retention = Retention(self._retention_seconds, overlay,
+                                                            self._history_base)
+                batch, expired, horizon = retention.expire(batch, self._clock())
+            new, impact = apply_changes(current, batch, version=current.version + 1,
+                                        expired=expired, approvals_pruned_before=horizon)
+            if self._log is not None:
+                self._log.append(batch)  # durable before anyone sees the version
+            overlay.apply(batch)
+            if self._retention is not None:
+                self._retention.committed(batch)
+            self._publish(current, new, impact)
+            return new.version
+
+    def _publish(self, current: Snapshot, new: Snapshot, impact: Impact) -> None:
+        """Make ``new`` the current version, carrying over the principals seen when no
+        entity changed (the prepared policies carry their own bitset caches, see
+        `apply_changes`). Decisions are not carried: each names the version it was made
+        on, and an old version must be freed once no reader holds it."""
+        owner, _, principals = self._cache
+        if owner is not current or impact.entities:
+            principals = {}  # refilled from the carried bitsets, one lookup each
+        # INVARIANT: publishing is the assignment to `_snapshot`; readers that already hold
+        # the previous snapshot keep using it, new readers see the whole new version. The
+        # caches are installed first: a reader that finds them with the old snapshot only
+        # drops them (they name the new one).
+        self._cache = (new, {}, principals)
+        self._snapshot = new
 
     def _release(self, taken: list[tuple[str, int]], now: float) -> None:
         for key, amount in taken:
             self._limits.release(key, now, amount)
 
-    def _publish(self, current: Snapshot, **changes: Any) -> int:
-        snapshot = _build(
-            version=current.version + 1,
-            policies=current.policies,
-            schema=current.schema,
-            entities=changes.get("entity_data", current.entity_data),
-            facts=changes.get("facts", current.facts),
-            rules=current.rules,
-            approvals=changes.get("approvals", current.approvals),
-        )
-        # INVARIANT: publishing is this single assignment; readers that already hold the
-        # previous snapshot keep using it, new readers see the whole new version.
-        self._snapshot = snapshot
-        self._cache = (snapshot, {}, {})  # drop the old version's decisions with it
-        return snapshot.version
 
     # -- deciding --------------------------------------------------------------------------
     @staticmethod
@@ -496,10 +735,30 @@ class Engine:
         return decision._replace(decision=verdict, reasons=reasons)
 
 
-# -- building versions ------------------------------------------------------------------------
+# -- constructor inputs ------------------------------------------------------------------------
+
+class _Base:
+    """What a bundle (or the constructor's arguments) gives: the state before any write."""
+
+    __slots__ = ("entities", "facts", "policies", "rules", "schema")
+
+    def __init__(self, *, policies: PolicySet, schema: Schema | None,
+                 entities: Mapping[EntityUID, EntityData],
+                 facts: Mapping[str, Iterable[tuple[Any, ...]]], rules: Any) -> None:
+        self.policies = policies
+        self.schema = schema
+        self.entities = entities
+        self.facts = facts
+        self.rules = rules
+
 
 def _program(rules: str | None, file: str | None) -> Any:
-    if rules is None or not rules.strip():
+    if rules is None:
+        return None
+    if not isinstance(rules, str):
+        raise TypeError(f"`rules` must be Datalog text (str) or None, not "
+                        f"{type(rules).__name__}")
+    if not rules.strip():
         return None
     from rune.datalog import Program
     from rune.engine.prelude import prelude
@@ -509,6 +768,9 @@ def _program(rules: str | None, file: str | None) -> Any:
 
 def _schema(schema: Schema | str | None) -> Schema | None:
     if not isinstance(schema, str):
+        if schema is not None and type(schema).__name__ != "Schema":
+            raise TypeError(f"`schema` must be a Schema, schema text (str) or None, not "
+                            f"{type(schema).__name__}")
         return schema
     from rune.cedar.schema import Schema  # only engines with a schema import it
 
@@ -522,168 +784,77 @@ def _entity_data(entities: Any, schema: Schema | None) -> dict[EntityUID, Entity
     return {item.uid: item for item in Entities.parse_json(entities, schema)}
 
 
-def _facts(facts: Mapping[str, Iterable[Sequence[Any]]] | None
+def _facts(facts: Mapping[str, Iterable[Sequence[Any]]] | None, program: Any
            ) -> dict[str, frozenset[tuple[Any, ...]]]:
-    return {k: frozenset(tuple(r) for r in v) for k, v in (facts or {}).items()}
-
-
-def _merge_history(facts: Mapping[str, frozenset[tuple[Any, ...]]],
-                   current: Mapping[str, frozenset[tuple[Any, ...]]]
-                   ) -> dict[str, frozenset[tuple[Any, ...]]]:
-    from rune.engine.prelude import HISTORY_RELATIONS
-
-    merged = dict(facts)
-    for name in HISTORY_RELATIONS:
-        if name in current:
-            merged[name] = merged.get(name, frozenset()) | current[name]
-    return merged
-
-
-def _depends_on(program: Any, roots: Iterable[str]) -> set[str]:
-    """Relations that depend (transitively) on any of ``roots``."""
-    from rune.datalog.analysis.dependencies import clause_dependencies
-
-    edges: dict[str, set[str]] = {}
-    for rule in program.analysed.rules:
-        for dep in clause_dependencies(rule.clause):
-            edges.setdefault(dep.body, set()).add(dep.head)
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        for head in edges.get(stack.pop(), ()):
-            if head not in seen:
-                seen.add(head)
-                stack.append(head)
-    return seen
-
-
-def _build(*, version: int, policies: PolicySet, schema: Schema | None,
-           entities: Mapping[EntityUID, EntityData],
-           facts: Mapping[str, frozenset[tuple[Any, ...]]], rules: Any,
-           approvals: Mapping[Any, float]) -> Snapshot:
-    """Evaluate the rules over the store, materialize derived entity data, compile."""
-    result = None
-    request_scoped = False
-    cacheable = True
-    materialized: Mapping[EntityUID, EntityData] = entities
-    if rules is not None:
-        # Only engines with rules import the rules' plumbing.
-        from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
-        from rune.engine.request_rules import RequestRules
-        from rune.store.mapping import entity_facts
-
-        request_dependent = _depends_on(rules, REQUEST_RELATIONS)
-        derived_names = {"derived_parent", "derived_attr", "derived_attr_num", "derived_tag"}
-        bad = sorted(derived_names & request_dependent)
-        if bad:
-            raise EngineError(
-                f"`{bad[0]}` depends on the request: entity data derived by rules must not "
-                "read `request`, `context` or `now`", code="request-dependent-entity-data")
-        request_scoped = bool(request_dependent)
-        time_dependent = _depends_on(rules, ("now", *HISTORY_RELATIONS))
-        cacheable = not (request_dependent & time_dependent)
-        inputs: dict[str, list[tuple[Any, ...]]] = dict(entity_facts(entities.values()))
-        for name, rows in facts.items():
-            inputs.setdefault(name, []).extend(rows)
-        result = rules.evaluate(inputs)
-        materialized = _materialize(entities, result)
-    store = _entities(materialized, schema)
-    return Snapshot(
-        version=version, policies=policies, prepared=policies.prepared(), schema=schema,
-        entity_data=_written(entities, store, exact=schema is None and rules is None),
-        entities=store,
-        facts=MappingProxyType(dict(facts)), rules=rules, result=result,
-        approvals=MappingProxyType(dict(approvals)), request_scoped=request_scoped,
-        cacheable=cacheable,
-        request_rules=None if result is None else RequestRules(result, request_scoped),
-        ask_policies=MappingProxyType({
-            p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations}),
-    )
-
-
-def _written(entities: Mapping[EntityUID, EntityData], store: Entities, *, exact: bool
-             ) -> WrittenEntities:
-    """The entities as written, read through ``store`` where it holds the same data
-    (``exact``: the store was built from exactly these entities)."""
-    if exact:
-        return WrittenEntities(store)
-    # Rules derive data and a schema adds its action entities: keep what differs.
-    differs: dict[EntityUID, EntityData | None] = {}
-    for uid, entity in store._by_uid.items():
-        data = entities.get(uid)
-        if data is None or data != entity.data():
-            differs[uid] = data
-    return WrittenEntities(store, differs)
-
-
-def _entities(data: Mapping[EntityUID, EntityData], schema: Schema | None) -> Entities:
-    if schema is None:
-        return Entities.from_data(data.values())
-    # With a schema, the materialized entities (derived data included) must conform.
-    items = [{"uid": d.uid.to_json(), "attrs": _json_record(d.attrs),
-              "parents": [p.to_json() for p in d.parents], "tags": _json_record(d.tags)}
-             for d in data.values()]
-    return Entities.from_json(items, schema=schema)
-
-
-def _json_record(record: CedarRecord) -> dict[str, Any]:
-    from rune.cedar.json_format import value_to_json
-
-    return {k: value_to_json(v) for k, v in record.items()}
-
-
-def _materialize(entities: Mapping[EntityUID, EntityData], result: Any
-                 ) -> dict[EntityUID, EntityData]:
-    """Entities as written plus the parents, attributes and tags rules derived."""
-    from rune.store.mapping import parse_uid_text
-
-    parents: dict[EntityUID, set[EntityUID]] = {}
-    attrs: dict[EntityUID, dict[str, Any]] = {}
-    tags: dict[EntityUID, dict[str, Any]] = {}
-
-    def uid_of(text: str, relation: str) -> EntityUID:
-        uid = parse_uid_text(text)
-        if uid is None:
-            raise EngineError(f"`{relation}` names `{text}`, which is not an entity uid "
-                              "(write it as Type::\"id\")", code="invalid-derived-uid")
-        return uid
-
-    def put(target: dict[EntityUID, dict[str, Any]], uid: EntityUID, name: str, value: Any,
-            relation: str) -> None:
-        slot = target.setdefault(uid, {})
-        if name in slot and slot[name] != value:
-            raise EngineError(f"`{relation}` derives two values for `{uid}`.{name}",
-                              code="conflicting-derived-value")
-        slot[name] = value
-
-    for child, parent in result["derived_parent"]:
-        parents.setdefault(uid_of(child, "derived_parent"), set()).add(
-            uid_of(parent, "derived_parent"))
-    for uid, name, value in result["derived_attr"]:
-        parsed = parse_uid_text(value)
-        put(attrs, uid_of(uid, "derived_attr"), name, parsed if parsed is not None else value,
-            "derived_attr")
-    for uid, name, value in result["derived_attr_num"]:
-        put(attrs, uid_of(uid, "derived_attr_num"), name, value, "derived_attr_num")
-    for uid, key, value in result["derived_tag"]:
-        put(tags, uid_of(uid, "derived_tag"), key, value, "derived_tag")
-    if not (parents or attrs or tags):
-        return dict(entities)
-    out = dict(entities)
-    for uid in set(parents) | set(attrs) | set(tags):
-        base = out.get(uid) or EntityData(uid, CedarRecord(), (), CedarRecord())
-        new_attrs = CedarRecord(base.attrs)
-        for name, value in attrs.get(uid, {}).items():
-            if name in base.attrs and base.attrs[name] != value:
-                raise EngineError(f"rules derive `{uid}`.{name}, which the entity already "
-                                  "sets to another value", code="conflicting-derived-value")
-            new_attrs[name] = value
-        new_tags = CedarRecord(base.tags)
-        new_tags.update(tags.get(uid, {}))
-        new_parents = tuple(dict.fromkeys((*base.parents, *sorted(parents.get(uid, ())))))
-        out[uid] = EntityData(uid, new_attrs, new_parents, new_tags)
+    if facts is None:
+        return {}
+    if not isinstance(facts, Mapping):
+        raise EngineError("`facts` must map relation names to lists of rows",
+                          code="invalid-argument", path="$.facts")
+    out: dict[str, frozenset[tuple[Any, ...]]] = {}
+    for name, rows in facts.items():
+        if program is None or not isinstance(name, str) or name not in program.relation_names:
+            raise EngineError(f"no rule declares the relation `{name}`",
+                              code="unknown-relation", path=f"$.facts.{name}")
+        if isinstance(rows, str | bytes) or not isinstance(rows, Iterable):
+            raise EngineError(f"`{name}` must be given a list of rows",
+                              code="invalid-argument", path=f"$.facts.{name}")
+        checked: list[tuple[Any, ...]] = []
+        for i, row in enumerate(rows):
+            if isinstance(row, str | bytes) or not isinstance(row, Sequence):
+                raise EngineError(f"a row of `{name}` must be a list or tuple of values",
+                                  code="invalid-fact", path=f"$.facts.{name}[{i}]")
+            checked.append(tuple(row))
+        out[name] = frozenset(checked)
     return out
 
+
+# -- state -------------------------------------------------------------------------------------
+
+def _open_log(state: Any, sync: str, name: str) -> ChangeLog | None:
+    """The change log ``state`` names: None, a `ChangeLog`, or a state file path."""
+    if state is None:
+        return None
+    if isinstance(state, str | os.PathLike):
+        from rune.store.sqlite import SQLiteChangeLog
+
+        if sync not in ("full", "normal"):
+            raise EngineError(f"unknown state sync mode `{sync}` (use `full` or `normal`)",
+                              code="invalid-sync")
+        return SQLiteChangeLog(state, bundle=name, sync=sync)  # type: ignore[arg-type]
+    if all(callable(getattr(state, m, None)) for m in ("append", "replay", "close")):
+        return state  # type: ignore[no-any-return]
+    raise TypeError(f"`state` must be a path, a rune.store.ChangeLog or None, not "
+                    f"{type(state).__name__}")
+
+
+def _describe(log: Any) -> str:
+    return str(getattr(log, "path", None) or type(log).__name__)
+
+
+_TOML_KEYS = {"history_retention_seconds": ("history", "retention_seconds"),
+              "state_path": ("state", "path"), "state_sync": ("state", "sync")}
+
+
+def _setting(settings: Any, name: str, default: Any) -> Any:
+    if hasattr(settings, name):
+        return getattr(settings, name)
+    table, key = _TOML_KEYS[name]
+    value = (getattr(settings, "extra", None) or {}).get(table, {}).get(key, default)
+    if name == "state_path" and isinstance(value, str):
+        return value  # relative to the bundle: resolved by the caller
+    return value
+
+
+def _bundle_name(bundle: Any) -> str:
+    """The name a bundle's state is bound to: `[bundle] name`, else its directory's."""
+    extra = getattr(bundle.settings, "extra", None) or {}
+    table = extra.get("bundle") if isinstance(extra, Mapping) else None
+    name = table.get("name") if isinstance(table, Mapping) else None
+    return name if isinstance(name, str) and name else Path(bundle.path).resolve().name
+
+
+# -- requests ----------------------------------------------------------------------------------
 
 _ABSENT = object()
 
@@ -703,24 +874,46 @@ def _same_context(context: Mapping[str, Any] | None, record: CedarRecord) -> boo
     return True
 
 
-def _parse_query(text: str) -> tuple[str, tuple[Any, ...]]:
+def _parse_query(text: Any) -> tuple[str, tuple[Any, ...]]:
+    """`relation(arg, ...)`: each argument a string literal (escapes kept, as in a rule),
+    a whole number, or a variable / `_` (free)."""
     import re
 
+    if not isinstance(text, str):
+        raise EngineError(f"a query must be text such as `config(k, v)`, not "
+                          f"{type(text).__name__}", code="invalid-query")
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*\.?\s*", text, re.S)
     if m is None:
         raise EngineError(f"cannot parse query `{text}`: write `relation(arg, ...)`",
                           code="invalid-query")
     relation, body = m.group(1), m.group(2)
     args: list[Any] = []
-    for token in re.finditer(r'\s*("(?:[^"\\]|\\.)*"|-?\d+|[A-Za-z_][A-Za-z0-9_]*)\s*(,|$)',
-                             body):
-        item = token.group(1)
+    token = re.compile(r'\s*("(?:[^"\\]|\\.)*"|-?\d+|[A-Za-z_][A-Za-z0-9_]*)\s*')
+    position = 0
+    while body.strip():
+        found = token.match(body, position)
+        if found is None:
+            raise EngineError(f"cannot parse query `{text}`: argument {len(args) + 1} is "
+                              "not a string, a whole number or a variable",
+                              code="invalid-query")
+        item = found.group(1)
         if item.startswith('"'):
             args.append(item[1:-1])  # escapes kept, as in a rule's string literal
         elif item.lstrip("-").isdigit():
+            if len(item) > 20 or not _LMIN <= int(item) <= _LMAX:
+                raise EngineError(f"the number `{item}` in the query is out of range",
+                                  code="invalid-query")
             args.append(int(item))
         else:
             args.append(None)
-    if body.strip() and not args:
-        raise EngineError(f"cannot parse query `{text}`", code="invalid-query")
+        position = found.end()
+        if position == len(body):
+            break
+        if body[position] != ",":
+            raise EngineError(f"cannot parse query `{text}`: expected `,` after argument "
+                              f"{len(args)}", code="invalid-query")
+        position += 1
+        if not body[position:].strip():
+            raise EngineError(f"cannot parse query `{text}`: an argument is missing",
+                              code="invalid-query")
     return relation, tuple(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,8 +15,9 @@ if TYPE_CHECKING:
     from rune.cedar.index import PreparedPolicySet
     from rune.cedar.policy_set import PolicySet
     from rune.cedar.schema import Schema
+    from rune.engine.build import RulesInfo
 
-__all__ = ["Snapshot", "WrittenEntities"]
+__all__ = ["FactsView", "Snapshot", "WrittenEntities"]
 
 
 class WrittenEntities(Mapping[EntityUID, EntityData]):
@@ -62,6 +64,41 @@ class WrittenEntities(Mapping[EntityUID, EntityData]):
         return f"WrittenEntities({len(self)} entities)"
 
 
+class FactsView(Mapping[str, AbstractSet[tuple[Any, ...]]]):
+    """The rules' input facts of one version (user facts and recorded history), by
+    relation; each a read-only set.
+
+    Built on versioned relations (`rune.datalog.relation.Relation`, overlaid when large),
+    so a write that changes a few facts shares the rest with the version before it.
+    """
+
+    __slots__ = ("_relations",)
+
+    def __init__(self, relations: Mapping[str, Any] | None = None) -> None:
+        self._relations: Mapping[str, Any] = relations or {}
+
+    def __getitem__(self, name: str) -> AbstractSet[tuple[Any, ...]]:
+        return self._relations[name].tuples  # type: ignore[no-any-return]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._relations)
+
+    def __len__(self) -> int:
+        return len(self._relations)
+
+    def relation(self, name: str) -> Any:
+        """The versioned relation behind ``name`` (None when it has no facts)."""
+        return self._relations.get(name)
+
+    @property
+    def relations(self) -> Mapping[str, Any]:
+        """Every relation, by name (shared, never modified)."""
+        return self._relations
+
+    def __repr__(self) -> str:
+        return f"FactsView({ {k: len(v) for k, v in self._relations.items()} })"
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Snapshot:
     """An immutable version of the store: readers hold one and never see a later write.
@@ -78,7 +115,7 @@ class Snapshot:
     schema: Schema | None
     entity_data: Mapping[EntityUID, EntityData]  # entities as written, before rules
     entities: Entities  # materialized: written entities plus derived parents/attrs/tags
-    facts: Mapping[str, frozenset[tuple[Any, ...]]]  # user facts and history, by relation
+    facts: FactsView  # user facts and recorded history, by relation
     rules: Any  # rune.datalog.Program or None
     result: Any  # rune.datalog.Result of the rules over the store, or None
     approvals: Mapping[tuple[EntityUID, EntityUID, EntityUID], float]
@@ -86,6 +123,7 @@ class Snapshot:
     cacheable: bool  # decisions depend only on the request and this version
     ask_policies: Mapping[str, str]  # policy id -> `@ask` reason, for policies that ask
     request_rules: Any = None  # rune.engine.request_rules.RequestRules, None without rules
+    info: RulesInfo | None = None  # what the engine knows of the rules (None without)
     # Cedar alone decides: no rules, no `@ask` policies and no schema (the engine's hot path).
     plain: bool = field(init=False, default=False)
 

@@ -1,11 +1,25 @@
-"""The fact store's data model: how entities and facts are seen by Cedar and Datalog.
+"""The fact store's data model, its changes, and where acknowledged changes are kept.
 
-Versions of the store are `rune.engine.Snapshot`s; this package holds the mapping
-between Cedar entities and Datalog facts that both engines share.
+Versions of the store are `rune.engine.Snapshot`s. This package holds what they share
+with storage: the mapping between Cedar entities and Datalog facts (`mapping`), the
+changes a live store accepts (`changes`) and their folded form (`overlay`), and the
+change log an engine writes through (`changelog`, with `sqlite` as the embedded one).
 """
 
 from __future__ import annotations
 
+from rune.store.changelog import ChangeLog, LogEntry, MemoryChangeLog
+from rune.store.changes import (
+    Approve,
+    AssertFact,
+    Change,
+    ExpireHistory,
+    PutEntity,
+    Record,
+    RemoveEntity,
+    RetractFact,
+    StoreError,
+)
 from rune.store.mapping import (
     DERIVED_RELATIONS,
     ENTITY_RELATIONS,
@@ -14,10 +28,24 @@ from rune.store.mapping import (
     uid_text,
     value_text,
 )
+from rune.store.sqlite import SQLiteChangeLog
 
 __all__ = [
+    "Approve",
+    "AssertFact",
+    "Change",
+    "ChangeLog",
     "DERIVED_RELATIONS",
     "ENTITY_RELATIONS",
+    "ExpireHistory",
+    "LogEntry",
+    "MemoryChangeLog",
+    "PutEntity",
+    "Record",
+    "RemoveEntity",
+    "RetractFact",
+    "SQLiteChangeLog",
+    "StoreError",
     "entity_facts",
     "parse_uid_text",
     "uid_text",

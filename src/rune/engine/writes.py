@@ -1,0 +1,317 @@
+"""Applying a batch of changes to a version as a delta: writes cost what they change.
+
+`apply_changes` turns the current `Snapshot` and a batch of checked changes into the
+next version without rebuilding it:
+
+1. the batch is folded (the last change to an entity or fact wins) and compared with the
+   version, so only real changes go further;
+2. facts and recorded history become new versions of their relations, sharing the rows
+   they keep (`rune.datalog.overlay`);
+3. the rules' result is maintained incrementally (`Result.update`) from the entity facts
+   of changed entities, the changed facts and the changed history, and reports exactly
+   which rows of every relation it gained and lost;
+4. the entities whose written data or derived parents, attributes or tags changed are
+   materialized again (`rune.engine.build.materialize`, shared with full builds) and the
+   Cedar entity store is patched (`Entities.patched`: ancestors recomputed only below a
+   changed parent edge);
+5. the prepared policies are kept; their per-store bitset caches move to the new store
+   minus the changed entities (`PreparedPolicySet.carry_caches`).
+
+`Impact` tells the engine which of its per-version caches stay valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from rune.cedar.json_format import EntityData
+from rune.cedar.values import EntityUID
+from rune.engine.build import DERIVED, conform, derived_data, materialize
+from rune.engine.snapshot import FactsView, Snapshot, WrittenEntities
+from rune.store.changes import (
+    Approve,
+    AssertFact,
+    Change,
+    ExpireHistory,
+    PutEntity,
+    Record,
+    RemoveEntity,
+    RetractFact,
+)
+
+__all__ = ["Impact", "apply_changes", "history_rows"]
+
+Row = tuple[Any, ...]
+_HISTORY = ("performed", "spent")
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    """What a batch changed, for the engine's per-version caches.
+
+    Attributes:
+        entities: uids whose Cedar entity changed (attributes, parents or ancestors).
+    """
+
+    entities: frozenset[EntityUID]
+
+
+def history_rows(record: Record) -> list[tuple[str, Row]]:
+    """The `performed` (and `spent`) facts of a recorded action."""
+    from rune.store.mapping import uid_text
+
+    p = uid_text(record.principal)
+    rows: list[tuple[str, Row]] = [
+        ("performed", (p, uid_text(record.action), uid_text(record.resource), record.at,
+                       record.seq))]
+    if record.amount is not None:
+        rows.append(("spent", (p, record.amount, record.at, record.seq)))
+    return rows
+
+
+def _fold(changes: Sequence[Change]) -> tuple[
+        dict[EntityUID, EntityData | None], dict[tuple[str, Row], bool],
+        dict[tuple[EntityUID, EntityUID, EntityUID], float]]:
+    entities: dict[EntityUID, EntityData | None] = {}
+    facts: dict[tuple[str, Row], bool] = {}
+    approvals: dict[tuple[EntityUID, EntityUID, EntityUID], float] = {}
+    for change in changes:
+        cls = change.__class__
+        if cls is Record:
+            assert isinstance(change, Record)
+            for relation, row in history_rows(change):
+                facts[(relation, row)] = True
+        elif cls is PutEntity:
+            assert isinstance(change, PutEntity)
+            entities[change.entity.uid] = change.entity
+        elif cls is RemoveEntity:
+            assert isinstance(change, RemoveEntity)
+            entities[change.uid] = None
+        elif cls is AssertFact or cls is RetractFact:
+            assert isinstance(change, AssertFact | RetractFact)
+            facts[(change.relation, change.row)] = cls is AssertFact
+        elif cls is Approve:
+            assert isinstance(change, Approve)
+            approvals[(change.principal, change.action, change.resource)] = change.expires
+        else:
+            assert isinstance(change, ExpireHistory)  # the engine lists the expired rows
+    return entities, facts, approvals
+
+
+def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
+                  expired: Iterable[tuple[str, Row]] = (),
+                  approvals_pruned_before: float | None = None) -> tuple[Snapshot, Impact]:
+    """The version after ``changes`` (already checked), and what they changed.
+
+    ``expired`` are history rows the batch's `ExpireHistory` removes; approvals that
+    expired before ``approvals_pruned_before`` are dropped.
+
+    Raises:
+        RuneError: the change makes the rules fail or derive invalid entity data, closes a
+            cycle in the hierarchy, or gives an entity that does not conform to the
+            schema. Nothing is changed: ``snap`` stays the current version.
+    """
+    entity_final, fact_final, approved = _fold(changes)
+    for relation, row in expired:  # `ExpireHistory` comes last in a batch
+        fact_final[(relation, row)] = False
+
+    # 1. What really changes, against this version.
+    written = snap.entity_data
+    entity_changes: dict[EntityUID, EntityData | None] = {}
+    for uid, data in entity_final.items():
+        old = written.get(uid)
+        if data != old:
+            entity_changes[uid] = data
+    insert: dict[str, set[Row]] = {}
+    retract: dict[str, set[Row]] = {}
+    facts = snap.facts
+    for (relation, row), present in fact_final.items():
+        current = facts.relation(relation)
+        there = current is not None and row in current.tuples
+        if present and not there:
+            insert.setdefault(relation, set()).add(row)
+        elif there and not present:
+            retract.setdefault(relation, set()).add(row)
+
+    # 2. Facts and history: new versions of the changed relations.
+    relations = facts.relations
+    if insert or retract:
+        from rune.datalog.overlay import new_version
+        from rune.datalog.relation import Relation
+
+        relations = dict(relations)
+        for name in insert.keys() | retract.keys():
+            added, removed = insert.get(name, set()), retract.get(name, set())
+            current = relations.get(name)
+            if current is None:
+                current = Relation(name, len(next(iter(added))))
+            updated = new_version(current, added, removed)
+            if len(updated):
+                relations[name] = updated
+            else:
+                relations.pop(name, None)
+
+    # 3. The rules' result, incrementally.
+    result = snap.result
+    affected: set[EntityUID] = set(entity_changes)
+    if result is not None:
+        info = snap.info
+        assert info is not None
+        rules_insert, rules_retract = _entity_fact_changes(written, entity_changes)
+        for source, target in ((insert, rules_insert), (retract, rules_retract)):
+            for name, rows in source.items():
+                if name in _HISTORY and not info.feeds_history:
+                    continue
+                target.setdefault(name, set()).update(rows)
+        if rules_insert or rules_retract:
+            result = result.update(rules_insert, rules_retract)
+            affected |= _derived_subjects(result.changes)
+
+    # 4. Materialize what changed and patch the entity store.
+    store = snap.entities
+    touched: frozenset[EntityUID] = frozenset()
+    if affected:
+        store_changes = _materialized(snap, result, entity_changes, affected)
+        if store_changes:
+            store, touched = store.patched(store_changes)
+            snap.prepared.carry_caches(snap.entities._by_uid, store._by_uid, touched)
+    entity_data = _written_after(snap, store, entity_changes, affected)
+
+    # 5. The new version.
+    approvals = snap.approvals
+    if approved or approvals_pruned_before is not None:
+        kept = {k: v for k, v in approvals.items()
+                if approvals_pruned_before is None or v >= approvals_pruned_before}
+        kept.update(approved)
+        approvals = MappingProxyType(kept)
+    request_rules = snap.request_rules
+    if result is not snap.result:
+        from rune.engine.request_rules import RequestRules
+
+        assert snap.info is not None
+        request_rules = RequestRules(result, snap.info.request_scoped)
+    new = Snapshot(
+        version=version, policies=snap.policies, prepared=snap.prepared, schema=snap.schema,
+        entity_data=entity_data, entities=store,
+        facts=facts if relations is facts.relations else FactsView(relations),
+        rules=snap.rules, result=result, approvals=approvals,
+        request_scoped=snap.request_scoped, cacheable=snap.cacheable,
+        ask_policies=snap.ask_policies, request_rules=request_rules, info=snap.info)
+    return new, Impact(touched)
+
+
+def _entity_fact_changes(written: Mapping[EntityUID, EntityData],
+                         changes: Mapping[EntityUID, EntityData | None]
+                         ) -> tuple[dict[str, set[Row]], dict[str, set[Row]]]:
+    """The entity facts (`entity`, `attr`, `parent`, ...) to insert and retract."""
+    from rune.store.mapping import entity_facts
+
+    insert: dict[str, set[Row]] = {}
+    retract: dict[str, set[Row]] = {}
+    for uid, data in changes.items():
+        old = written.get(uid)
+        before = entity_facts([old]) if old is not None else {}
+        after = entity_facts([data]) if data is not None else {}
+        for name in before.keys() | after.keys():
+            old_rows = set(before.get(name, ()))
+            new_rows = set(after.get(name, ()))
+            if new_rows - old_rows:
+                insert.setdefault(name, set()).update(new_rows - old_rows)
+            if old_rows - new_rows:
+                retract.setdefault(name, set()).update(old_rows - new_rows)
+    return insert, retract
+
+
+def _derived_subjects(changed: Mapping[str, tuple[Any, Any]]) -> set[EntityUID]:
+    """The entities whose derived parents, attributes or tags changed."""
+    from rune.engine.build import _uid_of
+
+    out: set[EntityUID] = set()
+    for name in DERIVED:
+        found = changed.get(name)
+        if found is not None:
+            for rows in found:
+                out.update(_uid_of(row[0], name) for row in rows)
+    return out
+
+
+def _materialized(snap: Snapshot, result: Any, entity_changes: Mapping[EntityUID,
+                  EntityData | None], affected: Iterable[EntityUID]
+                  ) -> dict[EntityUID, EntityData | None]:
+    """The Cedar entities of ``affected`` that differ from the store's: uid -> data, or
+    None when the entity is gone."""
+    from rune.store.mapping import uid_text
+
+    written = snap.entity_data
+    fresh: dict[EntityUID, EntityData | None] = {}
+    for uid in affected:
+        data = entity_changes[uid] if uid in entity_changes else written.get(uid)
+        derived = None
+        if result is not None:
+            text = uid_text(uid)
+            rows = {name: result.query(name, (text, *([None] * (2 if name != "derived_parent"
+                                                                  else 1))))
+                    for name in DERIVED}
+            derived = derived_data(rows).get(uid)
+        fresh[uid] = materialize(uid, data, derived)
+    schema = snap.schema
+    if schema is not None:
+        present = [d for d in fresh.values() if d is not None]
+        for data in conform(present, schema):
+            fresh[data.uid] = data
+    store = snap.entities._by_uid
+    out: dict[EntityUID, EntityData | None] = {}
+    for uid, data in fresh.items():
+        entity = store.get(uid)
+        if data is None:
+            if entity is not None and not _schema_action(snap, uid):
+                out[uid] = None
+        elif entity is None or entity.data() != data:
+            out[uid] = data
+    return out
+
+
+def _schema_action(snap: Snapshot, uid: EntityUID) -> bool:
+    """Action entities a schema declares stay whatever is written."""
+    if snap.schema is None:
+        return False
+    from rune.cedar.schema.typed_json import is_action_type
+
+    return is_action_type(uid.type)
+
+
+def _written_after(snap: Snapshot, store: Any, entity_changes: Mapping[EntityUID,
+                   EntityData | None], affected: Iterable[EntityUID]) -> WrittenEntities:
+    """The entities as written after the batch, read through the new store."""
+    old = snap.entity_data
+    assert isinstance(old, WrittenEntities)
+    if snap.schema is None and snap.result is None:
+        return WrittenEntities(store)  # the store holds exactly what is written
+    differs: Mapping[EntityUID, EntityData | None] = old._written
+    copy: dict[EntityUID, EntityData | None] | None = None
+    for uid in affected:
+        data = entity_changes[uid] if uid in entity_changes else old.get(uid)
+        entity = store._by_uid.get(uid)
+        if entity is None:
+            wanted: Any = _ABSENT
+        elif data is None or data != entity.data():
+            wanted = data
+        else:
+            wanted = _ABSENT
+        if differs.get(uid, _ABSENT) is wanted or (
+                wanted is not _ABSENT and uid in differs and differs[uid] == wanted):
+            continue
+        if copy is None:
+            copy = dict(differs)
+            differs = copy
+        if wanted is _ABSENT:
+            copy.pop(uid, None)
+        else:
+            copy[uid] = wanted
+    return WrittenEntities(store, differs)
+
+
+_ABSENT: Any = object()
