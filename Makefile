@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test conformance bench bench-cedar bench-datalog bench-engine lint clean
+.PHONY: demo test conformance bench bench-cedar bench-datalog bench-engine bench-writes lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ test: $(STAMP)
 conformance: $(STAMP)
 	$(PY) -m pytest -m slow
 
-bench: bench-cedar bench-datalog bench-engine
+bench: bench-cedar bench-datalog bench-engine bench-writes
 
 bench-cedar: $(STAMP)
 	$(PY) benchmarks/cedar_authorize.py
@@ -32,6 +32,9 @@ bench-datalog: $(STAMP)
 
 bench-engine: $(STAMP)
 	$(PY) benchmarks/engine_authorize.py
+
+bench-writes: $(STAMP)
+	$(PY) benchmarks/engine_writes.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

@@ -476,3 +476,61 @@ def test_readers_keep_being_served_during_failed_and_good_reloads(bundle: Path) 
     run_threads([reloader, reader, reader])
     assert failures[0] == 10
     assert engine.version == 11
+
+
+# -- readers beside a recording writer ------------------------------------------------------------
+
+HISTORY_POLICIES = """
+@id("team")
+permit(principal in Team::"t", action, resource);
+@id("quiet")
+forbid(principal, action == Action::"deploy", resource) when { context.busy };
+"""
+HISTORY_RULES = r"""
+.decl recent(p: symbol, n: number)
+recent(p, n) :- request(p, _, _), now(t), n = count : { performed(p, _, _, at, _), at > t - 60 }.
+config_num("recent", n) :- request(p, _, _), recent(p, n).
+deny("too-many") :- request(p, "Action::\"deploy\"", _), recent(p, n), n > 50.
+"""
+
+
+def test_readers_never_wait_for_a_recording_writer() -> None:
+    """Four threads decide while a writer records as fast as it can: no exception, and
+    every decision equals the one its reported version gives. (The writer's rate and the
+    readers' latency beside it are `benchmarks/engine_writes.py`'s.)"""
+    now = [5_000.0]
+    agents = [{"uid": {"type": "Agent", "id": f"a{i}"}, "attrs": {},
+               "parents": [{"type": "Team", "id": "t"}] if i % 2 else []} for i in range(50)]
+    engine = rune.Engine(HISTORY_POLICIES, entities=agents, rules=HISTORY_RULES,
+                         clock=lambda: now[0])
+    done = threading.Event()
+    checked = [0]
+
+    def writer() -> None:
+        start = time.perf_counter()
+        i = 0
+        while time.perf_counter() - start < 1.5:
+            engine.record(f'Agent::"a{i % 50}"', 'Action::"deploy"', 'Tool::"x"')
+            i += 1
+        done.set()
+
+    def reader(k: int) -> Callable[[], None]:
+        def run() -> None:
+            i = k
+            while not done.is_set():
+                d = engine.authorize(f'Agent::"a{i % 50}"', 'Action::"deploy"', 'Tool::"x"',
+                                     {"busy": i % 7 == 0})
+                again = engine._decide(d.snapshot, d.request)
+                assert again[:5] == d[:5], (d, again)
+                assert d.version == d.snapshot.version
+                checked[0] += 1
+                i += 4
+        return run
+
+    with_switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # the interpreter's default: a realistic schedule
+    try:
+        run_threads([writer, *(reader(k) for k in range(4))])
+    finally:
+        sys.setswitchinterval(with_switch)
+    assert engine.version > 20 and checked[0] > 100

@@ -48,7 +48,8 @@ class Overlay:
             gone, including history facts a bundle ships), or None.
     """
 
-    __slots__ = ("_by_time", "approvals", "entities", "facts", "horizon", "records")
+    __slots__ = ("_by_time", "_next_seq", "approvals", "entities", "facts", "horizon",
+                 "records")
 
     def __init__(self) -> None:
         self.entities: dict[EntityUID, EntityData | None] = {}
@@ -57,6 +58,7 @@ class Overlay:
         self.approvals: dict[ApprovalKey, float] = {}
         self.horizon: int | None = None
         self._by_time: list[tuple[int, int]] = []  # (at, seq) heap of `records`
+        self._next_seq = 1
 
     def __bool__(self) -> bool:
         return bool(self.entities or self.facts or self.records or self.approvals
@@ -64,8 +66,9 @@ class Overlay:
 
     @property
     def next_seq(self) -> int:
-        """One more than the highest sequence number recorded so far (1 when none)."""
-        return max(self.records, default=0) + 1
+        """One more than the highest sequence number recorded so far (1 when none), expired
+        records included: a number is never given twice."""
+        return self._next_seq
 
     def apply(self, changes: Iterable[Change]) -> None:
         """Fold ``changes``, in order, into the overlay."""
@@ -75,6 +78,8 @@ class Overlay:
                 assert isinstance(change, Record)
                 self.records[change.seq] = change
                 heapq.heappush(self._by_time, (change.at, change.seq))
+                if change.seq >= self._next_seq:
+                    self._next_seq = change.seq + 1
             elif cls is PutEntity:
                 assert isinstance(change, PutEntity)
                 self.entities[change.entity.uid] = change.entity
