@@ -214,3 +214,54 @@ def test_a_patched_store_equals_one_built_afresh(batches: list[list[Any]]) -> No
         assert {uid: (e.attrs, e.parent_uids, frozenset(e.ancestors))
                 for uid, e in store.items()} == before
         store, data = patched, proposed
+
+
+# -- deep hierarchies --------------------------------------------------------------------------
+
+def _chain(n: int) -> list[dict[str, Any]]:
+    return [{"uid": {"type": "E", "id": f"e{i}"}, "attrs": {},
+             "parents": [{"type": "E", "id": f"e{i - 1}"}] if i else []} for i in range(n)]
+
+
+@pytest.mark.parametrize("n", [10_000, 20_000])
+def test_a_hierarchy_too_deep_is_refused_quickly(n: int) -> None:
+    import time
+    import tracemalloc
+
+    items = Entities.parse_json(_chain(n))
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(EntitiesError) as info:
+        Entities.from_data(items)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert info.value.code == "hierarchy-too-deep"
+    assert 'E::"e1001"' in str(info.value)
+    assert elapsed < 5 and peak < 200 * 2**20  # was 2.3 GB and 4.9 s, then MemoryError
+
+
+def test_the_depth_limit_is_a_setting() -> None:
+    store = Entities.from_data(Entities.parse_json(_chain(1000)))
+    assert len(store.ancestors(EntityUID("E", "e999"))) == 999
+    with pytest.raises(EntitiesError):
+        Entities.from_data(Entities.parse_json(_chain(50)), max_depth=10)
+    shallow = Entities.from_data(Entities.parse_json(_chain(11)), max_depth=10)
+    deeper = Entities.parse_json([{"uid": {"type": "E", "id": "e11"}, "attrs": {},
+                                   "parents": [{"type": "E", "id": "e10"}]}])[0]
+    with pytest.raises(EntitiesError) as info:
+        shallow.patched({deeper.uid: deeper})
+    assert info.value.code == "hierarchy-too-deep"
+
+
+def test_many_parents_are_not_depth() -> None:
+    groups = [{"uid": {"type": "G", "id": f"g{i}"}, "attrs": {}, "parents": []}
+              for i in range(3000)]
+    member = {"uid": {"type": "E", "id": "m"}, "attrs": {},
+              "parents": [{"type": "G", "id": f"g{i}"} for i in range(3000)]}
+    store = Entities.from_json([*groups, member])
+    assert len(store.ancestors(EntityUID("E", "m"))) == 3000
+    child = Entities.parse_json([{"uid": {"type": "E", "id": "c"}, "attrs": {},
+                                  "parents": [{"type": "E", "id": "m"}]}])[0]
+    patched, _ = store.patched({child.uid: child})
+    assert len(patched.ancestors(child.uid)) == 3001

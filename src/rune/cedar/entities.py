@@ -28,6 +28,13 @@ _EMPTY: frozenset[EntityUID] = frozenset()
 _TUPLE_ANCESTORS_MAX = 16
 Ancestors = frozenset[EntityUID] | tuple[EntityUID, ...]
 
+# How many levels of parents a store accepts. Each entity keeps its ancestors closed (so
+# `in` costs one lookup on the request path), and a chain of n levels holds n*(n-1)/2
+# ancestor references: a chain of 1,000 levels costs about 30 MB, 10,000 would cost
+# gigabytes. Real hierarchies (org charts, folder trees, group nesting) stay under a few
+# dozen levels; deeper input is refused at once with `hierarchy-too-deep`.
+MAX_HIERARCHY_DEPTH = 1000
+
 
 class Entity:
     """One entity: uid, attributes, direct parents, all ancestors and tags.
@@ -84,7 +91,7 @@ class Entities(Mapping[EntityUID, Entity]):
     Build with `Entities.from_json` (Cedar's JSON entity format) or `Entities.from_data`.
     """
 
-    __slots__ = ("_by_uid", "_children", "schema")
+    __slots__ = ("_by_uid", "_children", "_max_depth", "schema")
 
     def __init__(self, by_uid: dict[EntityUID, Entity], schema: Schema | None = None) -> None:
         self._by_uid = by_uid
@@ -93,6 +100,7 @@ class Entities(Mapping[EntityUID, Entity]):
         # and the count of stale edges it lists: see `_children_index`. Built on the first
         # `patched` call and carried from version to version after.
         self._children: tuple[dict[EntityUID, tuple[EntityUID, ...]], int] | None = None
+        self._max_depth = MAX_HIERARCHY_DEPTH
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -150,8 +158,14 @@ class Entities(Mapping[EntityUID, Entity]):
         return list(schema.parse_entities(data))
 
     @classmethod
-    def from_data(cls, items: Iterable[EntityData], schema: Schema | None = None) -> Entities:
-        """Build a store from parsed entity data, closing the parent relation."""
+    def from_data(cls, items: Iterable[EntityData], schema: Schema | None = None, *,
+                  max_depth: int = MAX_HIERARCHY_DEPTH) -> Entities:
+        """Build a store from parsed entity data, closing the parent relation.
+
+        Raises:
+            EntitiesError: a duplicate uid, a cycle, or a hierarchy deeper than
+                ``max_depth`` levels (`hierarchy-too-deep`, see `MAX_HIERARCHY_DEPTH`).
+        """
         by_uid: dict[EntityUID, Entity] = {}
         shared = EntitySharing()
         for item in items:
@@ -167,8 +181,10 @@ class Entities(Mapping[EntityUID, Entity]):
             uid = shared.uid(item.uid)
             by_uid[uid] = Entity(uid, shared.record(item.attrs), shared.parents(item.parents),
                                  shared.record(item.tags))
-        _close_ancestors(by_uid)
-        return cls(by_uid, schema)
+        _close_ancestors(by_uid, max_depth=max_depth)
+        store = cls(by_uid, schema)
+        store._max_depth = max_depth
+        return store
 
     def patched(self, changes: Mapping[EntityUID, EntityData | None]
                 ) -> tuple[Entities, frozenset[EntityUID]]:
@@ -219,8 +235,9 @@ class Entities(Mapping[EntityUID, Entity]):
         if added:
             children = {**children, **added}
         if rehome:
-            touched |= _reclose_ancestors(by_uid, children, rehome)
+            touched |= _reclose_ancestors(by_uid, children, rehome, self._max_depth)
         store = Entities(by_uid, self.schema)
+        store._max_depth = self._max_depth
         if stale <= len(by_uid):
             store._children = (children, stale)
         # else: too many stale edges; the next patch indexes the new store afresh
@@ -324,7 +341,7 @@ def _json_list_items(text: str) -> Iterator[Any]:
 
 def _reclose_ancestors(by_uid: dict[EntityUID, Entity],
                        children: Mapping[EntityUID, tuple[EntityUID, ...]],
-                       roots: set[EntityUID]) -> set[EntityUID]:
+                       roots: set[EntityUID], max_depth: int) -> set[EntityUID]:
     """Recompute the ancestors of ``roots`` and of all their descendants in ``by_uid``
     (replacing their `Entity` objects, which older stores still share); the others keep
     theirs, which cannot have changed: no changed parent edge lies above them. Returns
@@ -349,19 +366,22 @@ def _reclose_ancestors(by_uid: dict[EntityUID, Entity],
         old = by_uid[uid]
         fresh = Entity(uid, old.attrs, old.parent_uids, old.tags)
         by_uid[uid] = fresh
-    _close_ancestors(by_uid, only=stale)
+    _close_ancestors(by_uid, only=stale, max_depth=max_depth)
     return stale
 
 
 def _close_ancestors(by_uid: dict[EntityUID, Entity],
-                     only: set[EntityUID] | None = None) -> None:
+                     only: set[EntityUID] | None = None,
+                     max_depth: int = MAX_HIERARCHY_DEPTH) -> None:
     """Compute every entity's transitive ancestors (memoized iterative DFS); with
     ``only``, just those entities', reading the others' ancestors as already computed.
 
     Raises:
-        EntitiesError: the parent relation has a cycle (Cedar rejects those too).
+        EntitiesError: the parent relation has a cycle (Cedar rejects those too), or is
+            deeper than ``max_depth`` levels.
     """
     done: dict[EntityUID, Ancestors] = {}
+    depth: dict[EntityUID, int] = {}  # levels of parents above each entity done
     # Many entities share the same ancestors (agents of the same teams): keep one copy.
     # Small closures are deduplicated as sorted tuples, so no set per entity is ever
     # allocated (thousands of short-lived sets would leave the heap fragmented).
@@ -398,7 +418,15 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity],
             parents = by_uid[uid].parent_uids
             if not parents:
                 done[uid] = _EMPTY
+                depth[uid] = 0
                 continue
+            level = 1 + max(_depth_of(p, depth, by_uid, max_depth) for p in parents)
+            if level > max_depth:
+                raise EntitiesError(
+                    f"the entity hierarchy is more than {max_depth} levels deep at `{uid}` "
+                    "(the limit bounds the memory ancestors take; see MAX_HIERARCHY_DEPTH)",
+                    code="hierarchy-too-deep")
+            depth[uid] = level
             acc: set[EntityUID] = set(parents)
             for parent in parents:
                 closed_above = done.get(parent)
@@ -415,3 +443,30 @@ def _close_ancestors(by_uid: dict[EntityUID, Entity],
     for uid in (by_uid if only is None else only):
         by_uid[uid].ancestors = done[uid]
 
+
+def _depth_of(uid: EntityUID, depth: dict[EntityUID, int], by_uid: Mapping[EntityUID, Entity],
+              max_depth: int) -> int:
+    """Levels of parents above ``uid``: computed already, 0 for an entity not in the store,
+    else (an entity whose ancestors were closed before) bounded by its ancestor count and
+    walked exactly only when that bound could pass ``max_depth``."""
+    found = depth.get(uid)
+    if found is not None:
+        return found
+    entity = by_uid.get(uid)
+    if entity is None:
+        return 0
+    if len(entity.ancestors) < max_depth:
+        return len(entity.ancestors)  # an upper bound, enough to stay under the limit
+    # Exact: the longest chain of existing parents, by iterative post-order.
+    stack: list[tuple[EntityUID, Iterator[EntityUID]]] = [(uid, iter(entity.parent_uids))]
+    while stack:
+        current, it = stack[-1]
+        for parent in it:
+            if parent not in depth and parent in by_uid:
+                stack.append((parent, iter(by_uid[parent].parent_uids)))
+                break
+        else:
+            stack.pop()
+            depth[current] = 1 + max((depth.get(p, 0) for p in by_uid[current].parent_uids
+                                      if p in by_uid), default=-1)
+    return depth[uid]
