@@ -458,7 +458,7 @@ def readers_run(seconds: float, w: Workload) -> dict[str, float]:
                         if again[:5] != d[:5] and not d.obligations:
                             problems.append(f"{d} != {again}")
                     i += 4
-            except Exception as exc:  # noqa: BLE001 - reported below
+            except Exception as exc:  # reported below
                 problems.append(repr(exc))
 
         def writer() -> None:
@@ -522,7 +522,7 @@ def main() -> None:
         f = run_workload(w, args)
         rb = f["rebuild"] * 1e6
 
-        def cell(us: float) -> str:
+        def cell(us: float, rb: float = rb) -> str:
             return f"{us:7.0f}us {rb / us:5.0f}x"
 
         print(f"{name:<9} {f['rebuild_ms']:7.0f}ms {cell(f['record_h_us'])} "

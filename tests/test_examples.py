@@ -28,4 +28,4 @@ def test_coding_agent_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert decisions == ["ALLOW", "ALLOW", "DENY", "ASK", "DENY", "ALLOW", "ALLOW", "DENY",
                          "ALLOW"]
     assert "review=required" in out and "formatter=prettier" in out
-    assert 'rate-limit:api:Agent::\\"a2\\"' in out
+    assert 'rate-limit:api:Agent::"a2"' in out

@@ -78,7 +78,7 @@ derived_parent(t, team) :- owns(team, t).
 derived_attr(a, "tier", "gold") :- entity(a, "Agent"), attr_num(a, "level", l), l >= 4.
 derived_attr(a, "tier", "silver") :- entity(a, "Agent"), attr_num(a, "level", l), l >= 2, l < 4.
 derived_attr_num(a, "trust", n) :- trust(a, n).
-derived_attr(t, "owner", team) :- owns(team, t).
+derived_attr_entity(t, "owner", team) :- owns(team, t).
 
 // Tags.
 derived_tag(t, "env", "prod") :- entity(t, "Tool"), attr(t, "category", "deploy").

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import rune
 from rune.cedar import Request
 from rune.engine.request_rules import request_facts
+from rune.store.mapping import text_of
 from tests.engine.test_engine import ENTITIES, HISTORY_RULES, POLICIES, RULES, Clock
 
 # Recursion from the request's principal, negation and aggregates over request relations,
@@ -28,12 +29,12 @@ config("mode", "default") :- !context("mode", _).
 config("mode", m) :- context("mode", m).
 config("fixed", "yes").
 config_num("risk_x2", r * 2) :- context_num("risk", r).
-config_num("tags", n) :- request(_, _, _), n = count : { context("tags", _) }.
+config_num("tags", n) :- request(_, _, _), n = count : { context_member("tags", _) }.
 config_num("nested", x) :- context_num("nested.a", x), context("nested.b", "on").
 deny("no-mode") :- request(_, "Action::\"write\"", _), !context("mode", _).
 deny(cat("over:", k)) :- context_num(k, v), v > 100.
 require_approval("quiet") :- !context_num("risk", _).
-obligation("notify", g) :- above(g), !context("silent", "true").
+obligation("notify", g) :- above(g), !context_bool("silent", "true").
 budget(cat("buy:", p), 500, 86400, x) :- request(p, "Action::\"buy\"", _),
     context_num("amount", x).
 rate_limit(cat("call:", p), 1000000, 60) :- request(p, a, _), a != "Action::\"read\"".
@@ -88,26 +89,30 @@ ENGINES = _engines()
 
 
 def expected_outputs(engine: rune.Engine, request: Request, now: float) -> dict[str, Any]:
-    """What the whole result extended with the request's facts says, converted here."""
+    """What the whole result extended with the request's facts says, converted here (texts
+    read back from their symbols, as `rune.store.mapping` says)."""
     snap = engine.snapshot
     result = snap.result.extended(request_facts(request, now)) if snap.request_scoped \
         else snap.result
     values: dict[str, list[Any]] = {}
-    for key, value in [*result["config"], *result["config_num"]]:
-        values.setdefault(key, []).append(value)
+    for key, value in result["config"]:
+        values.setdefault(text_of(key), []).append(text_of(value))
+    for key, value in result["config_num"]:
+        values.setdefault(text_of(key), []).append(value)
     config = {k: v[0] if len(v) == 1 else tuple(sorted(v, key=repr))
               for k, v in values.items()}
-    obligations = [("rate_limit", k, limit, window, None, "")
+    obligations = [("rate_limit", text_of(k), limit, window, None, "")
                    for k, limit, window in sorted(result["rate_limit"])]
-    obligations += [("budget", k, limit, window, amount, "")
+    obligations += [("budget", text_of(k), limit, window, amount, "")
                     for k, limit, window, amount in sorted(result["budget"])]
-    obligations += [(kind, "", None, None, None, detail)
+    obligations += [(text_of(kind), "", None, None, None, text_of(detail))
                     for kind, detail in sorted(result["obligation"])]
     return {
         "config": config,
         "obligations": obligations,
-        "denials": sorted(f"rule:{row[0]}" for row in result["deny"]),
-        "approvals": sorted(f"approval:{row[0]}" for row in result["require_approval"]),
+        "denials": sorted(f"rule:{text_of(row[0])}" for row in result["deny"]),
+        "approvals": sorted(f"approval:{text_of(row[0])}"
+                            for row in result["require_approval"]),
     }
 
 
@@ -204,5 +209,5 @@ def test_writes_publish_new_request_rules(context: dict[str, Any]) -> None:
                             "parents": [{"type": "Org", "id": "acme"}]}])
     after = engine.authorize('Agent::"a2"', 'Action::"read"', 'File::"src/app.py"', context)
     assert int(after.config["groups"]) == int(before.config["groups"]) + 1
-    assert ("notify", 'Org::\\"acme\\"') in [(o.kind, o.detail) for o in after.obligations] \
+    assert ("notify", 'Org::"acme"') in [(o.kind, o.detail) for o in after.obligations] \
         or context.get("silent")

@@ -88,12 +88,12 @@ def test_seniority_is_derived_from_level(engine: rune.Engine) -> None:
 
 
 def test_api_rate_limit_per_agent_and_window(engine: rune.Engine, clock: Clock) -> None:
-    limit = rune.Obligation("rate_limit", 'api:Agent::\\"a1\\"', limit=2, window_seconds=60)
+    limit = rune.Obligation("rate_limit", 'api:Agent::"a1"', limit=2, window_seconds=60)
     first = engine.authorize(A1, CALL, LLM, PROD)
     assert first.allowed and first.obligations == (limit,)
     assert engine.authorize(A1, CALL, LLM, PROD).allowed
     third = engine.authorize(A1, CALL, LLM, PROD)
-    assert (third.decision, third.reasons) == ("deny", ('rate-limit:api:Agent::\\"a1\\"',))
+    assert (third.decision, third.reasons) == ("deny", ('rate-limit:api:Agent::"a1"',))
     # Another agent has its own window.
     assert engine.authorize(A2, CALL, LLM, PROD).allowed
     clock.advance(30)

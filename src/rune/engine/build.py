@@ -28,7 +28,9 @@ __all__ = ["RulesInfo", "build_snapshot", "conform", "derived_data", "materializ
            "rules_info"]
 
 Row = tuple[Any, ...]
-DERIVED = ("derived_parent", "derived_attr", "derived_attr_num", "derived_tag")
+# The relations through which rules feed Cedar (see `rune.store.mapping`).
+DERIVED = ("derived_parent", *(f"derived_{place}{suffix}" for place in ("attr", "tag")
+                               for suffix in ("", "_num", "_bool", "_entity", "_ext")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,13 +111,13 @@ def _uid_of(text: str, relation: str) -> EntityUID:
 
 
 def derived_data(rows: Mapping[str, Iterable[Row]]) -> dict[EntityUID, Derived]:
-    """Group the rows of the `derived_*` relations by entity.
+    """Group the rows of the `derived_*` relations by entity, each value of its kind.
 
     Raises:
-        EngineError: a row names something that is not a uid, or rules derive two values
-            for one attribute or tag.
+        EngineError: a row names something that is not a uid, holds a value that is not of
+            its relation's kind, or rules derive two values for one attribute or tag.
     """
-    from rune.store.mapping import parse_uid_text
+    from rune.store.mapping import derived_value, name_of, text_of
 
     out: dict[EntityUID, Derived] = {}
 
@@ -126,23 +128,25 @@ def derived_data(rows: Mapping[str, Iterable[Row]]) -> dict[EntityUID, Derived]:
             found = out[uid] = Derived(set(), {}, {})
         return found
 
-    def put(target: dict[str, Any], uid: str, name: str, value: Any, relation: str) -> None:
-        if name in target and target[name] != value:
-            raise EngineError(f"`{relation}` derives two values for "
-                              f"`{_uid_of(uid, relation)}`.{name}",
-                              code="conflicting-derived-value")
-        target[name] = value
-
     for child, parent in rows.get("derived_parent", ()):
         slot(child, "derived_parent").parents.add(_uid_of(parent, "derived_parent"))
-    for uid, name, value in rows.get("derived_attr", ()):
-        parsed = parse_uid_text(value)
-        put(slot(uid, "derived_attr").attrs, uid, name,
-            parsed if parsed is not None else value, "derived_attr")
-    for uid, name, value in rows.get("derived_attr_num", ()):
-        put(slot(uid, "derived_attr_num").attrs, uid, name, value, "derived_attr_num")
-    for uid, key, value in rows.get("derived_tag", ()):
-        put(slot(uid, "derived_tag").tags, uid, key, value, "derived_tag")
+    for relation in DERIVED[1:]:
+        place, suffix = ("attrs", relation[len("derived_attr"):]) \
+            if relation.startswith("derived_attr") else ("tags", relation[len("derived_tag"):])
+        for row in rows.get(relation, ()):
+            target = getattr(slot(row[0], relation), place)
+            name = name_of(text_of(row[1]))
+            try:
+                value = derived_value(suffix, row[2:])
+            except ValueError as exc:
+                raise EngineError(f"`{relation}` derives `{_uid_of(row[0], relation)}`.{name}"
+                                  f": {exc}", code="invalid-derived-value") from None
+            if name in target and (target[name] != value
+                                   or target[name].__class__ is not value.__class__):
+                raise EngineError(f"`{relation}` derives two values for "
+                                  f"`{_uid_of(row[0], relation)}`.{name}",
+                                  code="conflicting-derived-value")
+            target[name] = value
     return out
 
 
@@ -159,7 +163,8 @@ def materialize(uid: EntityUID, written: EntityData | None, derived: Derived | N
     base = written or EntityData(uid, CedarRecord(), (), CedarRecord())
     attrs = CedarRecord(base.attrs)
     for name, value in derived.attrs.items():
-        if name in base.attrs and base.attrs[name] != value:
+        old = base.attrs.get(name, _ABSENT)
+        if old is not _ABSENT and (old != value or old.__class__ is not value.__class__):
             raise EngineError(f"rules derive `{uid}`.{name}, which the entity already "
                               "sets to another value", code="conflicting-derived-value")
         attrs[name] = value
@@ -201,6 +206,9 @@ def _json_items(items: Iterable[EntityData]) -> list[dict[str, Any]]:
              "parents": [p.to_json() for p in d.parents],
              "tags": {k: value_to_json(v) for k, v in d.tags.items()}}
             for d in items]
+
+
+_ABSENT = object()
 
 
 # -- whole versions --------------------------------------------------------------------------

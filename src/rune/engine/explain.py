@@ -37,7 +37,7 @@ from rune.cedar.request import Request
 from rune.cedar.values import EntityUID
 from rune.datalog import ast as dl
 from rune.engine.proof import Proof, ProofSearch, source_location, span_json
-from rune.store.mapping import uid_text
+from rune.store.mapping import symbol, text_of, uid_text
 
 if TYPE_CHECKING:
     from rune.engine.decision import Decision
@@ -381,7 +381,7 @@ def _time_notes(decision: Decision, result: Any, at: float, default_time: bool) 
         differ.append("configuration")
     if tuple(obligations_of(result)) != tuple(decision.obligations):
         differ.append("obligations")
-    denials = {f"rule:{row[0]}" for row in result["deny"]}
+    denials = {f"rule:{text_of(row[0])}" for row in result["deny"]}
     if {x for x in decision.reasons if x.startswith("rule:")} - denials:
         differ.append("deny reasons")
     when = datetime.fromtimestamp(at, UTC).isoformat(timespec="seconds")
@@ -535,13 +535,13 @@ def _engine_reasons(decision: Decision, snap: Snapshot, determining: list[Policy
         if kind == "approval":
             out.append(_approval_reason(reason, key, snap, determining, prover))
         elif kind == "rule":
-            proofs = _proofs(prover, "deny", (key,))
+            proofs = _proofs(prover, "deny", (symbol(key),))
             out.append(EngineReason(
                 reason=reason, message=f"the rules deny this request (`deny(\"{key}\")` "
                 "holds for it), which overrides any permit", proofs=proofs))
         elif kind in ("rate-limit", "budget"):
             relation = "rate_limit" if kind == "rate-limit" else "budget"
-            rows = prover.rows_matching(relation, key) if prover is not None else []
+            rows = prover.rows_matching(relation, symbol(key)) if prover is not None else []
             proofs = tuple(prover.proof(relation, row) for row in rows) if prover else ()
             out.append(EngineReason(reason=reason, message=_limit_message(kind, key, decision),
                                     proofs=proofs))
@@ -552,7 +552,7 @@ def _engine_reasons(decision: Decision, snap: Snapshot, determining: list[Policy
             # What the approval stood in for: the `@ask` policies and derived requirements.
             keys = [_ask_key(p) for p in determining if _ask_key(p) is not None]
             if prover is not None:
-                keys += [row[0] for row in sorted(prover.rows("require_approval"))]
+                keys += [text_of(row[0]) for row in sorted(prover.rows("require_approval"))]
             needed = [_approval_reason(f"approval:{k}", k, snap, determining, prover)
                       for k in dict.fromkeys(k for k in keys if k is not None)]
             covers = f" It covered: {', '.join(n.reason for n in needed)}." if needed else ""
@@ -570,7 +570,7 @@ def _engine_reasons(decision: Decision, snap: Snapshot, determining: list[Policy
 def _approval_reason(reason: str, key: str, snap: Snapshot, determining: list[PolicyReport],
                      prover: ProofSearch | None) -> EngineReason:
     policies = tuple(p.id for p in determining if _ask_key(p) == key)
-    proofs = _proofs(prover, "require_approval", (key,))
+    proofs = _proofs(prover, "require_approval", (symbol(key),))
     sources = []
     if policies:
         sources.append("policy " + ", ".join(f"`{p}`" for p in policies)

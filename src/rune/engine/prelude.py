@@ -7,7 +7,7 @@ entity relations and the `derived_*` relations that flow back into Cedar.
 
 from __future__ import annotations
 
-from rune.store.mapping import DERIVED_RELATIONS, ENTITY_RELATIONS
+from rune.store.mapping import CONTEXT_RELATIONS, DERIVED_RELATIONS, ENTITY_RELATIONS
 
 __all__ = [
     "HISTORY_RELATIONS",
@@ -16,11 +16,13 @@ __all__ = [
     "prelude",
 ]
 
-# Facts about the request being decided; rules that read them are request-scoped.
+# Facts about the request being decided; rules that read them are request-scoped. The
+# context appears by value kind (`context`, `context_num`, `context_bool`,
+# `context_entity`, `context_ext`, and `context_member*` for set elements; see
+# `rune.store.mapping`).
 REQUEST_RELATIONS: dict[str, str] = {
     "request": "principal: symbol, action: symbol, resource: symbol",
-    "context": "key: symbol, value: symbol",
-    "context_num": "key: symbol, value: number",
+    **CONTEXT_RELATIONS,
     "now": "seconds: number",
 }
 

@@ -1,7 +1,7 @@
 """What the rules say about one request: configuration, obligations, denials, approvals.
 
 Built once per snapshot, with it. When some output depends on the request, the request's
-facts (`request`, `context`, `context_num`, `now`) go through `rune.datalog.scoped`,
+facts (`request`, `context*`, `now`) go through `rune.datalog.scoped`,
 which evaluates only the rules that read them, joined against the snapshot's result and
 its indexes; otherwise the outputs are the same for every request and are converted once.
 """
@@ -9,13 +9,14 @@ its indexes; otherwise the outputs are the same for every request and are conver
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
-from rune.cedar.values import CedarRecord, CedarSet, EntityUID
+from rune.cedar.values import EntityUID
 from rune.engine.decision import Obligation
 from rune.engine.prelude import OUTPUT_RELATIONS, REQUEST_RELATIONS
-from rune.store.mapping import uid_text, value_text
+from rune.store.mapping import CONTEXT_RELATIONS, context_facts, path_key, symbol, text_of, uid_text
 
 __all__ = ["RequestRules", "config_of", "obligations_of", "request_facts"]
 
@@ -40,40 +41,61 @@ def _uid_text(uid: EntityUID) -> str:
     return text
 
 
-def _flatten(prefix: str, value: Any, context: set[Row], context_num: set[Row]) -> None:
-    """A context value as `context`/`context_num` rows: records by dotted key, sets by
-    element, Longs as numbers, every other scalar as its text."""
-    cls = value.__class__
-    if cls is int:
-        context_num.add((prefix, value))
-    elif cls is CedarRecord:
-        for key, inner in value.items():
-            _flatten(f"{prefix}.{key}" if prefix else key, inner, context, context_num)
-    elif cls is CedarSet:
-        for inner in value:
-            _flatten(prefix, inner, context, context_num)
-    else:
-        context.add((prefix, value_text(value)))
+def _key(key: str) -> str:
+    """A top-level context key as rules see it (a path, as a symbol), remembered."""
+    found = _KEYS.get(key)
+    if found is None:
+        if len(_KEYS) >= _UID_TEXTS_MAX:
+            _KEYS.clear()
+        found = _KEYS[key] = symbol(path_key("", key))
+    return found
 
 
-def request_facts(request: Any, now: float) -> dict[str, set[Row]]:
+_KEYS: dict[str, str] = {}
+
+
+def _context_facts(context: Mapping[str, Any]) -> dict[str, AbstractSet[Row]]:
+    """`rune.store.mapping.context_facts`, with the common flat strings and numbers
+    written out (they are most contexts)."""
+    strings: set[Row] = set()
+    numbers: set[Row] = set()
+    rest: dict[str, Any] = {}
+    for key, value in context.items():
+        cls = value.__class__
+        if cls is int:
+            numbers.add((_key(key), value))
+        elif cls is str:
+            strings.add((_key(key), symbol(value)))
+        else:
+            rest[key] = value
+    if not rest:
+        facts: dict[str, AbstractSet[Row]] = dict.fromkeys(CONTEXT_RELATIONS, _NONE)
+        facts["context"] = strings
+        facts["context_num"] = numbers
+        return facts
+    found = context_facts(rest)
+    found["context"] |= strings
+    found["context_num"] |= numbers
+    return dict(found)
+
+
+_NONE: frozenset[Row] = frozenset()
+
+
+def request_facts(request: Any, now: float) -> dict[str, AbstractSet[Row]]:
     """The prelude's request relations for ``request`` decided at time ``now``."""
     p, a, r, c = request
-    context: set[Row] = set()
-    context_num: set[Row] = set()
-    for key, value in c.items():
-        _flatten(key, value, context, context_num)
     return {
         "request": {(_uid_text(p), _uid_text(a), _uid_text(r))},
-        "context": context,
-        "context_num": context_num,
+        **_context_facts(c),
         "now": {(int(now),)},
     }
 
 
 def config_of(rows: Mapping[str, Iterable[Row]]) -> Mapping[str, Any]:
     """The configuration in ``config``/``config_num`` rows: key -> value, or a sorted
-    tuple of the values when rules derive several for one key."""
+    tuple of the values when rules derive several for one key (texts read back from their
+    symbols, see `rune.store.mapping`)."""
     text, number = rows["config"], rows["config_num"]
     if not text and not number:
         return _EMPTY_CONFIG
@@ -81,8 +103,10 @@ def config_of(rows: Mapping[str, Iterable[Row]]) -> Mapping[str, Any]:
     found = _CONFIGS.get(rows_key)
     if found is None:
         values: dict[str, list[Any]] = {}
-        for name, value in (*text, *number):
-            values.setdefault(name, []).append(value)
+        for name, value in text:
+            values.setdefault(text_of(name), []).append(text_of(value))
+        for name, value in number:
+            values.setdefault(text_of(name), []).append(value)
         found = MappingProxyType({k: v[0] if len(v) == 1 else tuple(sorted(v, key=repr))
                                   for k, v in sorted(values.items())})
         _remember(_CONFIGS, rows_key, found)
@@ -98,11 +122,13 @@ def obligations_of(rows: Mapping[str, Iterable[Row]]) -> tuple[Obligation, ...]:
     found = _OBLIGATIONS.get(rows_key)
     if found is None:
         found = tuple(
-            [Obligation("rate_limit", key, limit=limit, window_seconds=window)
+            [Obligation("rate_limit", text_of(key), limit=limit, window_seconds=window)
              for key, limit, window in sorted(rate_limits)]
-            + [Obligation("budget", key, limit=limit, window_seconds=window, amount=amount)
+            + [Obligation("budget", text_of(key), limit=limit, window_seconds=window,
+                          amount=amount)
                for key, limit, window, amount in sorted(budgets)]
-            + [Obligation(kind, detail=detail) for kind, detail in sorted(others)])
+            + [Obligation(text_of(kind), detail=text_of(detail))
+               for kind, detail in sorted(others)])
         _remember(_OBLIGATIONS, rows_key, found)
     return found
 
@@ -127,8 +153,9 @@ def _outputs(rows: Mapping[str, Any]) -> RuleOutputs:
     return (
         config_of(rows),
         obligations_of(rows),
-        tuple(sorted(f"rule:{row[0]}" for row in denials)) if denials else (),
-        tuple(sorted(f"approval:{row[0]}" for row in approvals)) if approvals else (),
+        tuple(sorted(f"rule:{text_of(row[0])}" for row in denials)) if denials else (),
+        tuple(sorted(f"approval:{text_of(row[0])}" for row in approvals)) if approvals
+        else (),
     )
 
 
@@ -156,7 +183,7 @@ class RequestRules:
             self._fixed = _outputs(result)
         # Which request relations to build (the others cannot change an output).
         self._request = "request" in self._reads
-        self._context = bool({"context", "context_num"} & self._reads)
+        self._context = not self._reads.isdisjoint(CONTEXT_RELATIONS)
         self._now = "now" in self._reads
 
     def outputs(self, request: Any, now: float) -> RuleOutputs:
@@ -169,24 +196,13 @@ class RequestRules:
         if scoped is None:
             return self._fixed
         p, a, r, c = request._p, request._a, request._r, request._c
-        facts: dict[str, set[Row]] = {}
+        facts: dict[str, AbstractSet[Row]] = {}
         if self._request:
             texts = _UID_TEXTS
             facts["request"] = {(texts.get(p) or _uid_text(p), texts.get(a) or _uid_text(a),
                                  texts.get(r) or _uid_text(r))}
         if self._context:
-            context: set[Row] = set()
-            context_num: set[Row] = set()
-            for key, value in c.items():
-                cls = value.__class__
-                if cls is int:
-                    context_num.add((key, value))
-                elif cls is str:
-                    context.add((key, value))
-                else:
-                    _flatten(key, value, context, context_num)
-            facts["context"] = context
-            facts["context_num"] = context_num
+            facts.update(_context_facts(c))
         if self._now:
             facts["now"] = {(int(now),)}
         return _outputs(scoped.evaluate(facts))

@@ -46,6 +46,8 @@ __all__ = ["Impact", "apply_changes", "history_rows"]
 
 Row = tuple[Any, ...]
 _HISTORY = ("performed", "spent")
+_ARITY = {name: 2 if name == "derived_parent" else 4 if name.endswith("_ext") else 3
+          for name in DERIVED}
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,8 +254,7 @@ def _materialized(snap: Snapshot, result: Any, entity_changes: Mapping[EntityUID
         derived = None
         if result is not None:
             text = uid_text(uid)
-            rows = {name: result.query(name, (text, *([None] * (2 if name != "derived_parent"
-                                                                  else 1))))
+            rows = {name: result.query(name, (text, *[None] * (_ARITY[name] - 1)))
                     for name in DERIVED}
             derived = derived_data(rows).get(uid)
         fresh[uid] = materialize(uid, data, derived)

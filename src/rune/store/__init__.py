@@ -21,18 +21,23 @@ from rune.store.changes import (
     StoreError,
 )
 from rune.store.mapping import (
+    CONTEXT_RELATIONS,
     DERIVED_RELATIONS,
     ENTITY_RELATIONS,
+    context_facts,
+    derived_value,
     entity_facts,
     parse_uid_text,
+    symbol,
+    text_of,
     uid_text,
-    value_text,
 )
 from rune.store.sqlite import SQLiteChangeLog
 
 __all__ = [
     "Approve",
     "AssertFact",
+    "CONTEXT_RELATIONS",
     "Change",
     "ChangeLog",
     "DERIVED_RELATIONS",
@@ -46,8 +51,11 @@ __all__ = [
     "RetractFact",
     "SQLiteChangeLog",
     "StoreError",
+    "context_facts",
+    "derived_value",
     "entity_facts",
     "parse_uid_text",
+    "symbol",
+    "text_of",
     "uid_text",
-    "value_text",
 ]
