@@ -38,8 +38,9 @@ tools that share the file.
     ``max_policy_bytes`` (integer > 0, default 8 MiB): the total size of the bundle's
     `policies/*.cedar` files, checked before they are read. Tens of thousands of policies
     fit; more would take seconds and hundreds of megabytes to compile at every load.
-    ``max_entities`` (integer > 0, default 1,000,000): the entities of `entities/*.json`
-    (about a gigabyte of memory at a kilobyte each).
+    ``max_entities`` (integer > 0, default 1,000,000): the entities of `entities/*.json`,
+    the schema's actions included (about a gigabyte of memory at a kilobyte each); the
+    files after the one that crosses it are not read.
     ``max_hierarchy_depth`` (integer > 0, default 64): the longest chain of parents an
     entity may have. Real organizations are a few levels deep; a deep chain is a mistake
     or an attack, and every level costs memory in each entity's closed ancestor set.
