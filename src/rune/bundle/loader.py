@@ -2,53 +2,68 @@
 
 Layout (every part optional except at least one policy file)::
 
-    rune.toml              settings (see `Settings`)
+    rune.toml              settings (see `rune.bundle.settings` for every key)
     policies/*.cedar       Cedar policies; ids are the `@id("...")` annotation when present
     rules/*.dl             Datalog rules (the built-in relations are predeclared)
-    schema.cedarschema     a Cedar schema (or schema.json, the JSON form)
+    schema.cedarschema     a Cedar schema (or schema.json, the JSON form; not both)
     entities/*.json        entities in Cedar's JSON format
     facts/<relation>.facts tab-separated input facts for the rules, as Soufflé reads them
 
 Nothing is half-loaded: a bundle with errors raises `BundleError` carrying every
-diagnostic with file:line:column or file and JSON path.
+diagnostic with file:line:column or file and JSON path. A file that cannot be read (a
+directory or a named pipe where a file should be, a broken symbolic link, no permission,
+not UTF-8) is one of these errors, located at its first bad byte where there is one.
+
+With a schema, the policies are validated against it in Cedar's strict mode (RUNE's
+typechecker), unless `rune.toml` says otherwise (`[validation] mode`); entities are read
+as the schema directs, and facts as their relations' column types direct.
+
+Files that are not loaded: hidden entries (names starting with `.`, such as editors' lock
+and swap files) are skipped. Any other entry of `policies/`, `rules/`, `entities/` or
+`facts/` without that directory's extension (matched exactly: `x.Cedar` and `x.cedar.bak`
+are not policies), and a top-level file with one of the bundle's extensions (`.cedar`,
+`.dl`, `.facts`, `.cedarschema`) or with the name of a bundle part but in another case
+(`Rune.toml`), is not loaded and is reported as a warning (`Bundle.warnings`, also logged
+to the `rune.bundle` logger): its author most likely expects it to apply. Anything else
+(a README, a `.git` directory) is ignored.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rune.cedar.entities import Entities
+from rune.bundle._data import read_entities, read_facts, read_rules
+from rune.bundle._files import FileTooLarge, Report
+from rune.bundle.errors import BundleError
+from rune.bundle.settings import Settings, ValidationMode
 from rune.cedar.json_format import EntityData
 from rune.cedar.policy_set import Policy, PolicySet
 from rune.cedar.values import EntityUID
 from rune.engine.errors import EngineError
-from rune.errors import Diagnostic, RuneError
+from rune.errors import Diagnostic, RuneError, SourceSpan
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from rune.cedar.schema import Schema
 
 __all__ = ["Bundle", "BundleError", "Settings", "load_bundle", "named_policies"]
 
-
-class BundleError(EngineError):
-    """A bundle that does not load; `diagnostics` holds every problem found."""
-
-    code = "bundle-error"
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """`rune.toml`: `[engine] approval_ttl_seconds = 3600`."""
-
-    approval_ttl_seconds: float = 3600.0
-    extra: dict[str, Any] = field(default_factory=dict)
+# Each bundle directory and the extension of the files loaded from it.
+_DIRECTORIES = {"policies": ".cedar", "rules": ".dl", "entities": ".json", "facts": ".facts"}
+_TOP_FILES = ("rune.toml", "schema.cedarschema", "schema.json")
+_BUNDLE_EXTENSIONS = (".cedar", ".dl", ".facts", ".cedarschema")
 
 
 @dataclass(frozen=True, slots=True)
 class Bundle:
-    """Everything a bundle holds, parsed and checked."""
+    """Everything a bundle holds, parsed and checked.
+
+    ``warnings`` are problems that did not stop the load: files that look like bundle
+    files but are not loaded, and (with `[validation] mode = "warn"`) validation errors.
+    """
 
     path: Path
     policies: PolicySet
@@ -57,19 +72,52 @@ class Bundle:
     rules: Any  # rune.datalog.Program | None
     facts: dict[str, frozenset[tuple[Any, ...]]]
     settings: Settings
+    warnings: tuple[Diagnostic, ...] = ()
 
 
-def named_policies(policies: PolicySet) -> PolicySet:
-    """The same policies, each renamed to its `@id` annotation where it has one."""
+def named_policies(policies: PolicySet, *,
+                   sources: Mapping[str, str] | None = None) -> PolicySet:
+    """The same policies, each renamed to its `@id` annotation where it has one.
+
+    Args:
+        policies: the policies (templates are kept as they are).
+        sources: the text of each policy file by name, for the diagnostics' snippets.
+
+    Raises:
+        EngineError: (`duplicate-policy-id`) one diagnostic per policy whose id another
+            policy already has, at its `@id` (or the policy), naming where the first is.
+    """
     renamed: list[Policy] = []
-    seen: set[str] = set()
+    first: dict[str, Policy] = {}
+    problems: list[Diagnostic] = []
     for p in policies:
         new_id = p.annotated_id or p.id
-        if new_id in seen:
-            raise EngineError(f"two policies have the id `{new_id}`", code="duplicate-policy-id")
-        seen.add(new_id)
+        other = first.get(new_id)
+        if other is not None:
+            span = _id_span(p)
+            source = sources.get(span.file or "") if sources and span else None
+            problems.append(Diagnostic(
+                "duplicate-policy-id", f"two policies have the id `{new_id}`; the other is "
+                f"at `{_id_span(other) or '<unknown>'}`", span, source=source))
+            continue
+        first[new_id] = p
         renamed.append(p.with_id(new_id))
+    if problems:
+        message = problems[0].message if len(problems) == 1 else \
+            f"{len(problems)} policies have an id another policy has"
+        raise EngineError(message, code="duplicate-policy-id", diagnostics=problems)
     return PolicySet.from_policies(renamed, tuple(policies.templates))
+
+
+def _id_span(policy: Policy) -> SourceSpan | None:
+    """Where the policy's id is written: its `@id` annotation, else the policy itself."""
+    if policy.span is None:
+        return None
+    if policy.annotated_id is not None:
+        for annotation in policy.ast.annotations:  # parsed again: only on this error path
+            if annotation.key == "id" and annotation.span is not None:
+                return annotation.span
+    return policy.span
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -81,115 +129,188 @@ def load_bundle(path: str | Path) -> Bundle:
     root = Path(path)
     if not root.is_dir():
         raise BundleError(f"bundle `{root}` is not a directory", code="bundle-not-found")
-    problems: list[Diagnostic] = []
+    report = Report()
+    files = _list_files(root, report)
+    settings = _read_settings(root, files, report)
+    policies, numbered = _read_policies(root, files["policies"], settings, report)
+    schema = _read_schema(root, files, report)
+    if schema is not None and settings.validation_mode is not ValidationMode.OFF:
+        _validate(numbered, schema, settings.validation_mode, report)
+    entities = read_entities(files["entities"], schema, settings, report)
+    rules, rules_loaded = read_rules(root, files["rules"], report)
+    facts = read_facts(files["facts"], rules, rules_loaded, report)
+    if report.errors:
+        message = f"bundle `{root}` has {len(report.errors)} error(s)"
+        raise BundleError(message, diagnostics=report.errors, source=None)
+    warnings = tuple(sorted(report.warnings, key=_position))
+    if warnings:
+        import logging
 
-    def collect(error: RuneError, file: Path) -> None:
-        for d in error.diagnostics:
-            if d.span is not None:
-                problems.append(Diagnostic(d.code, d.message, d.span, d.path,
-                                           d.source or error.source))
-            else:
-                problems.append(Diagnostic(d.code, d.message, None, f"{file}: {d.path or '$'}"))
+        log = logging.getLogger("rune.bundle")
+        for warning in warnings:
+            rendered = warning.render()
+            log.warning("%s", rendered.replace(f"error[{warning.code}]",
+                                               f"warning[{warning.code}]", 1))
+    return Bundle(root, policies, schema, entities, rules, facts, settings, warnings)
 
-    settings = Settings()
-    toml = root / "rune.toml"
-    if toml.exists():
-        import tomllib
 
+def _position(d: Diagnostic) -> tuple[str, int]:
+    """Warnings in the order `RuneError` gives errors: by file, then position in it."""
+    if d.span is None:
+        return (d.path or "", -1)
+    return (d.span.file or "", d.span.offset)
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _list_files(root: Path, report: Report) -> dict[str, list[Path]]:
+    """The files to load, by bundle directory (`policies`...) or top-level name; warns
+    about entries that look like bundle files but are not loaded (see the docstring)."""
+    files: dict[str, list[Path]] = {name: [] for name in (*_DIRECTORIES, *_TOP_FILES)}
+    top = report.entries(root) or []
+    known = {*_DIRECTORIES, *_TOP_FILES}
+    by_lower = {name.lower(): name for name in known}
+    for entry in top:
+        name = entry.name
+        if name in known:
+            if name in _TOP_FILES:
+                files[name].append(root / name)
+            continue
+        if _hidden(name):
+            continue
+        meant = by_lower.get(name.lower())
+        if meant is not None:
+            report.warn("ignored-file", f"`{name}` is not loaded: names are case-sensitive; "
+                        f"did you mean `{meant}`?", root / name)
+        elif Path(name).suffix.lower() in _BUNDLE_EXTENSIONS:
+            report.warn("ignored-file", f"`{name}` is not loaded: {_where_files_go(name)}",
+                        root / name)
+    for directory, extension in _DIRECTORIES.items():
+        if not any(entry.name == directory for entry in top):
+            continue
+        for entry in report.entries(root / directory) or []:
+            name = entry.name
+            if _hidden(name):
+                continue
+            file = root / directory / name
+            if name.endswith(extension) and len(name) > len(extension):
+                files[directory].append(file)
+                continue
+            hint = ""
+            if name.lower().endswith(extension):
+                hint = " (the extension is case-sensitive)"
+            elif entry.is_dir():
+                hint = " (subdirectories are not read)"
+            report.warn("ignored-file", f"`{directory}/{name}` is not loaded: only "
+                        f"`*{extension}` files of `{directory}/` are{hint}", file)
+    return files
+
+
+def _where_files_go(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix == ".cedarschema":
+        return "the schema must be `schema.cedarschema`"
+    directory = next(d for d, ext in _DIRECTORIES.items() if ext == suffix)
+    return f"`*{suffix}` files are loaded from `{directory}/`"
+
+
+def _read_settings(root: Path, files: Mapping[str, list[Path]], report: Report) -> Settings:
+    for file in files["rune.toml"]:
+        text = report.read(file)
+        if text is None:
+            break
         try:
-            data = tomllib.loads(toml.read_text())
-            engine = data.get("engine", {})
-            settings = Settings(float(engine.get("approval_ttl_seconds", 3600.0)), data)
-        except (tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
-            problems.append(Diagnostic("invalid-settings", str(exc), None, str(toml)))
+            return Settings.from_toml(text, file=str(file), base=root)
+        except BundleError as error:
+            report.errors.extend(error.diagnostics)  # already located in `file`
+    return Settings()
 
-    policies: list[Policy] = []
-    files = sorted((root / "policies").glob("*.cedar")) if (root / "policies").is_dir() else []
+
+def _read_policies(root: Path, files: list[Path], settings: Settings, report: Report
+                   ) -> tuple[PolicySet, PolicySet]:
+    """The policies renamed to their `@id`s, and numbered (`policy0`...) as parsed."""
     if not files:
-        problems.append(Diagnostic("no-policies", "the bundle has no `policies/*.cedar` file",
-                                   None, str(root)))
+        report.error("no-policies", "the bundle has no `policies/*.cedar` file", root)
+    policies: list[Policy] = []
+    used = 0
+    limit = settings.max_policy_bytes
     for file in files:
         try:
-            policies.extend(PolicySet.from_str(file.read_text(), file=str(file)))
-        except RuneError as exc:
-            collect(exc, file)
-    policy_set = PolicySet()
-    try:
-        numbered = [p.with_id(f"policy{i}") for i, p in enumerate(policies)]
-        policy_set = named_policies(PolicySet.from_policies(numbered))
-    except RuneError as exc:
-        collect(exc, root / "policies")
-
-    schema: Schema | None = None
-    for name in ("schema.cedarschema", "schema.json"):
-        file = root / name
-        if file.exists():
-            from rune.cedar.schema import Schema
-
-            try:
-                text = file.read_text()
-                schema = (Schema.from_json(text) if name.endswith(".json")
-                          else Schema.from_str(text, file=str(file)))
-            except RuneError as exc:
-                collect(exc, file)
-
-    entities: dict[EntityUID, EntityData] = {}
-    entity_dir = root / "entities"
-    for file in sorted(entity_dir.glob("*.json")) if entity_dir.is_dir() else []:
-        try:
-            for item in Entities.parse_json(file.read_text(), schema):
-                uid = item.uid
-                if uid in entities and entities[uid] == item:
-                    continue  # e.g. the schema's action entities, added for every file
-                if uid in entities:
-                    problems.append(Diagnostic("duplicate-entity",
-                                               f"entity `{uid}` is defined twice", None,
-                                               str(file)))
-                entities[uid] = item
-        except RuneError as exc:
-            collect(exc, file)
-
-    rules = None
-    rule_files = sorted((root / "rules").glob("*.dl")) if (root / "rules").is_dir() else []
-    if rule_files:
-        from rune.datalog import Program
-        from rune.engine.prelude import prelude
-
-        text = "".join(f'#include "{f.resolve()}"\n' for f in rule_files) + prelude()
-        try:
-            rules = Program.parse(text, file=str(root / "rules" / "<bundle>"))
-        except RuneError as exc:
-            collect(exc, root / "rules")
-
-    facts: dict[str, frozenset[tuple[Any, ...]]] = {}
-    fact_dir = root / "facts"
-    for file in sorted(fact_dir.glob("*.facts")) if fact_dir.is_dir() else []:
-        name = file.stem
-        if rules is None or name not in rules.relation_names:
-            problems.append(Diagnostic("unknown-relation",
-                                       f"no rule declares the relation `{name}`", None, str(file)))
+            text = report.read(file, max_bytes=limit - used)
+        except FileTooLarge:
+            report.error("policies-too-large", f"the policies are larger than `[limits] "
+                         f"max_policy_bytes` ({limit} bytes), counting `{file}`", file)
+            break
+        if text is None:
             continue
-        numeric = [str(k) in ("number", "unsigned") for k in rules.kinds(name)]
-        rows = []
-        for n, line in enumerate(file.read_text().splitlines(), 1):
-            if not line.strip():
-                continue
-            cells = line.split("\t")
-            if len(cells) != len(numeric):
-                problems.append(Diagnostic(
-                    "arity-mismatch", f"`{name}` has {len(numeric)} columns, this line "
-                    f"{len(cells)}", None, f"{file}:{n}"))
-                continue
-            try:
-                rows.append(tuple(int(c) if num else c for c, num in zip(cells, numeric,
-                                                                         strict=True)))
-            except ValueError:
-                problems.append(Diagnostic("invalid-number", f"`{line}` has a non-number in a "
-                                           "number column", None, f"{file}:{n}"))
-        facts[name] = frozenset(rows)
+        used += len(text.encode("utf-8"))
+        try:
+            parsed = PolicySet.from_str(text, file=str(file))
+        except RuneError as error:
+            report.add(error, file)
+            continue
+        except RecursionError:
+            report.error("nesting-too-deep", "a policy is nested too deeply", file)
+            continue
+        policies.extend(parsed)
+        for template in parsed.templates:
+            # A bundle has no way to link a template: it would load and never apply.
+            report.error("template-in-bundle", "a bundle cannot link templates: this "
+                         "policy has `?principal` or `?resource` slots and would never apply",
+                         file, span=template.span)
+    numbered = PolicySet.from_policies([p.with_id(f"policy{i}") for i, p in enumerate(policies)])
+    try:
+        return named_policies(numbered, sources=report.sources), numbered
+    except RuneError as error:
+        report.add(error, root / "policies")
+        return PolicySet(), numbered
 
-    if problems:
-        message = f"bundle `{root}` has {len(problems)} error(s)"
-        raise BundleError(message, diagnostics=problems, source=None)
-    return Bundle(root, policy_set, schema, entities, rules, facts, settings)
 
+def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
+                 ) -> Schema | None:
+    human, json_form = files["schema.cedarschema"], files["schema.json"]
+    if human and json_form:
+        report.error("two-schemas", "the bundle has both `schema.cedarschema` and "
+                     "`schema.json`: keep one", json_form[0])
+        return None
+    schema: Schema | None = None
+    for file in (*human, *json_form):
+        from rune.cedar.schema import Schema
+
+        text = report.read(file)
+        if text is None:
+            continue
+        try:
+            schema = (Schema.from_json(text) if file.name.endswith(".json")
+                      else Schema.from_str(text, file=str(file)))
+        except RuneError as error:
+            report.add(error, file)
+        except RecursionError:
+            report.error("nesting-too-deep", "the schema is nested too deeply", file)
+    return schema
+
+
+def _validate(policies: PolicySet, schema: Schema, mode: ValidationMode,
+              report: Report) -> None:
+    """Validate ``policies`` (numbered as parsed) in Cedar's strict mode; each error is
+    a bundle error, or a warning in `warn` mode."""
+    from rune.cedar.schema import validate
+
+    try:
+        result = validate(policies, schema)
+    except RecursionError:
+        report.error("nesting-too-deep", "a policy is nested too deeply to validate",
+                     next((p.span.file for p in policies if p.span and p.span.file), "?"))
+        return
+    add = report.warn if mode is ValidationMode.WARN else report.error
+    for error in result.errors:
+        policy = policies.policy(error.policy_id)
+        name = policy.annotated_id or error.policy_id
+        span = error.span or policy.span
+        file = (span.file if span is not None else None) or "policies"
+        if span is not None and span.file is None:
+            span = replace(span, file=file)
+        add(error.code, f"policy `{name}` does not validate against the schema: "
+            f"{error.message}", file, span=span)

@@ -12,6 +12,7 @@ from rune.cedar.json_format import (
     EntityData,
     EntitySharing,
     entities_data_from_json,
+    entity_uid_from_json,
     value_to_json,
 )
 from rune.cedar.values import CedarRecord, EntityUID
@@ -19,7 +20,7 @@ from rune.cedar.values import CedarRecord, EntityUID
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
 
-__all__ = ["Entities", "Entity"]
+__all__ = ["Entities", "Entity", "entity_entry_paths"]
 
 _EMPTY: frozenset[EntityUID] = frozenset()
 # An entity's ancestors: a tuple when there are few (a set of 5-16 members takes 728+
@@ -118,9 +119,13 @@ class Entities(Mapping[EntityUID, Entity]):
 
         Raises:
             EntitiesError: malformed JSON, a malformed entity, a duplicate uid, or (with a
-                schema) an entity that does not conform; the error names the JSON path.
+                schema) an entity that does not conform; the error names the JSON path
+                (of both entries, for a duplicate).
         """
-        return cls.from_data(cls.parse_json(data, schema), schema=schema)
+        try:
+            return cls.from_data(cls.parse_json(data, schema), schema=schema)
+        except _DuplicateEntity as duplicate:
+            raise duplicate.located(data) from None
 
     @staticmethod
     def parse_json(data: Any, schema: Schema | None = None) -> list[EntityData]:
@@ -135,6 +140,12 @@ class Entities(Mapping[EntityUID, Entity]):
         except RecursionError:
             raise EntitiesError("entity data is nested too deeply", code="nesting-too-deep",
                                 path="$") from None
+        except EntitiesError:
+            raise
+        except ValueError as error:  # json's limit on the digits of an integer, for one
+            reason = str(error)
+            raise EntitiesError(f"invalid JSON: {reason[:1].lower()}{reason[1:]}",
+                                code="invalid-json", path="$") from None
 
     @staticmethod
     def _parse_json(data: Any, schema: Schema | None) -> list[EntityData]:
@@ -168,16 +179,17 @@ class Entities(Mapping[EntityUID, Entity]):
         """
         by_uid: dict[EntityUID, Entity] = {}
         shared = EntitySharing()
+        repeats: dict[EntityUID, int] = {}  # touched only by duplicates
         for item in items:
             if item.uid in by_uid:
                 previous = by_uid[item.uid]
+                repeat = repeats[item.uid] = repeats.get(item.uid, 0) + 1
                 # Cedar accepts an identical duplicate (e.g. an action listed both in the
                 # schema and in the data) but rejects conflicting ones.
                 if (previous.attrs == item.attrs and previous.parents == frozenset(item.parents)
                         and previous.tags == item.tags):
                     continue
-                raise EntitiesError(f"duplicate entity entry `{item.uid}`",
-                                    code="duplicate-entity")
+                raise _DuplicateEntity(item.uid, repeat)
             uid = shared.uid(item.uid)
             by_uid[uid] = Entity(uid, shared.record(item.attrs), shared.parents(item.parents),
                                  shared.record(item.tags))
@@ -291,6 +303,51 @@ class Entities(Mapping[EntityUID, Entity]):
 
     def __repr__(self) -> str:
         return f"Entities({len(self._by_uid)} entities)"
+
+
+class _DuplicateEntity(EntitiesError):
+    """Two entries for one uid with different data; ``repeat`` counts the entries for
+    ``uid`` before the conflicting one (so 1 for the second entry)."""
+
+    def __init__(self, uid: EntityUID, repeat: int) -> None:
+        super().__init__(f"duplicate entity entry `{uid}` with different data",
+                         code="duplicate-entity")
+        self.uid = uid
+        self.repeat = repeat
+
+    def located(self, data: Any) -> EntitiesError:
+        """The same error at the JSON path of the conflicting entry of ``data`` (the list
+        the entities were read from), naming the path of the first."""
+        paths = entity_entry_paths(data, self.uid)
+        if self.repeat >= len(paths):  # not from the data (e.g. a schema's action)
+            return EntitiesError(self.message, code=self.code)
+        return EntitiesError(f"{self.message}: the first entry is `{paths[0]}`",
+                             code=self.code, path=paths[self.repeat])
+
+
+def entity_entry_paths(data: Any, uid: EntityUID) -> list[str]:
+    """The JSON paths (`$[i]`) of the entries of ``data`` whose uid is ``uid``, in order.
+
+    ``data`` is the JSON list of entities (or its text) that loaded without error; this
+    is for locating duplicates after the fact, so it costs nothing until one is found.
+    """
+    if isinstance(data, str | bytes):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return []
+    if not isinstance(data, list):
+        return []
+    paths: list[str] = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or "uid" not in item:
+            continue
+        try:
+            if entity_uid_from_json(item["uid"], f"$[{i}].uid") == uid:
+                paths.append(f"$[{i}]")
+        except EntitiesError:
+            continue
+    return paths
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
