@@ -378,7 +378,7 @@ def history_run(records: int) -> dict[str, float]:
     clock = Clock()
     w = teams(10_000)
     engine = rune.Engine(w.policies, entities=w.entities, rules=w.rules, clock=clock,
-                         retention_seconds=3600)
+                         settings=rune.Settings(history_retention_seconds=3600))
     window = min(20_000, records // 4)
     out: dict[str, float] = {}
     samples: list[float] = []

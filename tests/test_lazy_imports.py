@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 _UNUSED = ("rune.datalog", "rune.cedar.schema", "rune.cedar.extensions", "tomllib", "cedarpy",
-           "rune.engine.request_rules", "rune.engine.prelude", "rune.engine.explain",
+           "rune.engine.request_rules", "rune.store.prelude", "rune.engine.explain",
            "rune.engine.proof", "rune.store")
 
 
@@ -39,7 +39,7 @@ def test_what_is_used_is_imported() -> None:
         from rune.cedar import Schema, validate
     """)
     assert {"rune.datalog", "rune.cedar.schema", "rune.engine.request_rules",
-            "rune.engine.prelude", "rune.store"} <= modules
+            "rune.store.prelude", "rune.store"} <= modules
 
 
 def test_import_rune_alone_stays_small() -> None:

@@ -10,6 +10,7 @@ d.decision, d.allowed, d.reasons, d.errors, d.config, d.obligations, d.version, 
 
 from __future__ import annotations
 
+from rune.bundle.settings import Settings
 from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot, Verdict
 from rune.errors import Diagnostic, RuneError, SourceSpan
 
@@ -20,6 +21,7 @@ __all__ = [
     "EngineError",
     "Obligation",
     "RuneError",
+    "Settings",
     "Snapshot",
     "SourceSpan",
     "Verdict",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Diagnostic", "RuneError", "SourceSpan"]
+__all__ = ["Diagnostic", "EngineError", "RuneError", "SourceSpan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,3 +128,11 @@ class RuneError(Exception):
         if self.diagnostics and self.message != self.diagnostics[0].message:
             return f"{self.message}\n{body}"
         return body
+
+
+class EngineError(RuneError, ValueError):
+    """A problem with the engine's inputs: derived data that is not valid Cedar, a bad
+    query, a write that does not apply, a bundle that does not load. (Defined here, below
+    both `rune.engine` and `rune.bundle`, which raise it.)"""
+
+    code = "engine-error"

@@ -47,7 +47,7 @@ def test_defaults_are_the_documented_ones() -> None:
             s.rule_max_tuples, s.rule_max_seconds, s.max_policy_bytes, s.max_entities,
             s.max_hierarchy_depth, s.max_context_bytes, s.max_context_depth,
             s.validation_mode, dict(s.extra)) == (
-        3600.0, 86400.0, None, StateSync.FULL, 10_000, 0.05, 8 << 20, 1_000_000, 64,
+        3600.0, 86400.0, None, StateSync.FULL, 10_000, 0.05, 8 << 20, 1_000_000, 256,
         1 << 20, 32, ValidationMode.STRICT, {})
     assert Settings.from_toml("") == s
 

@@ -226,7 +226,7 @@ class Harness:
         facts.update({k: v for k, v in model.history_facts().items() if v})
         engine = rune.Engine(POLICIES, entities=list(model.entities.values()), rules=RULES,
                              facts=facts, clock=lambda: self.now[0],
-                             retention_seconds=RETENTION)
+                             settings=rune.Settings(history_retention_seconds=RETENTION))
         for (agent, action, resource), expires in model.approvals.items():
             if expires > self.now[0]:
                 engine.approve(f'Agent::"{agent}"', f'Action::"{action}"',

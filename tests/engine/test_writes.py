@@ -164,7 +164,8 @@ def test_write_accepts_many_changes_at_once(engine: rune.Engine) -> None:
 
 def test_records_older_than_the_horizon_are_retracted(clock: list[float]) -> None:
     engine = rune.Engine(POLICIES, entities=[agent("a1", 1)], rules=RULES,
-                         clock=lambda: clock[0], retention_seconds=600)
+                         clock=lambda: clock[0],
+                         settings=rune.Settings(history_retention_seconds=600))
     for _ in range(5):
         engine.record(A1, READ, TOOL)
         clock[0] += 200
@@ -176,7 +177,8 @@ def test_records_older_than_the_horizon_are_retracted(clock: list[float]) -> Non
 
 def test_the_horizon_never_runs_ahead_of_the_clock(clock: list[float]) -> None:
     engine = rune.Engine(POLICIES, entities=[agent("a1", 1)], rules=RULES,
-                         clock=lambda: clock[0], retention_seconds=600)
+                         clock=lambda: clock[0],
+                         settings=rune.Settings(history_retention_seconds=600))
     engine.record(A1, READ, TOOL)
     engine.record(A1, READ, TOOL, at=clock[0] + 10**9)  # a clock gone wrong in the caller
     assert len(engine.snapshot.facts["performed"]) == 2
@@ -190,9 +192,9 @@ def test_old_explicit_times_are_kept_while_history_is_recent(engine: rune.Engine
 
 @pytest.mark.parametrize("bad", [0, -1, math.nan, math.inf, "60", True])
 def test_retention_must_be_a_finite_positive_number(bad: Any) -> None:
-    with pytest.raises(rune.EngineError) as info:
-        rune.Engine(POLICIES, retention_seconds=bad)
-    assert info.value.code == "invalid-number"
+    with pytest.raises(rune.RuneError) as info:
+        rune.Engine(POLICIES, settings=rune.Settings(history_retention_seconds=bad))
+    assert info.value.code == "invalid-settings"
 
 
 # -- refused input -------------------------------------------------------------------------------

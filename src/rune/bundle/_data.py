@@ -116,7 +116,7 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     from rune.datalog import Program
     from rune.datalog.ast import ProgramAst
     from rune.datalog.parser import ParsedProgram, parse_program
-    from rune.engine.prelude import prelude
+    from rune.store.prelude import prelude
 
     parsed: list[ParsedProgram] = [parse_program(prelude(), _PRELUDE_FILE)]
     loaded = True
@@ -169,7 +169,7 @@ def read_facts(files: list[Path], rules: Any, rules_loaded: bool, report: Report
     Lines are tab-separated fields (Soufflé's default); blank lines are skipped. Every
     bad line is reported (up to a few per file) at the line and column of its bad field.
     """
-    from rune.engine.prelude import REQUEST_RELATIONS
+    from rune.store.prelude import REQUEST_RELATIONS
 
     facts: dict[str, frozenset[tuple[Any, ...]]] = {}
     for file in files:

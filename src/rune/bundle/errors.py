@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rune.engine.errors import EngineError
+from rune.errors import EngineError
 
 __all__ = ["BundleError"]
 

@@ -41,8 +41,7 @@ from rune.bundle.settings import Settings, ValidationMode
 from rune.cedar.json_format import EntityData
 from rune.cedar.policy_set import Policy, PolicySet
 from rune.cedar.values import EntityUID
-from rune.engine.errors import EngineError
-from rune.errors import Diagnostic, RuneError, SourceSpan
+from rune.errors import Diagnostic, EngineError, RuneError, SourceSpan
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

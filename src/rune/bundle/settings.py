@@ -41,9 +41,11 @@ tools that share the file.
     ``max_entities`` (integer > 0, default 1,000,000): the entities of `entities/*.json`,
     the schema's actions included (about a gigabyte of memory at a kilobyte each); the
     files after the one that crosses it are not read.
-    ``max_hierarchy_depth`` (integer > 0, default 64): the longest chain of parents an
-    entity may have. Real organizations are a few levels deep; a deep chain is a mistake
-    or an attack, and every level costs memory in each entity's closed ancestor set.
+    ``max_hierarchy_depth`` (integer > 0, default 256, `MAX_HIERARCHY_DEPTH`): the longest
+    chain of parents an entity may have. Real organizations and folder trees are a few
+    dozen levels deep at most; a deep chain is a mistake or an attack, and every level
+    costs memory in each entity's closed ancestor set (a chain of n levels holds about
+    n*n/2 references: 256 levels about 2 MB, 10,000 would be gigabytes).
     ``max_context_bytes`` (integer > 0, default 1 MiB): the size of one request's
     context, as JSON. Contexts describe a request (a path, an amount, a ticket), not the
     data it carries.
@@ -73,6 +75,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rune.bundle.errors import BundleError
+from rune.cedar.entities import MAX_HIERARCHY_DEPTH
 from rune.errors import Diagnostic, SourceSpan
 
 __all__ = ["Settings", "StateSync", "ValidationMode"]
@@ -115,7 +118,7 @@ class Settings:
     rule_max_seconds: float = 0.05
     max_policy_bytes: int = 8 << 20
     max_entities: int = 1_000_000
-    max_hierarchy_depth: int = 64
+    max_hierarchy_depth: int = MAX_HIERARCHY_DEPTH
     max_context_bytes: int = 1 << 20
     max_context_depth: int = 32
     validation_mode: ValidationMode = ValidationMode.STRICT

@@ -31,10 +31,11 @@ Ancestors = frozenset[EntityUID] | tuple[EntityUID, ...]
 
 # How many levels of parents a store accepts. Each entity keeps its ancestors closed (so
 # `in` costs one lookup on the request path), and a chain of n levels holds n*(n-1)/2
-# ancestor references: a chain of 1,000 levels costs about 30 MB, 10,000 would cost
+# ancestor references: 256 levels cost about 2 MB, 1,000 about 30 MB, 10,000 would cost
 # gigabytes. Real hierarchies (org charts, folder trees, group nesting) stay under a few
-# dozen levels; deeper input is refused at once with `hierarchy-too-deep`.
-MAX_HIERARCHY_DEPTH = 1000
+# dozen levels; deeper input is refused at once with `hierarchy-too-deep`. Bundles set it
+# with `[limits] max_hierarchy_depth`.
+MAX_HIERARCHY_DEPTH = 256
 
 
 class Entity:

@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar import Entities, EntityUID, PolicySet
+from rune.cedar.entities import MAX_HIERARCHY_DEPTH
 from rune.cedar.json_format import EntityData
 from rune.cedar.values import CedarRecord
 from rune.engine.errors import EngineError
@@ -58,7 +59,7 @@ def rules_info(program: Any) -> RulesInfo:
         EngineError: rules derive entity data from the request.
     """
     from rune.datalog.analysis.dependencies import clause_dependencies
-    from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
+    from rune.store.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
 
     readers: dict[str, set[str]] = {}  # body relation -> heads reading it
     for rule in program.analysed.rules:
@@ -189,13 +190,14 @@ def conform(items: list[EntityData], schema: Schema) -> list[EntityData]:
     return schema.parse_entities(_json_items(items))[:plain]
 
 
-def store_of(materialized: Mapping[EntityUID, EntityData], schema: Schema | None) -> Entities:
+def store_of(materialized: Mapping[EntityUID, EntityData], schema: Schema | None,
+             max_depth: int) -> Entities:
     """The Cedar entity store of ``materialized`` (checked against ``schema``, whose
-    action entities it then holds too)."""
+    action entities it then holds too), at most ``max_depth`` levels deep."""
     if schema is None:
-        return Entities.from_data(materialized.values())
+        return Entities.from_data(materialized.values(), max_depth=max_depth)
     return Entities.from_data(schema.parse_entities(_json_items(materialized.values())),
-                              schema=schema)
+                              schema=schema, max_depth=max_depth)
 
 
 def _json_items(items: Iterable[EntityData]) -> list[dict[str, Any]]:
@@ -246,7 +248,8 @@ def build_snapshot(*, version: int, policies: PolicySet, schema: Schema | None,
                    facts: Mapping[str, Iterable[Row]], rules: Any,
                    approvals: Mapping[Any, float],
                    prepared: PreparedPolicySet | None = None,
-                   info: RulesInfo | None = None) -> Snapshot:
+                   info: RulesInfo | None = None,
+                   max_depth: int = MAX_HIERARCHY_DEPTH) -> Snapshot:
     """Evaluate the rules over the store, materialize derived entity data, compile.
 
     ``entities`` are the entities as written, ``facts`` the rules' input facts by
@@ -261,9 +264,9 @@ def build_snapshot(*, version: int, policies: PolicySet, schema: Schema | None,
     materialized: Mapping[EntityUID, EntityData] = entities
     relations: dict[str, Any] = {}
     if rules is not None:
-        from rune.engine.prelude import HISTORY_RELATIONS
         from rune.engine.request_rules import RequestRules
         from rune.store.mapping import entity_facts
+        from rune.store.prelude import HISTORY_RELATIONS
 
         info = info or rules_info(rules)
         relations = fact_relations(facts, {n: rules.arity(n) for n in facts
@@ -284,7 +287,7 @@ def build_snapshot(*, version: int, policies: PolicySet, schema: Schema | None,
             materialized = out
     elif facts:
         relations = fact_relations(facts, {})
-    store = store_of(materialized, schema)
+    store = store_of(materialized, schema, max_depth)
     return Snapshot(
         version=version, policies=policies,
         prepared=prepared if prepared is not None else policies.prepared(), schema=schema,

@@ -24,6 +24,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rune.bundle.loader import named_policies
+from rune.bundle.settings import Settings
 from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.index import FUSED_PLAN_TYPE as _FUSED
@@ -58,9 +59,7 @@ _new_request = object.__new__  # Request's slots are set inline on the hot path
 _CACHE_MAX = 1 << 12  # decisions kept per version (a hot working set, not a log)
 _NO_RULE_OUTPUTS: tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...],
                         tuple[str, ...]] = (_EMPTY_CONFIG, (), (), ())
-_DEFAULT_APPROVAL_TTL = 3600.0
-_DEFAULT_RETENTION = 86400.0  # rune.engine.history.DEFAULT_RETENTION_SECONDS
-_HISTORY = ("performed", "spent")  # rune.engine.prelude.HISTORY_RELATIONS, not imported
+_HISTORY = ("performed", "spent")  # rune.store.prelude.HISTORY_RELATIONS, not imported
 
 
 class Engine:
@@ -70,20 +69,17 @@ class Engine:
         policies: Cedar policy text.
         entities: entities in Cedar's JSON format (a list, or JSON text).
         rules: Datalog rules (Soufflé syntax) or None. The built-in relations of
-            `rune.engine.prelude` are declared for you.
+            `rune.store.prelude` are declared for you.
         schema: a Cedar schema (`Schema`, or human-readable schema text), or None.
         facts: extra input facts for the rules, by relation name.
         clock: seconds since the epoch (injectable for tests).
+        settings: what a bundle's `rune.toml` sets (`rune.bundle.Settings`: approval
+            lifetime, history retention, state sync, limits); defaults when None.
         state: where acknowledged writes are kept: a path to a SQLite state file
-            (created when missing), any `rune.store.ChangeLog`, or None (in memory). What
-            it holds is replayed over these inputs now.
-        state_sync: ``"full"`` (default) or ``"normal"``, for a state file path (see
-            `rune.store.sqlite`).
+            (created when missing), any `rune.store.ChangeLog`, or None (the settings'
+            `state_path`, else in memory). What it holds is replayed over these inputs.
         name: the name a state file is bound to (a file made for another name is
             refused).
-        retention_seconds: how long recorded actions are kept (default one day, see
-            `rune.engine.history`).
-        approval_ttl_seconds: how long an approval lasts by default (one hour).
 
     Raises:
         RuneError: any of the inputs is invalid (every error with its location), or the
@@ -101,15 +97,18 @@ class Engine:
         clock: Callable[[], float] = time.time,
         policy_file: str | None = None,
         rules_file: str | None = None,
+        settings: Settings | None = None,
         state: str | os.PathLike[str] | ChangeLog | None = None,
-        state_sync: str = "full",
         name: str = "rune",
-        retention_seconds: float = _DEFAULT_RETENTION,
-        approval_ttl_seconds: float = _DEFAULT_APPROVAL_TTL,
     ) -> None:
         if not isinstance(policies, str):
             raise TypeError(f"`policies` must be Cedar policy text (str), not "
                             f"{type(policies).__name__}")
+        if settings is None:
+            settings = Settings()
+        elif not isinstance(settings, Settings):
+            raise TypeError(f"`settings` must be a rune.bundle.Settings or None, not "
+                            f"{type(settings).__name__}")
         parsed_schema = _schema(schema)
         program = _program(rules, rules_file)
         self._base = _Base(
@@ -119,25 +118,23 @@ class Engine:
             facts=_facts(facts, program),
             rules=program,
         )
-        self._start(clock, source=None, state=state, state_sync=state_sync, name=name,
-                    retention=retention_seconds, approval_ttl=approval_ttl_seconds)
+        self._start(clock, source=None, state=state, name=name, settings=settings)
 
     def _start(self, clock: Callable[[], float], *, source: Path | None, state: Any,
-               state_sync: str, name: str, retention: float, approval_ttl: float) -> None:
+               name: str, settings: Settings) -> None:
         """The engine's mutable state, shared by both constructors: open the state, replay
         it over the base, build the first version."""
-        from rune.engine.numbers import positive_seconds
-
         self._clock = clock
         self._write_lock = threading.Lock()
         self._limits = SlidingWindows()
         self._source = source
-        self._approval_ttl = positive_seconds(approval_ttl, "approval_ttl_seconds")
-        self._retention_seconds = positive_seconds(retention, "retention_seconds")
+        self._settings = settings
         # Per version: the decision cache, and the principals seen (see `authorize`).
         self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any],
                            dict[str, tuple[Any, int, Any]]] = (None, {}, {})
-        self._log: ChangeLog | None = _open_log(state, state_sync, name)
+        if state is None:
+            state = settings.state_path
+        self._log: ChangeLog | None = _open_log(state, str(settings.state_sync), name)
         self._overlay: Overlay | None = None  # created by the first write or replay
         self._retention: Retention | None = None  # created by the first record
         self._history_base: list[tuple[str, tuple[Any, ...]]] = []
@@ -155,27 +152,17 @@ class Engine:
              state: str | os.PathLike[str] | ChangeLog | None = None) -> Engine:
         """Load a bundle directory (see `rune.bundle`).
 
-        ``state`` overrides the bundle's `[state] path` (a path relative to the bundle
-        there); the state is bound to the bundle's name (`[bundle] name`, else the
-        directory's name).
+        ``state`` overrides the bundle's `[state] path` (relative to the bundle there); the
+        state is bound to the bundle's name (`[bundle] name`, else the directory's name).
         """
         from rune.bundle import load_bundle
 
         bundle = load_bundle(path)
-        settings = bundle.settings
         engine = cls.__new__(cls)
         engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
                              entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
-        if state is None:
-            state = _setting(settings, "state_path", None)
-            if state is not None:
-                state = Path(path) / str(state)  # relative to the bundle (absolute stays)
-        engine._start(
-            clock, source=Path(path), state=state,
-            state_sync=_setting(settings, "state_sync", "full"),
-            name=_bundle_name(bundle),
-            retention=_setting(settings, "history_retention_seconds", _DEFAULT_RETENTION),
-            approval_ttl=settings.approval_ttl_seconds)
+        engine._start(clock, source=Path(path), state=state, name=_bundle_name(bundle),
+                      settings=bundle.settings)
         return engine
 
     def reload(self) -> int:
@@ -189,30 +176,21 @@ class Engine:
                 to it; the running version stays.
         """
         from rune.bundle import load_bundle
-        from rune.engine.numbers import positive_seconds
 
         if self._source is None:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
         bundle = load_bundle(self._source)
-        settings = bundle.settings
-        approval_ttl = positive_seconds(settings.approval_ttl_seconds, "approval_ttl_seconds")
-        retention = positive_seconds(
-            _setting(settings, "history_retention_seconds", _DEFAULT_RETENTION),
-            "retention_seconds")
         with self._write_lock:
-            previous = (self._base, self._retention_seconds, self._retention,
-                        self._history_base)
+            previous = (self._base, self._settings, self._retention, self._history_base)
             self._base = _Base(policies=bundle.policies, schema=bundle.schema,
                                entities=bundle.entities, facts=bundle.facts,
                                rules=bundle.rules)
-            self._retention_seconds = retention
+            self._settings = bundle.settings
             try:
                 snapshot = self._build(version=self._snapshot.version + 1)
             except BaseException:
-                (self._base, self._retention_seconds, self._retention,
-                 self._history_base) = previous
+                self._base, self._settings, self._retention, self._history_base = previous
                 raise
-            self._approval_ttl = approval_ttl
             self._snapshot = snapshot
             self._cache = (snapshot, {}, {})
         return snapshot.version
@@ -270,7 +248,8 @@ class Engine:
         try:
             snapshot = build_snapshot(
                 version=version, policies=base.policies, schema=base.schema,
-                entities=entities, facts=facts, rules=base.rules, approvals=approvals)
+                entities=entities, facts=facts, rules=base.rules, approvals=approvals,
+                max_depth=self._settings.max_hierarchy_depth)
         except RuneError as exc:
             if not overlay:
                 raise
@@ -567,8 +546,8 @@ class Engine:
         from rune.engine.inputs import approval_change
 
         return approval_change(principal, action, resource, now=self._clock(),
-                               ttl_seconds=self._approval_ttl if ttl_seconds is None
-                               else ttl_seconds)
+                               ttl_seconds=self._settings.approval_ttl_seconds
+                               if ttl_seconds is None else ttl_seconds)
 
     # -- publishing ------------------------------------------------------------------------
     def _commit(self, changes: Sequence[Change]) -> int:
@@ -604,8 +583,8 @@ class Engine:
                         seq += 1
                 retention = self._retention
                 if retention is None:
-                    retention = self._retention = Retention(self._retention_seconds, overlay,
-                                                            self._history_base)
+                    retention = self._retention = Retention(
+                        self._settings.history_retention_seconds, overlay, self._history_base)
                 batch, expired, horizon = retention.expire(batch, self._clock())
             new, impact = apply_changes(current, batch, version=current.version + 1,
                                         expired=expired, approvals_pruned_before=horizon)
@@ -761,7 +740,7 @@ def _program(rules: str | None, file: str | None) -> Any:
     if not rules.strip():
         return None
     from rune.datalog import Program
-    from rune.engine.prelude import prelude
+    from rune.store.prelude import prelude
 
     return Program.parse(rules + "\n" + prelude(), file=file)
 
@@ -830,20 +809,6 @@ def _open_log(state: Any, sync: str, name: str) -> ChangeLog | None:
 
 def _describe(log: Any) -> str:
     return str(getattr(log, "path", None) or type(log).__name__)
-
-
-_TOML_KEYS = {"history_retention_seconds": ("history", "retention_seconds"),
-              "state_path": ("state", "path"), "state_sync": ("state", "sync")}
-
-
-def _setting(settings: Any, name: str, default: Any) -> Any:
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    table, key = _TOML_KEYS[name]
-    value = (getattr(settings, "extra", None) or {}).get(table, {}).get(key, default)
-    if name == "state_path" and isinstance(value, str):
-        return value  # relative to the bundle: resolved by the caller
-    return value
 
 
 def _bundle_name(bundle: Any) -> str:

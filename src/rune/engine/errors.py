@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-from rune.errors import RuneError
+from rune.errors import EngineError
 
 __all__ = ["EngineError"]
-
-
-class EngineError(RuneError, ValueError):
-    """A problem with the engine's inputs: derived data that is not valid Cedar, a bad
-    query, a bundle that does not load."""
-
-    code = "engine-error"

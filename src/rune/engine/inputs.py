@@ -90,8 +90,8 @@ def fact_changes(facts: Mapping[str, Iterable[Sequence[Any]]] | None,
         EngineError: an unknown relation, a relation written another way (entities,
             the request, history), or a row of the wrong arity or type (with its path).
     """
-    from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
     from rune.store.mapping import ENTITY_RELATIONS
+    from rune.store.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
 
     out: list[Change] = []
     for argument, given, cls in (("facts", facts, AssertFact), ("retract", retract,

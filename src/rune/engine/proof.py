@@ -36,8 +36,8 @@ from rune.datalog import Proof as DatalogProof
 from rune.datalog import ast as dl
 from rune.datalog.codegen import constant_value
 from rune.datalog.runtime import RuntimeFailure, runtime_namespace
-from rune.engine.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
 from rune.store.mapping import ENTITY_RELATIONS, entity_facts, parse_uid_text
+from rune.store.prelude import HISTORY_RELATIONS, REQUEST_RELATIONS
 
 if TYPE_CHECKING:
     from rune.engine.snapshot import Snapshot

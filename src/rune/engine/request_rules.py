@@ -15,8 +15,8 @@ from typing import Any
 
 from rune.cedar.values import EntityUID
 from rune.engine.decision import Obligation
-from rune.engine.prelude import OUTPUT_RELATIONS, REQUEST_RELATIONS
 from rune.store.mapping import CONTEXT_RELATIONS, context_facts, path_key, symbol, text_of, uid_text
+from rune.store.prelude import OUTPUT_RELATIONS, REQUEST_RELATIONS
 
 __all__ = ["RequestRules", "config_of", "obligations_of", "request_facts"]
 

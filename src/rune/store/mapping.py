@@ -22,7 +22,7 @@ uid is its Cedar text as a symbol (`uid_text`). What leaves the rules for a call
 
 For entities: `entity(uid, type)`, `parent(child, parent)`, `attr<kind>(uid, name, ...)`,
 `member<kind>(uid, name, ...)` for each element of a Set attribute, `tag<kind>(uid, key,
-...)`. For the request (see `rune.engine.prelude`): `context<kind>(key, ...)` and
+...)`. For the request (see `rune.store.prelude`): `context<kind>(key, ...)` and
 `context_member<kind>(key, ...)`. Nested records become *paths*: the keys joined by `.`,
 a `.` or `\\` inside a key escaped with `\\` (`{"a": {"b": 1}}` is `a.b`, `{"a.b": 1}`
 is `a\\.b`, written `"a\\\\.b"` in a rule). Sets inside sets and records inside sets are
