@@ -291,3 +291,20 @@ def test_batch_rows_must_be_requests(engine: rune.Engine) -> None:
         with pytest.raises(rune.RuneError) as info:
             engine.authorize_batch(rows)
         assert info.value.path == "$[0]"
+
+
+# -- errors at run time ---------------------------------------------------------------------------
+
+def test_policies_that_fail_at_run_time_are_counted_and_logged_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    engine = rune.Engine('@id("typo")\nforbid(principal, action, resource) when '
+                         '{ principal.suspendd };\n@id("all")\npermit(principal, action, '
+                         'resource);', entities=[agent("a1", 1)])
+    with caplog.at_level("WARNING", logger="rune.engine"):
+        for i in range(3):
+            d = engine.authorize(A1, READ, f'Tool::"t{i}"')
+            assert d.allowed and d.errors and d.errors[0].startswith("typo: ")
+    assert dict(engine.runtime_errors.policies) == {"typo": 3}
+    assert engine.runtime_errors.rules == 0
+    logged = [r for r in caplog.records if "typo" in r.getMessage()]
+    assert len(logged) == 1 and "skipped" in logged[0].getMessage()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rune.engine.decision import Decision, EngineRequest, Obligation, Verdict
-from rune.engine.engine import Engine
+from rune.engine.engine import Engine, RuntimeErrors
 from rune.engine.errors import EngineError
 from rune.engine.snapshot import Snapshot
 
@@ -13,6 +13,7 @@ __all__ = [
     "EngineError",
     "EngineRequest",
     "Obligation",
+    "RuntimeErrors",
     "Snapshot",
     "Verdict",
 ]

@@ -15,10 +15,12 @@ returns, and replayed over the bundle when the engine starts again.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -49,7 +51,17 @@ if TYPE_CHECKING:
     from rune.store.changes import Change
     from rune.store.overlay import Overlay
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "RuntimeErrors"]
+
+_log = logging.getLogger("rune.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeErrors:
+    """Evaluation failures an engine has seen (see `Engine.runtime_errors`)."""
+
+    policies: Mapping[str, int]  # policy id -> decisions in which it failed
+    rules: int  # decisions in which the request rules failed
 
 _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
 _ALLOW = CedarDecision.ALLOW
@@ -129,6 +141,9 @@ class Engine:
         self._limits = SlidingWindows()
         self._source = source
         self._settings = settings
+        self._errors_lock = threading.Lock()
+        self._policy_errors: dict[str, int] = {}
+        self._rule_errors = 0
         # Per version: the decision cache, and the principals seen (see `authorize`).
         self._cache: tuple[Snapshot | None, dict[tuple[str, str, str], Any],
                            dict[str, tuple[Any, int, Any]]] = (None, {}, {})
@@ -645,8 +660,10 @@ class Engine:
                 return _new_decision(Decision, (_DENY_V, reason, (), _EMPTY_CONFIG, (),
                                                 snap.version, request, snap, None))
         reason = response.reason
-        errors = tuple(f"{e.policy_id}: {e.message}" for e in response.errors) \
-            if response.errors else ()
+        errors: tuple[str, ...] = ()
+        if response.errors:
+            errors = tuple(f"{e.policy_id}: {e.message}" for e in response.errors)
+            self._note_policy_errors(response.errors)
         allowed = response.decision is _ALLOW
         now: float | None = None
         config, obligations, denials, approvals = _NO_RULE_OUTPUTS
@@ -657,6 +674,7 @@ class Engine:
                                                                                     now)
             except Exception as exc:
                 # Failed rules never allow; only Cedar's own deny reasons are kept.
+                self._note_rule_error(exc)
                 return _new_decision(Decision, (
                     _DENY_V, () if allowed else tuple(reason), (*errors, f"rules: {exc}"),
                     _EMPTY_CONFIG, (), snap.version, request, snap, now))
@@ -675,6 +693,34 @@ class Engine:
                 verdict, reasons = _ALLOW_V, tuple(reason)
         return _new_decision(Decision, (verdict, reasons, errors, config, obligations,
                                         snap.version, request, snap, now))
+
+    # -- errors at run time ----------------------------------------------------------------
+    @property
+    def runtime_errors(self) -> RuntimeErrors:
+        """How often each policy failed while being evaluated (it was skipped, and the
+        decision reported it in `errors`), and how often the request rules failed (the
+        request was denied), since the engine started: counts ready for a metrics
+        endpoint. A cached decision is not counted again."""
+        with self._errors_lock:
+            return RuntimeErrors(MappingProxyType(dict(self._policy_errors)),
+                                 self._rule_errors)
+
+    def _note_policy_errors(self, errors: Iterable[Any]) -> None:
+        with self._errors_lock:
+            for error in errors:
+                count = self._policy_errors.get(error.policy_id, 0)
+                self._policy_errors[error.policy_id] = count + 1
+                if not count:
+                    _log.warning("policy `%s` failed at run time and was skipped (it will "
+                                 "not be logged again): %s", error.policy_id, error.message)
+
+    def _note_rule_error(self, error: Exception) -> None:
+        with self._errors_lock:
+            self._rule_errors += 1
+            first = self._rule_errors == 1
+        if first:
+            _log.warning("the request rules failed and the request was denied (later "
+                         "failures are only counted): %s", error)
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""
