@@ -13,9 +13,15 @@ from collections.abc import Set as AbstractSet
 from types import MappingProxyType
 from typing import Any
 
-from rune.cedar.values import EntityUID
 from rune.engine.decision import Obligation
-from rune.store.mapping import CONTEXT_RELATIONS, context_facts, path_key, symbol, text_of, uid_text
+from rune.store.mapping import (
+    CONTEXT_RELATIONS,
+    context_facts,
+    path_key,
+    symbol,
+    text_of,
+    uid_text,
+)
 from rune.store.prelude import OUTPUT_RELATIONS, REQUEST_RELATIONS
 
 __all__ = ["RequestRules", "config_of", "obligations_of", "request_facts"]
@@ -27,25 +33,14 @@ RuleOutputs = tuple[Mapping[str, Any], tuple[Obligation, ...], tuple[str, ...], 
 _EMPTY_CONFIG: Mapping[str, Any] = MappingProxyType({})
 _NOTHING: RuleOutputs = (_EMPTY_CONFIG, (), (), ())
 
-# Uid texts of recent requests: the same agents and tools come back request after request.
-_UID_TEXTS: dict[EntityUID, str] = {}
-_UID_TEXTS_MAX = 1 << 14
-
-
-def _uid_text(uid: EntityUID) -> str:
-    text = _UID_TEXTS.get(uid)
-    if text is None:
-        if len(_UID_TEXTS) >= _UID_TEXTS_MAX:
-            _UID_TEXTS.clear()
-        text = _UID_TEXTS[uid] = uid_text(uid)
-    return text
+_KEYS_MAX = 1 << 12
 
 
 def _key(key: str) -> str:
     """A top-level context key as rules see it (a path, as a symbol), remembered."""
     found = _KEYS.get(key)
     if found is None:
-        if len(_KEYS) >= _UID_TEXTS_MAX:
+        if len(_KEYS) >= _KEYS_MAX:
             _KEYS.clear()
         found = _KEYS[key] = symbol(path_key("", key))
     return found
@@ -86,7 +81,7 @@ def request_facts(request: Any, now: float) -> dict[str, AbstractSet[Row]]:
     """The prelude's request relations for ``request`` decided at time ``now``."""
     p, a, r, c = request
     return {
-        "request": {(_uid_text(p), _uid_text(a), _uid_text(r))},
+        "request": {(uid_text(p), uid_text(a), uid_text(r))},
         **_context_facts(c),
         "now": {(int(now),)},
     }
@@ -198,9 +193,7 @@ class RequestRules:
         p, a, r, c = request._p, request._a, request._r, request._c
         facts: dict[str, AbstractSet[Row]] = {}
         if self._request:
-            texts = _UID_TEXTS
-            facts["request"] = {(texts.get(p) or _uid_text(p), texts.get(a) or _uid_text(a),
-                                 texts.get(r) or _uid_text(r))}
+            facts["request"] = {(uid_text(p), uid_text(a), uid_text(r))}
         if self._context:
             facts.update(_context_facts(c))
         if self._now:

@@ -122,7 +122,18 @@ def text_of(value: str) -> str:
 
 def uid_text(uid: EntityUID) -> str:
     """A uid as rules see it: its Cedar text as a symbol (`Type::\\"id\\"`)."""
-    return symbol(str(uid))
+    text = _UID_TEXTS.get(uid)
+    if text is None:
+        if len(_UID_TEXTS) >= _UID_TEXTS_MAX:
+            _UID_TEXTS.clear()
+        text = _UID_TEXTS[uid] = symbol(str(uid))
+    return text
+
+
+# Uid texts of recent requests and records: the same agents and tools come back again and
+# again, and writing a uid's Cedar text escapes its id character by character.
+_UID_TEXTS: dict[EntityUID, str] = {}
+_UID_TEXTS_MAX = 1 << 14
 
 
 def parse_uid_text(text: str) -> EntityUID | None:
