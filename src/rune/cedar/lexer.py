@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import NamedTuple
 
+from rune.cedar.limits import MAX_REPORTED_ERRORS
 from rune.errors import Diagnostic, SourceSpan
 
 __all__ = [
@@ -231,7 +232,9 @@ def _scan(text: str, source_map: SourceMap, pos: int, *, statement: bool
             code = "invalid-token"
             message = _HINTS.get(char) or f"invalid token `{_visible(text[pos:end])}`"
         append(Token(ERROR, text[pos:end], pos, end))
-        diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
+        # (One more than the parser reports, so that it knows there were more.)
+        if len(diagnostics) <= MAX_REPORTED_ERRORS:
+            diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
         pos = end
     append(Token(EOF, "", n, n))
     return tokens, diagnostics, n
