@@ -336,7 +336,9 @@ class PolicySet:
         (`EntityUID`, `'T::"id"'` or `{"type": T, "id": I}`).
 
         Raises:
-            LinkError: unknown template, id already used, or slots missing or extra.
+            TypeError: ``values`` is not a mapping.
+            LinkError: unknown template, id already used, slots missing or extra, or a
+                slot name that is not a string.
         """
         from rune.cedar.request import to_entity_uid
 
@@ -346,7 +348,13 @@ class PolicySet:
         if new_id in self._policies or new_id in self._templates:
             raise LinkError(f"policy id `{new_id}` is already used", code="duplicate-policy-id")
         filled: dict[str, EntityUID] = {}
+        if not isinstance(values, Mapping):
+            raise TypeError(f"PolicySet.link: argument `values` must be a mapping, "
+                            f"not {type(values).__name__}")
         for key, value in values.items():
+            if key.__class__ is not str:
+                raise LinkError(f"template `{template_id}` link: slot names must be strings, "
+                                f"not {type(key).__name__}", code="unknown-slot")
             name = key[1:] if key.startswith("?") else key
             if name not in ("principal", "resource"):
                 raise LinkError(f"unknown slot `{key}`", code="unknown-slot")
