@@ -43,6 +43,8 @@ PolicyFunction = Callable[[EntityUID, EntityUID, EntityUID, CedarRecord, Mapping
 # Static types tracked by the generator. None = unknown until run time.
 _BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entity", "set", "record"
 _MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
+_MAX_INLINE_TEXT = 16_384  # and its length (so no generated function is huge)
+_CACHED_SOURCE_MAX = 1 << 16  # longer generated sources are neither cached nor compiled whole
 
 _NO_CONST = object()
 _name = sys.intern  # constant names recur in every policy's namespace
@@ -156,7 +158,7 @@ class _Generator:
         return _Code(self.const(value), None, const=value)
 
     def hoist(self, code: _Code) -> _Code:
-        if code.depth < _MAX_DEPTH:
+        if code.depth < _MAX_DEPTH and len(code.text) <= _MAX_INLINE_TEXT:
             return code
         return _Code(self.helper(f"    return {code.text}\n"), code.type, 1, code.const)
 
@@ -315,13 +317,11 @@ class _Generator:
             else:
                 texts.append(f"_rt.has_path(E, {code.text}, {self.const(names)})")
         depth = max(code.depth for code in codes) + 1
-        if len(texts) <= _CHAIN_CHUNK:
+        runs = _chunks(texts)
+        if len(runs) == 1:
             return _Code(f"({f' {keyword} '.join(texts)})", _BOOL, depth)
-        # A very long chain: one helper per chunk, so no generated function is huge.
-        calls = []
-        for at in range(0, len(texts), _CHAIN_CHUNK):
-            chunk = f" {keyword} ".join(texts[at:at + _CHAIN_CHUNK])
-            calls.append(self.helper(f"    return ({chunk})\n"))
+        # A very long chain: one helper per run, so no generated function is huge.
+        calls = [self.helper(f"    return ({f' {keyword} '.join(run)})\n") for run in runs]
         return _Code(f"({f' {keyword} '.join(calls)})", _BOOL, 1)
 
     # -- left-nested chains of `+ - *`, `.attr` and `.method(...)` ----------------------------
@@ -376,15 +376,14 @@ class _Generator:
 
     def _statements(self, statements: list[str]) -> str:
         """A call of a helper running ``statements`` (which set `v`, then return)."""
-        if len(statements) <= _CHAIN_CHUNK:
+        runs = _chunks(statements[:-1])
+        if len(runs) == 1:
             return self.helper("".join(statements))
         body = ["    v = None\n"]
-        last = len(statements) - 1
-        for start in range(0, last, _CHAIN_CHUNK):
-            chunk = statements[start:min(start + _CHAIN_CHUNK, last)]
-            call = self.helper("".join(chunk) + "    return v\n", "v")
+        for run in runs:
+            call = self.helper("".join(run) + "    return v\n", "v")
             body.append(f"    v = {call}\n")
-        body.append(statements[last])
+        body.append(statements[-1])
         return self.helper("".join(body))
 
     def helper(self, body: str, *extra: str) -> str:
@@ -655,6 +654,22 @@ _HAS_PATH_MIN = 4
 _PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\(-?[0-9]+\)")
 
 
+def _chunks(texts: list[str]) -> list[list[str]]:
+    """``texts`` in order, cut into runs of at most `_CHAIN_CHUNK` texts and about
+    `_MAX_INLINE_TEXT` characters (one text, however long, makes a run)."""
+    runs: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        run = runs[-1]
+        if run and (len(run) >= _CHAIN_CHUNK or size + len(text) > _MAX_INLINE_TEXT):
+            run = []
+            runs.append(run)
+            size = 0
+        run.append(text)
+        size += len(text)
+    return runs
+
+
 @dataclass(frozen=True, slots=True)
 class _Build:
     """A task of `_Generator.expr`: build ``node``'s code from its ``count`` children's."""
@@ -750,6 +765,9 @@ def _policy_parts(
             if body.const is False:
                 continue
             conditions.append(f"(not {gen.as_bool(body)})")
+    runs = _chunks(conditions)
+    if len(runs) > 1:  # (thousands of `when { ... }` clauses, or very long ones)
+        conditions = [gen.helper(f"    return ({' and '.join(run)})\n") for run in runs]
     scopes = {
         "principal": scope_test("P", policy.principal, gen),
         "action": scope_test("A", policy.action, gen),
@@ -779,14 +797,22 @@ def compile_policy(
     full = [s for s in scopes.values() if s is not None] + conditions
     residual = [s for k, s in scopes.items() if s is not None and k in residual_scope]
     residual += conditions
-    source = "".join(gen.helpers)
-    source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
+    condition = f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     full_source = f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace = _namespace(gen)
+    source = "".join(gen.helpers) + condition
+    key = source + full_source
+    if len(key) > _CACHED_SOURCE_MAX:
+        # A huge policy: each function compiled on its own (CPython's compiler holds a
+        # whole module's syntax tree at once, about a hundred bytes per character), and
+        # not kept in the shared cache.
+        _run_each([*gen.helpers, condition], namespace)
+        return CompiledPolicy(policy_id, policy.effect is ast.Effect.FORBID,
+                              namespace["condition"],
+                              compile(full_source, "<cedar policy>", "exec"), key)
     # Policies of the same shape generate the same source (constants are named by
     # position), so they share code objects and source strings; only their constants
     # differ.
-    key = source + full_source
     cached = _CODE_CACHE.get(key)
     if cached is None:
         if len(_CODE_CACHE) >= _CODE_CACHE_MAX:
@@ -802,6 +828,13 @@ def compile_policy(
         full_code,
         text,
     )
+
+
+def _run_each(functions: list[str], namespace: dict[str, Any]) -> None:
+    """Define each function of ``functions`` (source texts) in ``namespace``, compiling
+    them one at a time."""
+    for function in functions:
+        exec(compile(function, "<cedar policy>", "exec"), namespace)
 
 
 def fusable_condition(
