@@ -1,6 +1,7 @@
 """The Cedar parser: policy text to policy and template ASTs with source spans.
 
-A hand-written recursive-descent parser accepting exactly what cedar-policy 4.12 accepts;
+A hand-written parser accepting exactly what cedar-policy 4.12 accepts (and expressions
+nested deeper than its stack allows, up to `rune.cedar.limits.MAX_NESTING_DEPTH`);
 the expression grammar lives in `rune.cedar._expressions`, the scope rules in
 `rune.cedar._scope`.
 
