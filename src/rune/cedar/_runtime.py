@@ -32,6 +32,7 @@ __all__ = [
     "fail",
     "get_tag",
     "has_attr",
+    "has_path",
     "has_tag",
     "is_empty",
     "is_type",
@@ -199,6 +200,16 @@ def has_attr(entities: dict[EntityUID, Any], value: Any, name: str) -> bool:
         e = entities.get(value)
         return e is not None and name in e.attrs
     _type_error("Entity or Record", value)
+
+
+def has_path(entities: dict[EntityUID, Any], value: Any, names: tuple[str, ...]) -> bool:
+    """Cedar `value has a.b.c`: `value has a && value.a has b && value.a.b has c`, walked
+    once instead of re-reading `value.a` for every later name."""
+    for name in names:
+        if not has_attr(entities, value, name):
+            return False
+        value = attr(entities, value, name)
+    return True
 
 
 def get_tag(entities: dict[EntityUID, Any], value: Any, key: Any) -> Any:

@@ -10,7 +10,9 @@ The generator tracks each subexpression's static type where the syntax fixes it
 Python operators when types are known, falling back to the checked primitives of
 `rune.cedar._runtime` otherwise. Constant subexpressions (set, record and extension
 literals) are folded. Deep expressions are split into helper functions so CPython's
-compiler never meets an over-deep expression.
+compiler never meets an over-deep expression, and chains of any length (`a || b || ...`,
+`x.a.b.c...`, `1 + 2 + ...`) compile flat: neither this module nor the code it generates
+recurses once per link, whatever the policy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from rune.cedar import _runtime as rt
 from rune.cedar import ast
+from rune.cedar._like import like_matcher
 from rune.cedar.errors import EvaluationError
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, set_key
 
@@ -40,6 +43,8 @@ PolicyFunction = Callable[[EntityUID, EntityUID, EntityUID, CedarRecord, Mapping
 # Static types tracked by the generator. None = unknown until run time.
 _BOOL, _LONG, _STRING, _ENTITY, _SET, _RECORD = "bool", "long", "string", "entity", "set", "record"
 _MAX_DEPTH = 24  # nesting depth at which a subexpression is hoisted into its own function
+_MAX_INLINE_TEXT = 16_384  # and its length (so no generated function is huge)
+_CACHED_SOURCE_MAX = 1 << 16  # longer generated sources are neither cached nor compiled whole
 
 _NO_CONST = object()
 _name = sys.intern  # constant names recur in every policy's namespace
@@ -99,31 +104,6 @@ class FusablePart:
     constants: Mapping[str, Any]
 
 
-def like_matcher(pattern: tuple[str | ast.Wildcard, ...]) -> Callable[[str], bool]:
-    """A fast matcher for a `like` pattern (prefix/suffix/substring special cases)."""
-    parts = list(pattern)
-    stars = [isinstance(p, ast.Wildcard) for p in parts]
-    texts = [p for p in parts if isinstance(p, str)]
-    if not any(stars):
-        exact = "".join(texts)
-        return lambda s: s == exact
-    if len(parts) == 1:
-        return lambda s: True
-    if len(parts) == 2 and stars == [False, True]:
-        prefix = texts[0]
-        return lambda s: s.startswith(prefix)
-    if len(parts) == 2 and stars == [True, False]:
-        suffix = texts[0]
-        return lambda s: s.endswith(suffix)
-    if len(parts) == 3 and stars == [True, False, True]:
-        middle = texts[0]
-        return lambda s: middle in s
-    regex = re.compile(
-        "".join(".*" if isinstance(p, ast.Wildcard) else re.escape(p) for p in parts), re.DOTALL
-    )
-    return lambda s: regex.fullmatch(s) is not None
-
-
 class _Generator:
     """Generates the Python module text for one policy."""
 
@@ -143,11 +123,16 @@ class _Generator:
         return f"_t{self._temp}"
 
     def const(self, value: Any) -> str:
-        try:
-            key: tuple[type, Any] | None = (value.__class__, value)
-            hash(key)
-        except TypeError:
-            key = None
+        key: tuple[type, Any] | None = None
+        # Sets and records are not shared: comparing a nested literal with every equal
+        # one met before costs its size each time (and `[[...]] == [[...]]` meets one at
+        # every level).
+        if value.__class__ is not CedarSet and value.__class__ is not CedarRecord:
+            try:
+                key = (value.__class__, value)
+                hash(key)
+            except TypeError:
+                key = None
         if key is not None and key in self._const_ids:
             return self._const_ids[key]
         name = _name(f"{self.prefix}_k{len(self.consts)}")
@@ -173,11 +158,9 @@ class _Generator:
         return _Code(self.const(value), None, const=value)
 
     def hoist(self, code: _Code) -> _Code:
-        if code.depth < _MAX_DEPTH:
+        if code.depth < _MAX_DEPTH and len(code.text) <= _MAX_INLINE_TEXT:
             return code
-        name = f"{self.prefix}_h{len(self.helpers)}"
-        self.helpers.append(f"def {name}(P, A, R, C, E):\n    return {code.text}\n")
-        return _Code(f"{name}(P, A, R, C, E)", code.type, 1, code.const)
+        return _Code(self.helper(f"    return {code.text}\n"), code.type, 1, code.const)
 
     def failing(self, exc: EvaluationError, type_: str | None = None) -> _Code:
         return _Code(f"_rt.fail({self.const(exc.message)}, {self.const(exc.code)})", type_)
@@ -191,9 +174,75 @@ class _Generator:
                 f"(False if {t} is False else _rt.check_bool({t})))")
 
     # -- expressions ------------------------------------------------------------------------
-    def expr(self, node: ast.Expr) -> _Code:
-        code: _Code = getattr(self, _VISITORS[node.__class__])(node)
-        return self.hoist(code)
+    #
+    # A syntax tree can be as deep as its text is long (`a || b || ...`, `x.a.b.c...`,
+    # `1 + 1 + ...` nest to the left), so the tree is walked with an explicit stack, never
+    # by recursion. Each node is compiled from its children's code by a `_Build`; chains
+    # are compiled flat (see `_plan`), so the generated Python nests only as deeply as the
+    # text's own parentheses, and not at all at run time.
+
+    def expr(self, root: ast.Expr) -> _Code:
+        """The code of ``root``: a post-order walk over an explicit stack of tasks."""
+        codes: list[_Code] = []
+        tasks: list[Any] = [root]
+        leaves = _LEAVES
+        while tasks:
+            task = tasks.pop()
+            if task.__class__ is _Build:
+                count = task.count
+                if count:
+                    children = codes[-count:]
+                    del codes[-count:]
+                else:
+                    children = []
+                codes.append(self.hoist(task.build(task.node, children)))
+                continue
+            leaf = leaves.get(task.__class__)
+            if leaf is not None:
+                codes.append(self.hoist(leaf(self, task)))
+                continue
+            children_nodes, build = self._plan(task)
+            tasks.append(_Build(task, len(children_nodes), build))
+            tasks.extend(reversed(children_nodes))
+        # INVARIANT: every task pushes exactly one code, consuming its children's.
+        assert len(codes) == 1
+        return codes[0]
+
+    def _plan(self, node: Any) -> tuple[list[Any], Callable[[Any, list[_Code]], _Code]]:
+        """The child nodes to compile first (in Cedar's evaluation order) and how to
+        build ``node``'s code from theirs."""
+        cls = node.__class__
+        if cls is ast.And or cls is ast.Or:
+            return self._plan_chain(node)
+        if cls in _SPINE and _spine_length(node, _SPINE_INLINE) >= _SPINE_INLINE:
+            return self._plan_spine(node)
+        if cls is ast.BinaryOp:
+            return [node.left, node.right], lambda n, c: self._binary_op(n, c[0], c[1])
+        if cls is ast.GetAttr:
+            return [node.expr], lambda n, c: self._get_attr(n, c[0])
+        if cls is ast.MethodCall:
+            return [node.receiver, *node.args], lambda n, c: self._method_call(n, c[0], c[1:])
+        if cls is ast.If:
+            return [node.cond, node.then, node.else_], lambda n, c: self._if(*c)
+        if cls is ast.Not:
+            return [node.arg], lambda n, c: self._not(c[0])
+        if cls is ast.Neg:
+            return [node.arg], lambda n, c: self._neg(c[0])
+        if cls is ast.Like:
+            return [node.expr], lambda n, c: self._like(n, c[0])
+        if cls is ast.Is:
+            if node.in_expr is None:
+                return [node.expr], lambda n, c: self._is(n, c[0], None)
+            return [node.expr, node.in_expr], lambda n, c: self._is(n, c[0], c[1])
+        if cls is ast.Has:
+            return [node.expr], lambda n, c: self._has(n, c[0])
+        if cls is ast.ExtensionCall:
+            return list(node.args), lambda n, c: self._extension_call(n, c)
+        if cls is ast.SetLiteral:
+            return list(node.elements), lambda n, c: self._set_literal(c)
+        if cls is ast.RecordLiteral:
+            return [v for _, v in node.items], lambda n, c: self._record_literal(n, c)
+        raise AssertionError(f"unknown expression node {cls.__name__}")
 
     def _literal(self, node: ast.Literal) -> _Code:
         return self.literal(node.value)
@@ -212,8 +261,7 @@ class _Generator:
             return self.failing(EvaluationError(f"template slot `?{node.name}` is not linked"))
         return self.literal(value)
 
-    def _if(self, node: ast.If) -> _Code:
-        c, t, e = self.expr(node.cond), self.expr(node.then), self.expr(node.else_)
+    def _if(self, c: _Code, t: _Code, e: _Code) -> _Code:
         if c.const is True:
             return t
         if c.const is False:
@@ -222,28 +270,138 @@ class _Generator:
         depth = max(c.depth, t.depth, e.depth) + 1
         return _Code(f"({t.text} if {self.as_bool(c)} else {e.text})", typ, depth)
 
-    def _and(self, node: ast.And) -> _Code:
-        left, right = self.expr(node.left), self.expr(node.right)
-        if left.const is False:
-            return left
-        depth = max(left.depth, right.depth) + 1
-        return _Code(f"({self.as_bool(left)} and {self.as_bool(right)})", _BOOL, depth)
+    # -- `&&` and `||` chains -----------------------------------------------------------------
 
-    def _or(self, node: ast.Or) -> _Code:
-        left, right = self.expr(node.left), self.expr(node.right)
-        if left.const is True:
-            return left
-        depth = max(left.depth, right.depth) + 1
-        return _Code(f"({self.as_bool(left)} or {self.as_bool(right)})", _BOOL, depth)
+    def _plan_chain(self, node: ast.And | ast.Or
+                    ) -> tuple[list[Any], Callable[[Any, list[_Code]], _Code]]:
+        """`a && b && c` (or `||`) as one flat chain of operands, left to right.
 
-    def _not(self, node: ast.Not) -> _Code:
-        arg = self.expr(node.arg)
+        A run of `e has a.b.c...` conjuncts (the parser shares `e`, `e.a`, `e.a.b`
+        between them) becomes one `_rt.has_path` call when long, which keeps its code
+        linear in the path rather than quadratic.
+        """
+        cls = node.__class__
+        operands: list[Any] = []
+        current: Any = node
+        while current.__class__ is cls:
+            operands.append(current.right)
+            current = current.left
+        operands.append(current)
+        operands.reverse()
+        items: list[tuple[str, ...] | None] = []  # per child: None, or a has-path's names
+        children: list[Any] = []
+        i = 0
+        while i < len(operands):
+            names = _has_run(operands, i) if cls is ast.And else None
+            if names is not None:
+                children.append(operands[i].expr)
+                items.append(names)
+                i += len(names)
+            else:
+                children.append(operands[i])
+                items.append(None)
+                i += 1
+        keyword = "and" if cls is ast.And else "or"
+        return children, lambda n, c: self._chain(keyword, items, c)
+
+    def _chain(self, keyword: str, items: list[tuple[str, ...] | None],
+               codes: list[_Code]) -> _Code:
+        first = codes[0]
+        if items[0] is None and first.const is (keyword == "or"):
+            # `true || ...` is true and `false && ...` false, as `_rt` would find.
+            return first
+        texts = []
+        for names, code in zip(items, codes, strict=True):
+            if names is None:
+                texts.append(self.as_bool(code))
+            else:
+                texts.append(f"_rt.has_path(E, {code.text}, {self.const(names)})")
+        depth = max(code.depth for code in codes) + 1
+        runs = _chunks(texts)
+        if len(runs) == 1:
+            return _Code(f"({f' {keyword} '.join(texts)})", _BOOL, depth)
+        # A very long chain: one helper per run, so no generated function is huge.
+        calls = [self.helper(f"    return ({f' {keyword} '.join(run)})\n") for run in runs]
+        return _Code(f"({f' {keyword} '.join(calls)})", _BOOL, 1)
+
+    # -- left-nested chains of `+ - *`, `.attr` and `.method(...)` ----------------------------
+
+    def _plan_spine(self, node: Any) -> tuple[list[Any], Callable[[Any, list[_Code]], _Code]]:
+        """A long left-nested chain (`x.a.b.c...`, `1 + 2 - 3 ...`, `d.offset(x).offset(y)`)
+        compiled as statements, one per link, each reading the value so far from `v`:
+        evaluated left to right like the nested expression, with no nesting."""
+        links: list[Any] = []
+        current = node
+        while current.__class__ in _SPINE and (
+            current.__class__ is not ast.BinaryOp or current.op in _ARITHMETIC
+        ):
+            links.append(current)
+            current = _spine_child(current)
+        links.reverse()
+        children: list[Any] = [current]
+        counts = []
+        for link in links:
+            cls = link.__class__
+            if cls is ast.BinaryOp:
+                children.append(link.right)
+                counts.append(1)
+            elif cls is ast.MethodCall:
+                children.extend(link.args)
+                counts.append(len(link.args))
+            else:
+                counts.append(0)
+        return children, lambda n, c: self._spine(links, counts, c)
+
+    def _spine(self, links: list[Any], counts: list[int], codes: list[_Code]) -> _Code:
+        statements: list[str] = []
+        value = codes[0]
+        at = 1
+        for link, count in zip(links, counts, strict=True):
+            args = codes[at:at + count]
+            at += count
+            if value.const is _NO_CONST and value.text != "v":
+                statements.append(f"    v = {value.text}\n")
+                value = _Code("v", value.type)
+            cls = link.__class__
+            if cls is ast.BinaryOp:
+                value = self._binary_op(link, value, args[0])
+            elif cls is ast.MethodCall:
+                value = self._method_call(link, value, args)
+            else:
+                value = self._get_attr(link, value)
+        if not statements:
+            return value  # every link was folded into a constant
+        statements.append(f"    return {value.text}\n")
+        return _Code(self._statements(statements), value.type, 1, value.const)
+
+    def _statements(self, statements: list[str]) -> str:
+        """A call of a helper running ``statements`` (which set `v`, then return)."""
+        runs = _chunks(statements[:-1])
+        if len(runs) == 1:
+            return self.helper("".join(statements))
+        body = ["    v = None\n"]
+        for run in runs:
+            call = self.helper("".join(run) + "    return v\n", "v")
+            body.append(f"    v = {call}\n")
+        body.append(statements[-1])
+        return self.helper("".join(body))
+
+    def helper(self, body: str, *extra: str) -> str:
+        """Define a helper function with ``body`` (parameters P, A, R, C, E and
+        ``extra``); the text calling it."""
+        name = f"{self.prefix}_h{len(self.helpers)}"
+        params = ", ".join(("P", "A", "R", "C", "E", *extra))
+        self.helpers.append(f"def {name}({params}):\n{body}")
+        return f"{name}({params})"
+
+    # -- operators --------------------------------------------------------------------------
+
+    def _not(self, arg: _Code) -> _Code:
         if arg.type == _BOOL:
             return _Code(f"(not {arg.text})", _BOOL, arg.depth + 1)
         return _Code(f"_rt.not_({arg.text})", _BOOL, arg.depth + 1)
 
-    def _neg(self, node: ast.Neg) -> _Code:
-        arg = self.expr(node.arg)
+    def _neg(self, arg: _Code) -> _Code:
         if arg.const is not _NO_CONST:
             try:
                 return self.literal(rt.neg(arg.const))
@@ -251,8 +409,7 @@ class _Generator:
                 return self.failing(exc, _LONG)
         return _Code(f"_rt.neg({arg.text})", _LONG, arg.depth + 1)
 
-    def _binary_op(self, node: ast.BinaryOp) -> _Code:
-        left, right = self.expr(node.left), self.expr(node.right)
+    def _binary_op(self, node: ast.BinaryOp, left: _Code, right: _Code) -> _Code:
         depth = max(left.depth, right.depth) + 1
         op = node.op
         if op in ("==", "!="):
@@ -262,24 +419,35 @@ class _Generator:
             return _Code(text, _BOOL, depth)
         if op in ("<", "<=", ">", ">="):
             return _Code(self._compare(op, left, right), _BOOL, depth)
-        if op in ("+", "-", "*"):
-            fn = {"+": "add", "-": "sub", "*": "mul"}[op]
+        if op in _ARITHMETIC:
+            fn = _ARITHMETIC[op]
             if left.const is not _NO_CONST and right.const is not _NO_CONST:
                 try:
                     return self.literal(getattr(rt, fn)(left.const, right.const))
                 except EvaluationError as exc:
                     return self.failing(exc, _LONG)
             if left.type == _LONG and right.type == _LONG:
+                # The slow path (an overflow) needs the operands again: name them unless
+                # they are plain names or numbers, or nested sums would double their text
+                # at every level.
+                a, b = self.reusable(left.text), self.reusable(right.text)
                 t = self.temp()
                 return _Code(
-                    f"({t} if {LONG_MIN} <= ({t} := {left.text} {op} {right.text}) <= {LONG_MAX}"
-                    f" else _rt.{fn}({left.text}, {right.text}))",
+                    f"({t} if {LONG_MIN} <= ({t} := {a[0]} {op} {b[0]}) <= {LONG_MAX}"
+                    f" else _rt.{fn}({a[1]}, {b[1]}))",
                     _LONG, depth,
                 )
             return _Code(f"_rt.{fn}({left.text}, {right.text})", _LONG, depth)
         if op == "in":
             return _Code(self._in(left, right), _BOOL, depth)
         raise AssertionError(f"unknown binary operator {op}")
+
+    def reusable(self, text: str) -> tuple[str, str]:
+        """(text evaluating ``text``, text reading its value again afterwards)."""
+        if _PLAIN.fullmatch(text):
+            return text, text
+        t = self.temp()
+        return f"({t} := {text})", t
 
     def _equal(self, left: _Code, right: _Code) -> str:
         # Python's `==` is Cedar's `==` unless a Bool can meet a Long (True == 1 in Python).
@@ -330,30 +498,26 @@ class _Generator:
                         f" and not {k}.isdisjoint({e}.ancestors))))")
         return f"_rt.entity_in(E, {left.text}, {right.text})"
 
-    def _like(self, node: ast.Like) -> _Code:
-        arg = self.expr(node.expr)
+    def _like(self, node: ast.Like, arg: _Code) -> _Code:
         m = self.const(like_matcher(node.pattern))
         if arg.type == _STRING:
             return _Code(f"{m}({arg.text})", _BOOL, arg.depth + 1)
         return _Code(f"_rt.like({arg.text}, {m})", _BOOL, arg.depth + 1)
 
-    def _is(self, node: ast.Is) -> _Code:
-        arg = self.expr(node.expr)
+    def _is(self, node: ast.Is, arg: _Code, target: _Code | None) -> _Code:
         t = self.const(node.entity_type)
-        if node.in_expr is None:
+        if target is None:
             if arg.type == _ENTITY:
                 return _Code(f"({arg.text}[0] == {t})", _BOOL, arg.depth + 1)
             return _Code(f"_rt.is_type({arg.text}, {t})", _BOOL, arg.depth + 1)
         # `x is T in y` is `x is T && x in y`.
         tmp = self.temp()
         bound = _Code(tmp, arg.type)
-        target = self.expr(node.in_expr)
         test = self._in(bound, target)
         depth = max(arg.depth, target.depth) + 2
         return _Code(f"(_rt.is_type(({tmp} := {arg.text}), {t}) and {test})", _BOOL, depth)
 
-    def _has(self, node: ast.Has) -> _Code:
-        arg = self.expr(node.expr)
+    def _has(self, node: ast.Has, arg: _Code) -> _Code:
         a = self.const(node.attr)
         if arg.type == _RECORD:
             return _Code(f"({a} in {arg.text})", _BOOL, arg.depth + 1)
@@ -363,8 +527,7 @@ class _Generator:
                          _BOOL, arg.depth + 1)
         return _Code(f"_rt.has_attr(E, {arg.text}, {a})", _BOOL, arg.depth + 1)
 
-    def _get_attr(self, node: ast.GetAttr) -> _Code:
-        arg = self.expr(node.expr)
+    def _get_attr(self, node: ast.GetAttr, arg: _Code) -> _Code:
         a = self.const(node.attr)
         depth = arg.depth + 1
         if arg.const is not _NO_CONST and arg.type == _RECORD:
@@ -398,9 +561,7 @@ class _Generator:
                 None, depth)
         return _Code(f"_rt.attr(E, {arg.text}, {a})", None, depth)
 
-    def _method_call(self, node: ast.MethodCall) -> _Code:
-        recv = self.expr(node.receiver)
-        args = [self.expr(a) for a in node.args]
+    def _method_call(self, node: ast.MethodCall, recv: _Code, args: list[_Code]) -> _Code:
         depth = max([recv.depth, *(a.depth for a in args)]) + 1
         name = node.name
         builtin = {
@@ -439,10 +600,9 @@ class _Generator:
         f = self.const(method.impl)
         return _Code(f"{f}({', '.join(v.text for v in values)})", _static(method), depth)
 
-    def _extension_call(self, node: ast.ExtensionCall) -> _Code:
+    def _extension_call(self, node: ast.ExtensionCall, args: list[_Code]) -> _Code:
         from rune.cedar.extensions import FUNCTIONS
 
-        args = [self.expr(a) for a in node.args]
         function = FUNCTIONS.get(node.name)
         if function is None:
             # e.g. `unknown("x")`, the partial-evaluation marker Cedar's parser accepts:
@@ -462,15 +622,14 @@ class _Generator:
         depth = max((a.depth for a in args), default=0) + 1
         return _Code(f"{f}({', '.join(a.text for a in args)})", _static(function), depth)
 
-    def _set_literal(self, node: ast.SetLiteral) -> _Code:
-        items = [self.expr(e) for e in node.elements]
+    def _set_literal(self, items: list[_Code]) -> _Code:
         if all(i.const is not _NO_CONST for i in items):
             return self.literal(CedarSet(i.const for i in items))
         depth = max((i.depth for i in items), default=0) + 1
         return _Code(f"_rt.make_set({', '.join(i.text for i in items)})", _SET, depth)
 
-    def _record_literal(self, node: ast.RecordLiteral) -> _Code:
-        items = [(k, self.expr(v)) for k, v in node.items]
+    def _record_literal(self, node: ast.RecordLiteral, values: list[_Code]) -> _Code:
+        items = [(k, v) for (k, _), v in zip(node.items, values, strict=True)]
         if all(v.const is not _NO_CONST for _, v in items):
             return self.literal(CedarRecord((k, v.const) for k, v in items))
         depth = max((v.depth for _, v in items), default=0) + 1
@@ -478,13 +637,86 @@ class _Generator:
         return _Code(f"_rt.make_record({pairs})", _RECORD, depth)
 
 
-_VISITORS = {
-    getattr(ast, name): "_" + re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
-    for name in (
-        "Literal", "Var", "Slot", "If", "And", "Or", "Not", "Neg", "BinaryOp", "Like", "Is",
-        "Has", "GetAttr", "MethodCall", "ExtensionCall", "SetLiteral", "RecordLiteral",
-    )
+_LEAVES: dict[type, Callable[[_Generator, Any], _Code]] = {
+    ast.Literal: _Generator._literal,
+    ast.Var: _Generator._var,
+    ast.Slot: _Generator._slot,
 }
+_ARITHMETIC = {"+": "add", "-": "sub", "*": "mul"}
+_SPINE = frozenset({ast.GetAttr, ast.MethodCall, ast.BinaryOp})
+# A left-nested chain this long or longer is compiled as statements (`_plan_spine`);
+# shorter ones inline, as the common `context.a.b` must stay one expression.
+_SPINE_INLINE = 16
+# The most operands of a chain, or statements, in one generated function.
+_CHAIN_CHUNK = 256
+# A `has` path this long or longer is one `_rt.has_path` call (see `_plan_chain`).
+_HAS_PATH_MIN = 4
+_PLAIN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\(-?[0-9]+\)")
+
+
+def _chunks(texts: list[str]) -> list[list[str]]:
+    """``texts`` in order, cut into runs of at most `_CHAIN_CHUNK` texts and about
+    `_MAX_INLINE_TEXT` characters (one text, however long, makes a run)."""
+    runs: list[list[str]] = [[]]
+    size = 0
+    for text in texts:
+        run = runs[-1]
+        if run and (len(run) >= _CHAIN_CHUNK or size + len(text) > _MAX_INLINE_TEXT):
+            run = []
+            runs.append(run)
+            size = 0
+        run.append(text)
+        size += len(text)
+    return runs
+
+
+@dataclass(frozen=True, slots=True)
+class _Build:
+    """A task of `_Generator.expr`: build ``node``'s code from its ``count`` children's."""
+
+    node: Any
+    count: int
+    build: Callable[[Any, list[_Code]], _Code]
+
+
+def _spine_child(node: Any) -> Any:
+    """The left operand, receiver or record of a link of a left-nested chain."""
+    cls = node.__class__
+    if cls is ast.GetAttr:
+        return node.expr
+    if cls is ast.MethodCall:
+        return node.receiver
+    return node.left
+
+
+def _spine_length(node: Any, most: int) -> int:
+    """How many links (up to ``most``) the left-nested chain at ``node`` has."""
+    count = 0
+    while count < most and node.__class__ in _SPINE and (
+        node.__class__ is not ast.BinaryOp or node.op in _ARITHMETIC
+    ):
+        count += 1
+        node = _spine_child(node)
+    return count
+
+
+def _has_run(operands: list[Any], start: int) -> tuple[str, ...] | None:
+    """The attribute names of the `e has a.b.c...` run starting at ``operands[start]``
+    (each conjunct tests the attribute the one before reached, on the very same node
+    objects), when at least `_HAS_PATH_MIN` long; else None."""
+    first = operands[start]
+    if first.__class__ is not ast.Has:
+        return None
+    names = [first.attr]
+    previous = first
+    for operand in operands[start + 1:]:
+        target = operand.expr if operand.__class__ is ast.Has else None
+        if not (target.__class__ is ast.GetAttr and target.expr is previous.expr
+                and target.attr == previous.attr):
+            break
+        names.append(operand.attr)
+        previous = operand
+    return tuple(names) if len(names) >= _HAS_PATH_MIN else None
 
 
 def _static(function: Any) -> str | None:
@@ -533,6 +765,9 @@ def _policy_parts(
             if body.const is False:
                 continue
             conditions.append(f"(not {gen.as_bool(body)})")
+    runs = _chunks(conditions)
+    if len(runs) > 1:  # (thousands of `when { ... }` clauses, or very long ones)
+        conditions = [gen.helper(f"    return ({' and '.join(run)})\n") for run in runs]
     scopes = {
         "principal": scope_test("P", policy.principal, gen),
         "action": scope_test("A", policy.action, gen),
@@ -562,14 +797,22 @@ def compile_policy(
     full = [s for s in scopes.values() if s is not None] + conditions
     residual = [s for k, s in scopes.items() if s is not None and k in residual_scope]
     residual += conditions
-    source = "".join(gen.helpers)
-    source += f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
+    condition = f"def condition(P, A, R, C, E):\n    return {' and '.join(residual) or 'True'}\n"
     full_source = f"def full(P, A, R, C, E):\n    return {' and '.join(full) or 'True'}\n"
     namespace = _namespace(gen)
+    source = "".join(gen.helpers) + condition
+    key = source + full_source
+    if len(key) > _CACHED_SOURCE_MAX:
+        # A huge policy: each function compiled on its own (CPython's compiler holds a
+        # whole module's syntax tree at once, about a hundred bytes per character), and
+        # not kept in the shared cache.
+        _run_each([*gen.helpers, condition], namespace)
+        return CompiledPolicy(policy_id, policy.effect is ast.Effect.FORBID,
+                              namespace["condition"],
+                              compile(full_source, "<cedar policy>", "exec"), key)
     # Policies of the same shape generate the same source (constants are named by
     # position), so they share code objects and source strings; only their constants
     # differ.
-    key = source + full_source
     cached = _CODE_CACHE.get(key)
     if cached is None:
         if len(_CODE_CACHE) >= _CODE_CACHE_MAX:
@@ -585,6 +828,13 @@ def compile_policy(
         full_code,
         text,
     )
+
+
+def _run_each(functions: list[str], namespace: dict[str, Any]) -> None:
+    """Define each function of ``functions`` (source texts) in ``namespace``, compiling
+    them one at a time."""
+    for function in functions:
+        exec(compile(function, "<cedar policy>", "exec"), namespace)
 
 
 def fusable_condition(

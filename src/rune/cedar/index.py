@@ -67,6 +67,10 @@ _LISTED_OUTCOMES = 10  # plans of up to this many policies map outcomes through 
 _FUSE_AFTER = 64
 FUSE_AT_FIRST_USE = False
 _FUSED_CODE_MAX = 4096
+# A fused plan's source is compiled only up to this size (a plan is worth fusing for its
+# many small conditions, not for one enormous one), and cached only up to the smaller.
+_FUSED_SOURCE_MAX = 1 << 18
+_FUSED_CACHED_MAX = 1 << 16
 
 _NAME = re.compile(r"\b_[kh]\d+\b")
 _ENTITY_OF = {"P": re.compile(r"\bE\.get\(P\)"), "R": re.compile(r"\bE\.get\(R\)")}
@@ -379,16 +383,22 @@ class PreparedPolicySet:
                 policy.ast, dict(policy.slot_values), residual_scope=self._residuals[position])
         return part
 
-    def _fuse(self, bits: int) -> Plan:
+    def _fuse(self, bits: int) -> Any:
+        """The fused function of a plan; or, when it would be huge (policies of
+        thousands of conditions), the plan as a plain list, run by the loop."""
         compiled = self.compiled
         positions = [i for i in range(bits.bit_length()) if bits >> i & 1]
         parts = [self._part(i) for i in positions]
         source = _fused_source(parts)
+        if len(source) > _FUSED_SOURCE_MAX:
+            return list(self._plan(bits))
         code = _FUSED_CODE.get(source)
         if code is None:
             if len(_FUSED_CODE) >= _FUSED_CODE_MAX:
                 _FUSED_CODE.clear()
-            code = _FUSED_CODE[source] = compile(source, "<cedar plan>", "exec")
+            code = compile(source, "<cedar plan>", "exec")
+            if len(source) <= _FUSED_CACHED_MAX:
+                _FUSED_CODE[source] = code
         ids = [compiled[i].id for i in positions]
         forbid = [compiled[i].forbid for i in positions]
         precise = [compiled[i].condition for i in positions]
@@ -470,8 +480,9 @@ class PreparedPolicySet:
         if cls is _LoopPlan:
             plan.uses_left -= 1
             if not plan.uses_left:  # hot enough: fuse it (see `_FUSE_AFTER`)
-                fused = self._plans[bits] = self._fuse(bits)
-                return fused(principal, action, resource, context, entities)  # type: ignore[no-any-return]
+                plan = self._plans[bits] = self._fuse(bits)
+                if plan.__class__ is _function:
+                    return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
         elif cls is not list:
             plan = self._plan_for(bits)
             if plan.__class__ is _function:

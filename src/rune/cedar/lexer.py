@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from sys import intern
 from typing import NamedTuple
 
+from rune.cedar.limits import MAX_REPORTED_ERRORS
 from rune.errors import Diagnostic, SourceSpan
 
 __all__ = [
@@ -163,7 +164,11 @@ def tokenize(text: str, file: str | None = None, *, origin: int = 0, line: int =
 
     Returns:
         The tokens (the last is always `EOF`), the diagnostics and the offset map.
+
+    Raises:
+        TypeError: ``text`` is not a `str`.
     """
+    _check_type(text, "tokenize")
     source_map = SourceMap.of(text, file, origin=origin, line=line, column=column)
     tokens, diagnostics, _ = _scan(text, source_map, 0, statement=False)
     return Lexed(tuple(tokens), tuple(diagnostics), source_map)
@@ -175,7 +180,11 @@ def tokenize_statements(text: str, file: str | None = None) -> Iterator[Lexed]:
 
     Parsing a large policy file statement by statement keeps only one statement's tokens
     alive at a time. Spans and offsets are those of the whole text.
+
+    Raises:
+        TypeError: ``text`` is not a `str` (when the first statement is asked for).
     """
+    _check_type(text, "tokenize_statements")
     source_map = SourceMap.of(text, file)
     n = len(text)
     pos = 0
@@ -184,6 +193,11 @@ def tokenize_statements(text: str, file: str | None = None) -> Iterator[Lexed]:
         yield Lexed(tuple(tokens), tuple(diagnostics), source_map)
         if pos >= n:
             return
+
+
+def _check_type(text: object, function: str) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"{function}: argument `text` must be a str, not {type(text).__name__}")
 
 
 def _scan(text: str, source_map: SourceMap, pos: int, *, statement: bool
@@ -231,7 +245,9 @@ def _scan(text: str, source_map: SourceMap, pos: int, *, statement: bool
             code = "invalid-token"
             message = _HINTS.get(char) or f"invalid token `{_visible(text[pos:end])}`"
         append(Token(ERROR, text[pos:end], pos, end))
-        diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
+        # (One more than the parser reports, so that it knows there were more.)
+        if len(diagnostics) <= MAX_REPORTED_ERRORS:
+            diagnostics.append(Diagnostic(code, message, source_map.span(pos, end)))
         pos = end
     append(Token(EOF, "", n, n))
     return tokens, diagnostics, n

@@ -1,6 +1,7 @@
 """The Cedar parser: policy text to policy and template ASTs with source spans.
 
-A hand-written recursive-descent parser accepting exactly what cedar-policy 4.12 accepts;
+A hand-written parser accepting exactly what cedar-policy 4.12 accepts (and expressions
+nested deeper than its stack allows, up to `rune.cedar.limits.MAX_NESTING_DEPTH`);
 the expression grammar lives in `rune.cedar._expressions`, the scope rules in
 `rune.cedar._scope`.
 
@@ -12,6 +13,7 @@ reports every broken policy of a file, sorted by position, in one `ParseError`.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -27,6 +29,7 @@ from rune.cedar.ast import (
 )
 from rune.cedar.errors import ParseError
 from rune.cedar.lexer import EOF, ERROR, IDENT, STRING, tokenize, tokenize_statements
+from rune.cedar.limits import checked_text
 from rune.cedar.values import EntityUID
 
 __all__ = [
@@ -55,9 +58,6 @@ class _PolicyParser(ExpressionParser):
             try:
                 out.append(self.policy())
             except Abort:
-                self.recover(start)
-            except RecursionError:
-                self.too_deep()
                 self.recover(start)
         return out
 
@@ -254,31 +254,40 @@ class _PolicyParser(ExpressionParser):
         return Condition(keyword.text != "unless", body, self.span_from(keyword.start))
 
 
-def parse_policies(text: str, file: str | None = None) -> list[PolicyAST]:
+def parse_policies(text: str, file: str | None = None, *, max_length: int | None = None
+                   ) -> list[PolicyAST]:
     """Parse Cedar policies and templates.
 
     Args:
         text: Cedar policy text, zero or more policies each ending with `;`.
         file: a file name used in the spans of nodes and errors.
+        max_length: the most characters accepted (default
+            `rune.cedar.limits.MAX_POLICY_TEXT_LENGTH`).
 
     Returns:
         The policies and templates in source order.
 
     Raises:
+        TypeError: ``text`` is not a `str`.
         ParseError: carrying one `Diagnostic` per problem found in the whole text, sorted by
-            position, each with a span; rendering it shows a caret snippet.
+            position, each with a span; rendering it shows a caret snippet. A text longer
+            than ``max_length`` is a `policy-text-too-large` error.
     """
-    return list(iter_policies(text, file))
+    text = checked_text(text, "parse_policies", max_length=max_length, file=file)
+    return list(iter_policies(text, file, max_length=max_length))
 
 
-def iter_policies(text: str, file: str | None = None) -> Iterator[PolicyAST]:
+def iter_policies(text: str, file: str | None = None, *, max_length: int | None = None
+                  ) -> Iterator[PolicyAST]:
     """`parse_policies`, one policy at a time: a caller that keeps only a little of each
     tree never holds the trees of a whole file at once.
 
     Raises:
+        TypeError: ``text`` is not a `str` (when the first policy is asked for).
         ParseError: as `parse_policies` does, once the first problem is reached (after the
             policies before it have been yielded).
     """
+    text = checked_text(text, "iter_policies", max_length=max_length, file=file)
     count = 0
     for statement in tokenize_statements(text, file):
         parser = _PolicyParser(statement)
@@ -312,8 +321,11 @@ def parse_policy_at(text: str, *, offset: int, line: int, column: int, file: str
         file: the file name of the spans.
 
     Raises:
+        TypeError: ``text`` is not a `str`.
         ParseError: if ``text`` is not exactly one policy.
     """
+    # (No size limit: the text is a piece of a file whose size was checked when loaded.)
+    text = checked_text(text, "parse_policy_at", max_length=sys.maxsize, file=file)
     parser = _PolicyParser(tokenize(text, file, origin=offset, line=line, column=column))
     policies = parser.policies()
     parser.finish(text)
@@ -326,8 +338,10 @@ def parse_expression(text: str, file: str | None = None) -> Expr:
     """Parse one Cedar expression (template slots are allowed).
 
     Raises:
+        TypeError: ``text`` is not a `str`.
         ParseError: with every problem found.
     """
+    text = checked_text(text, "parse_expression", file=file)
     parser = ExpressionParser(tokenize(text, file))
     result: Expr | None = None
     try:
@@ -336,8 +350,6 @@ def parse_expression(text: str, file: str | None = None) -> Expr:
             parser.unexpected("end of input")
     except Abort:
         pass
-    except RecursionError:
-        parser.too_deep()
     parser.finish(text)
     assert result is not None  # INVARIANT: an abort always records a diagnostic
     return result
@@ -347,8 +359,10 @@ def parse_entity_uid(text: str) -> EntityUID:
     """Parse an entity uid such as `User::"alice"` or `Ns::Type::"id"`.
 
     Raises:
+        TypeError: ``text`` is not a `str`.
         ParseError: if the text is not exactly one entity uid literal.
     """
+    text = checked_text(text, "parse_entity_uid")
     parser = ExpressionParser(tokenize(text))
     result: EntityUID | None = None
     try:
@@ -371,8 +385,10 @@ def parse_entity_type(text: str) -> str:
     """Parse an entity type name such as `User` or `Ns::User` (checked, returned normalized).
 
     Raises:
+        TypeError: ``text`` is not a `str`.
         ParseError: if the text is not exactly one entity type name.
     """
+    text = checked_text(text, "parse_entity_type")
     parser = ExpressionParser(tokenize(text))
     result: str | None = None
     try:

@@ -10,6 +10,7 @@ and the memory of one is reused for the next.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from rune.cedar import ast as syntax
 from rune.cedar.errors import LinkError
+from rune.cedar.limits import checked_text
 from rune.cedar.values import EntityUID
 from rune.errors import SourceSpan
 
@@ -239,15 +241,25 @@ class PolicySet:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_str(cls, text: str, file: str | None = None) -> PolicySet:
+    def from_str(cls, text: str, file: str | None = None, *, max_length: int | None = None
+                 ) -> PolicySet:
         """Parse Cedar policy text.
 
+        Args:
+            text: the policies, templates and their annotations.
+            file: the file name used in spans.
+            max_length: the most characters accepted (default
+                `rune.cedar.limits.MAX_POLICY_TEXT_LENGTH`, 1 Mi).
+
         Raises:
-            ParseError: with every syntax error of the text, each with its location.
+            TypeError: ``text`` is not a `str` (decode bytes first).
+            ParseError: with every syntax error of the text, each with its location; a
+                text longer than ``max_length`` is a `policy-text-too-large` error.
         """
         from rune.cedar.parser import iter_policies
 
-        parsed = iter_policies(text, file=file)
+        text = checked_text(text, "PolicySet.from_str", max_length=max_length, file=file)
+        parsed = iter_policies(text, file=file, max_length=sys.maxsize)
         policies: dict[str, Policy] = {}
         templates: dict[str, Template] = {}
         for i, node in enumerate(parsed):
@@ -324,7 +336,9 @@ class PolicySet:
         (`EntityUID`, `'T::"id"'` or `{"type": T, "id": I}`).
 
         Raises:
-            LinkError: unknown template, id already used, or slots missing or extra.
+            TypeError: ``values`` is not a mapping.
+            LinkError: unknown template, id already used, slots missing or extra, or a
+                slot name that is not a string.
         """
         from rune.cedar.request import to_entity_uid
 
@@ -334,7 +348,13 @@ class PolicySet:
         if new_id in self._policies or new_id in self._templates:
             raise LinkError(f"policy id `{new_id}` is already used", code="duplicate-policy-id")
         filled: dict[str, EntityUID] = {}
+        if not isinstance(values, Mapping):
+            raise TypeError(f"PolicySet.link: argument `values` must be a mapping, "
+                            f"not {type(values).__name__}")
         for key, value in values.items():
+            if key.__class__ is not str:
+                raise LinkError(f"template `{template_id}` link: slot names must be strings, "
+                                f"not {type(key).__name__}", code="unknown-slot")
             name = key[1:] if key.startswith("?") else key
             if name not in ("principal", "resource"):
                 raise LinkError(f"unknown slot `{key}`", code="unknown-slot")

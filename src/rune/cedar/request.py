@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -123,9 +123,12 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
         return CedarRecord()
     if value.__class__ is CedarRecord:
         return value  # type: ignore[no-any-return]
-    if not isinstance(value, dict):
+    if not isinstance(value, Mapping):
         raise RequestError("context must be a record (a JSON object)", code="invalid-context",
                            path="$.context")
+    if value.__class__ is not dict:
+        value = dict(value)
+    _check_keys(value)
     if schema is not None:
         return schema.parse_context(action, value)
     # (Flat contexts of strings, Booleans and Longs take `Request.__new__`'s fast path.)
@@ -138,12 +141,41 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
     return result
 
 
+_PLAIN_KEYS = frozenset({int, float, bool, type(None)})
+
+
+def _check_keys(context: dict[Any, Any]) -> None:
+    """Reject a key that is not a string, at any depth of the context (JSON objects have
+    only string keys; anything else would reach the evaluator)."""
+    stack: list[tuple[Any, str]] = [(context, "$.context")]
+    seen: set[int] = set()  # (a container met twice, even in a cycle, is read once)
+    while stack:
+        value, path = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                if key.__class__ is not str:
+                    shown = repr(key) if key.__class__ in _PLAIN_KEYS else "..."
+                    raise RequestError(
+                        f"record keys must be strings, found `{shown[:40]}` "
+                        f"({type(key).__name__})",
+                        code="invalid-key", path=path)
+                if isinstance(item, (Mapping, list, tuple)):
+                    stack.append((item, f"{path}.{key}"))
+        else:
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value)
+                         if isinstance(item, (Mapping, list, tuple)))
+
+
 class Request:
     """An authorization request: ``principal``, ``action``, ``resource`` (`EntityUID`s)
     and ``context`` (a `CedarRecord`), read-only.
 
     Entity uids may be given as `EntityUID`, `'Type::"id"'` text, or `{"type": T, "id": I}`;
-    the context as a JSON-style dict (with `__entity`/`__extn` escapes where needed).
+    the context as a JSON-style mapping with string keys (with `__entity`/`__extn`
+    escapes where needed).
     With a ``schema``, the context is parsed by the declared types and the request is
     validated against the action's `appliesTo`. A request also unpacks like the tuple
     ``(principal, action, resource, context)``.
@@ -181,10 +213,13 @@ class Request:
         if r is None:
             r = to_entity_uid(resource, "$.resource")
         if schema is None and context.__class__ is dict:
-            # Fast path: a flat context of strings, Booleans and in-range integers.
-            for v in context.values():
+            # Fast path: a flat context of strings, Booleans and in-range integers, under
+            # string keys.
+            for key, v in context.items():
                 k = v.__class__
-                if k is int:
+                if key.__class__ is not str:
+                    pass  # (`_context` reports it)
+                elif k is int:
                     if _LMIN <= v <= _LMAX:
                         continue
                 elif k is str or k is bool:

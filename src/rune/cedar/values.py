@@ -16,6 +16,7 @@ Booleans apart from Longs everywhere, including inside sets and records.
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -157,7 +158,19 @@ class CedarSet:
         return set_key(value) in self.keys
 
     def __eq__(self, other: object) -> bool:
-        return other.__class__ is CedarSet and self.keys == other.keys  # type: ignore[attr-defined]
+        if other.__class__ is not CedarSet:
+            return False
+        state = _EQUALITY
+        depth = state.depth
+        if depth >= _EQUAL_INLINE:
+            return _deep_equal(self, other)
+        # Comparing the key sets compares nested sets and records through this method
+        # again: count the levels (see `_EQUAL_INLINE`).
+        state.depth = depth + 1
+        try:
+            return self.keys == other.keys  # type: ignore[attr-defined, no-any-return]
+        finally:
+            state.depth = depth
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
@@ -187,33 +200,113 @@ class CedarSet:
 
 
 class CedarRecord(dict[str, Any]):
-    """An immutable-by-convention Cedar record with Cedar equality and a hash."""
+    """An immutable-by-convention Cedar record with Cedar equality and a hash.
 
-    __slots__ = ()
+    The hash covers the values too (records with the same keys are common: a set of
+    ten thousand `{"id": ...}` records must not fall into one hash bucket), and is
+    remembered. INVARIANT: a record is not changed once it has been hashed (records are
+    filled right after they are created, then only read).
+    """
+
+    __slots__ = ("_hash",)
+    _hash: int
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not CedarRecord:
             return False
         if len(self) != len(other):  # type: ignore[arg-type]
             return False
-        for k, v in self.items():
-            if k not in other:  # type: ignore[operator]
-                return False
-            if not cedar_equal(v, other[k]):  # type: ignore[index]
-                return False
-        return True
+        state = _EQUALITY
+        depth = state.depth
+        if depth >= _EQUAL_INLINE:
+            return _deep_equal(self, other)
+        state.depth = depth + 1  # (as in `CedarSet.__eq__`)
+        try:
+            for k, v in self.items():
+                if k not in other:  # type: ignore[operator]
+                    return False
+                if not cedar_equal(v, other[k]):  # type: ignore[index]
+                    return False
+            return True
+        finally:
+            state.depth = depth
 
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
     def __hash__(self) -> int:  # type: ignore[override]
-        return hash(frozenset(self.keys()))
+        try:
+            return self._hash
+        except AttributeError:
+            return _hash_records(self)
 
     def __repr__(self) -> str:
         return format_value(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (CedarRecord, (dict(self),))
+
+
+class _EqualityDepth(threading.local):
+    """How many set or record comparisons are under way in this thread."""
+
+    depth = 0
+
+
+_EQUALITY = _EqualityDepth()
+# Nested sets and records compare through Python's recursion (frozenset equality calls
+# `CedarSet.__eq__` on its elements). Up to this depth that is the fastest way; below
+# it, `_deep_equal` compares without recursion, so values nested as deeply as Cedar
+# allows (thousands of levels) never reach Python's recursion limit.
+_EQUAL_INLINE = 48
+
+
+def _deep_equal(a: CedarSet | CedarRecord, b: CedarSet | CedarRecord) -> bool:
+    """Cedar equality of two nested values, without recursion: each distinct set or
+    record (by value) gets a number, bottom-up, and the two numbers are compared."""
+    numbers: dict[Any, int] = {}  # flat form -> number
+    memo: dict[int, Any] = {}  # id(container) -> its key; the values outlive the call
+    stack: list[tuple[Any, bool]] = [(b, False), (a, False)]
+    while stack:
+        value, children_done = stack.pop()
+        if id(value) in memo:
+            continue
+        members = value.keys if value.__class__ is CedarSet else value.values()
+        if not children_done:
+            stack.append((value, True))
+            stack.extend((m, False) for m in members
+                         if (m.__class__ is CedarSet or m.__class__ is CedarRecord)
+                         and id(m) not in memo)
+            continue
+        flat: Any
+        if value.__class__ is CedarSet:
+            flat = (0, frozenset(_flat_key(m, memo) for m in members))
+        else:
+            flat = (1, frozenset((k, _flat_key(set_key(v), memo)) for k, v in value.items()))
+        memo[id(value)] = ("container", numbers.setdefault(flat, len(numbers)))
+    return bool(memo[id(a)] == memo[id(b)])
+
+
+def _flat_key(key: Any, memo: dict[int, Any]) -> Any:
+    """A set key, or the number `_deep_equal` gave a nested set or record."""
+    if key.__class__ is CedarSet or key.__class__ is CedarRecord:
+        return memo[id(key)]
+    return key
+
+
+def _hash_records(record: CedarRecord) -> int:
+    """Hash ``record`` and each record nested in it not hashed yet, innermost first,
+    without recursion (set elements are hashed when their set is built)."""
+    stack: list[tuple[CedarRecord, bool]] = [(record, False)]
+    while stack:
+        item, children_done = stack.pop()
+        if not children_done:
+            stack.append((item, True))
+            stack.extend((v, False) for v in item.values()
+                         if v.__class__ is CedarRecord and not hasattr(v, "_hash"))
+            continue
+        item._hash = hash(frozenset((k, hash(set_key(v))) for k, v in item.items()))
+    return record._hash
 
 
 def cedar_equal(a: Value, b: Value) -> bool:
@@ -280,7 +373,43 @@ def _quote(s: str) -> str:
 
 
 def format_value(value: Value) -> str:
-    """Render a value in Cedar syntax."""
+    """Render a value in Cedar syntax (sets sorted, records by key).
+
+    Nested sets and records are rendered bottom-up from an explicit stack, so a value
+    nested thousands of levels deep is rendered without recursion.
+    """
+    cls = value.__class__
+    if cls is not CedarSet and cls is not CedarRecord:
+        return _format_scalar(value)
+    done: dict[int, str] = {}  # id(container) -> its text; the values outlive the call
+    stack: list[tuple[Any, bool]] = [(value, False)]
+    while stack:
+        item, children_done = stack.pop()
+        if id(item) in done:
+            continue
+        members = list(item) if item.__class__ is CedarSet else list(item.values())
+        if not children_done:
+            stack.append((item, True))
+            stack.extend((m, False) for m in members
+                         if m.__class__ is CedarSet or m.__class__ is CedarRecord)
+            continue
+        if item.__class__ is CedarSet:
+            text = "[" + ", ".join(sorted(_shown(m, done) for m in members)) + "]"
+        else:
+            pairs = sorted(item.items())
+            text = "{" + ", ".join(f"{_quote(k)}: {_shown(v, done)}" for k, v in pairs) + "}"
+        done[id(item)] = text
+    return done[id(value)]
+
+
+def _shown(value: Value, done: dict[int, str]) -> str:
+    cls = value.__class__
+    if cls is CedarSet or cls is CedarRecord:
+        return done[id(value)]
+    return _format_scalar(value)
+
+
+def _format_scalar(value: Value) -> str:
     cls = value.__class__
     if cls is bool:
         return "true" if value else "false"
@@ -288,11 +417,4 @@ def format_value(value: Value) -> str:
         return str(value)
     if cls is str:
         return _quote(value)
-    if cls is EntityUID:
-        return str(value)
-    if cls is CedarSet:
-        return "[" + ", ".join(sorted(format_value(v) for v in value)) + "]"
-    if cls is CedarRecord:
-        items = sorted(value.items())
-        return "{" + ", ".join(f"{_quote(k)}: {format_value(v)}" for k, v in items) + "}"
     return str(value)
