@@ -19,6 +19,7 @@ import cedarpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.cedar.schema.strategies import entity_lists, requests, schemas, static_policies
 
 from rune.cedar import PolicySet
 from rune.cedar.entities import Entities
@@ -27,7 +28,6 @@ from rune.cedar.schema import Schema, validate
 from rune.cedar.schema.model import ancestor_types
 from rune.cedar.values import CedarRecord, EntityUID
 from rune.errors import RuneError
-from tests.cedar.schema.strategies import entity_lists, requests, schemas, static_policies
 
 CHAIN = """
 entity A;
@@ -197,12 +197,24 @@ def test_generated_requests_agree_with_cedarpy(data: st.DataObject) -> None:
     assert accepted == expected, (generated.text, request)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.data())
-def test_generated_policies_over_hierarchies_agree_with_cedarpy(data: st.DataObject) -> None:
+def check_generated_policy(data: st.DataObject) -> None:
     generated = data.draw(schemas())
     schema = Schema.from_str(generated.text)
     text = data.draw(static_policies(generated))
     expected = cedarpy.validate_policies(text, cedarpy.Schema.from_str(generated.text))
     assert validate(PolicySet.from_str(text), schema).passed == expected.validation_passed, (
         generated.text, text, [e.error for e in expected.errors])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_generated_policies_over_hierarchies_agree_with_cedarpy(data: st.DataObject) -> None:
+    check_generated_policy(data)
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_many_generated_policies_over_hierarchies_agree_with_cedarpy(
+        data: st.DataObject) -> None:
+    check_generated_policy(data)

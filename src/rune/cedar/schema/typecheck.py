@@ -18,6 +18,15 @@ Follows the rules of cedar-policy's strict validation, as specified by Cedar's L
 
 Errors of rule 3 are reported once per distinct message. A policy that is False in every
 environment is only a warning in Cedar, so it passes here.
+
+Templates are checked the same way, once for every type a slot could take in each
+environment (as cedar-policy's `link_request_env` does): for `principal == ?principal`
+the principal's own type; for `principal in ?principal` (or `is T in ?principal`) the
+principal's type and every type it may be a descendant of. A template-linked policy is
+not typechecked again: its template covers every slot type that can make it apply.
+What is checked for a link (`typecheck_link`) is what cedar-policy checks: each slot
+value has a declared entity type (or an action type), and rule 2 holds with the slots
+filled in.
 """
 
 from __future__ import annotations
@@ -37,12 +46,20 @@ from rune.cedar.schema.model import (
     RecordType,
     SchemaType,
     SetType,
+    ancestor_types,
 )
 from rune.cedar.schema.typed_json import is_action_type
 from rune.cedar.values import EntityUID, cedar_equal, format_value
 from rune.errors import SourceSpan
 
-__all__ = ["PolicyTypeError", "policy_expression", "prepare", "typecheck_policy"]
+__all__ = [
+    "PolicyTypeError",
+    "link_scope",
+    "policy_expression",
+    "prepare",
+    "typecheck_link",
+    "typecheck_policy",
+]
 
 # -- types ---------------------------------------------------------------------------------
 TT, FF, ANY = "tt", "ff", "any"
@@ -180,10 +197,14 @@ _NO_CAPS: Capabilities = frozenset()
 
 @dataclass(frozen=True, slots=True)
 class _Env:
+    """One request environment; for a template, also the types its slots take in it."""
+
     principal: str
     action: ActionDef
     resource: str
     context: _Record
+    principal_slot: str | None = None
+    resource_slot: str | None = None
 
 
 @dataclass(slots=True)
@@ -201,17 +222,7 @@ class _Schema:
         for name, decl in self.entity_types.items():
             self.attrs[name] = _record_from_schema(decl.shape)
             self.tags[name] = None if decl.tags is None else _from_schema(decl.tags)
-        for name in self.entity_types:
-            seen: set[str] = set()
-            stack = list(self.entity_types[name].member_of_types)
-            while stack:
-                parent = stack.pop()
-                if parent not in seen:
-                    seen.add(parent)
-                    parent_decl = self.entity_types.get(parent)
-                    if parent_decl is not None:
-                        stack.extend(parent_decl.member_of_types)
-            self.ancestors[name] = frozenset(seen)
+        self.ancestors = ancestor_types(self.entity_types)
         self.action_types = frozenset(uid.type for uid in self.actions)
 
     def descendant_type(self, child: str, parent: str) -> bool:
@@ -221,14 +232,30 @@ class _Schema:
         action = self.actions.get(child)
         return child == parent or (action is not None and parent in action.ancestors)
 
-    def environments(self) -> Iterator[_Env]:
+    def environments(self, policy: ast.PolicyAST) -> Iterator[_Env]:
+        """Every request environment, times the types the policy's slots may take in it."""
         for action in self.actions.values():
             if not action.applies_to:
                 continue
             context = _record_from_schema(action.context)
             for principal in action.principal_types:
                 for resource in action.resource_types:
-                    yield _Env(principal, action, resource, context)
+                    for principal_slot in self.slot_types(policy.principal, principal):
+                        for resource_slot in self.slot_types(policy.resource, resource):
+                            yield _Env(principal, action, resource, context,
+                                       principal_slot, resource_slot)
+
+    def slot_types(self, scope: ast.ScopeConstraint, var_type: str) -> tuple[str | None, ...]:
+        """The types a slot in ``scope`` may be linked to when its variable has type
+        ``var_type``, leaving out those that make the scope false (cedar-policy's
+        `possible_slot_links`); ``(None,)`` when the scope has no slot."""
+        if not isinstance(scope.entity, ast.Slot):
+            return (None,)
+        if scope.op is ast.ScopeOp.EQ:
+            return (var_type,)
+        # `var in ?slot` and `var is T in ?slot`: the slot's type must be the variable's
+        # or one of its ancestor types (the `is T` part constrains the variable only).
+        return tuple(dict.fromkeys((*sorted(self.ancestors.get(var_type, ())), var_type)))
 
 
 # -- the typechecker -----------------------------------------------------------------------
@@ -285,6 +312,13 @@ class _Checker:
             if name == "action":
                 return _Entity(self.action_uid.type), _NO_CAPS
             return self.env.context, _NO_CAPS
+        if isinstance(expr, ast.Slot):
+            slot_type = (self.env.principal_slot if expr.name == "principal"
+                         else self.env.resource_slot)
+            if slot_type is None:  # slots appear only in scopes, which set their types
+                raise _Fail("internal-invariant-violated",
+                            f"internal invariant violated: untyped slot `?{expr.name}`")
+            return _Entity(slot_type), _NO_CAPS
         if isinstance(expr, ast.And):
             kind1, caps1 = self.expect_bool(expr.left, caps)
             if kind1 == FF:
@@ -604,15 +638,16 @@ def _scope_expr(var: str, scope: ast.ScopeConstraint) -> ast.Expr | None:
     op = scope.op
     if op is ast.ScopeOp.ANY:
         return None
-    if isinstance(scope.entity, ast.Slot):
-        raise _Fail("unsupported-template", "templates are not supported by this validator")
     if op is ast.ScopeOp.IS:
         return ast.Is(target, scope.entity_type or "")
     if op is ast.ScopeOp.IN_SET:
         return ast.BinaryOp("in", target, ast.SetLiteral(tuple(ast.Literal(e)
                                                                for e in scope.entities)))
     assert scope.entity is not None
-    entity = ast.Literal(scope.entity)
+    # A slot stays a `Slot` node: the typechecker gives it the type the environment
+    # links it to, and never treats it as a literal.
+    entity: ast.Expr = (scope.entity if isinstance(scope.entity, ast.Slot)
+                        else ast.Literal(scope.entity))
     if op is ast.ScopeOp.EQ:
         return ast.BinaryOp("==", target, entity)
     if op is ast.ScopeOp.IN:
@@ -693,14 +728,19 @@ def _check_names(policy: ast.PolicyAST, schema: _Schema) -> list[PolicyTypeError
 
 
 def _scope_types(scope: ast.ScopeConstraint, schema: _Schema) -> set[str]:
+    """The types the scope's variable may have (cedar-policy's
+    `get_entity_types_satisfying_constraint`)."""
     everything = set(schema.entity_types) | set(schema.action_types)
-    if scope.op is ast.ScopeOp.ANY or isinstance(scope.entity, ast.Slot):
+    if scope.op is ast.ScopeOp.ANY:
+        return everything
+    if scope.op is ast.ScopeOp.IS or (scope.op is ast.ScopeOp.IS_IN
+                                      and isinstance(scope.entity, ast.Slot)):
+        return {scope.entity_type or ""}
+    if isinstance(scope.entity, ast.Slot):  # `== ?slot`, `in ?slot`: the link decides
         return everything
     if scope.op is ast.ScopeOp.EQ:
         assert isinstance(scope.entity, EntityUID)
         return {scope.entity.type}
-    if scope.op is ast.ScopeOp.IS:
-        return {scope.entity_type or ""}
     assert isinstance(scope.entity, EntityUID)
     parent = scope.entity.type
     below = {t for t in everything if schema.descendant_type(t, parent)}
@@ -709,8 +749,13 @@ def _scope_types(scope: ast.ScopeConstraint, schema: _Schema) -> set[str]:
     return below
 
 
-def _check_action_application(policy: ast.PolicyAST, schema: _Schema) -> bool:
-    """Rule 2: some action in the scope applies to a principal and resource in scope."""
+def _check_action_application(policy: ast.PolicyAST, schema: _Schema,
+                              principal: ast.ScopeConstraint | None = None,
+                              resource: ast.ScopeConstraint | None = None) -> bool:
+    """Rule 2: some action in the scope applies to a principal and resource in scope.
+
+    ``principal`` and ``resource`` replace the policy's own constraints (a link's, with
+    its slots filled in)."""
     scope = policy.action
     actions: list[ActionDef]
     if scope.op is ast.ScopeOp.ANY:
@@ -724,8 +769,8 @@ def _check_action_application(policy: ast.PolicyAST, schema: _Schema) -> bool:
             parents.append(scope.entity)
         actions = [a for a in schema.actions.values()
                    if any(schema.action_in(a.uid, p) for p in parents)]
-    principals = _scope_types(policy.principal, schema)
-    resources = _scope_types(policy.resource, schema)
+    principals = _scope_types(principal or policy.principal, schema)
+    resources = _scope_types(resource or policy.resource, schema)
     return any(
         principals.intersection(a.principal_types) and resources.intersection(a.resource_types)
         for a in actions
@@ -738,19 +783,20 @@ def prepare(entity_types: Mapping[str, EntityTypeDef],
     return _Schema(entity_types, actions)
 
 
+_NO_APPLICABLE_ACTION = PolicyTypeError(
+    "invalid-action-application",
+    "unable to find an applicable action given the policy scope constraints")
+
+
 def typecheck_policy(policy: ast.PolicyAST, schema: _Schema) -> list[PolicyTypeError]:
-    """Every validation error of one policy (empty when it validates in strict mode)."""
+    """Every validation error of one static policy or template (empty when it validates
+    in strict mode). A template is checked for every type its slots may be linked to."""
     errors = _check_names(policy, schema)
     if not _check_action_application(policy, schema):
-        errors.append(PolicyTypeError(
-            "invalid-action-application",
-            "unable to find an applicable action given the policy scope constraints"))
-    try:
-        expr = policy_expression(policy)
-    except _Fail as exc:
-        return [*errors, exc.error]
+        errors.append(_NO_APPLICABLE_ACTION)
+    expr = policy_expression(policy)
     seen: set[PolicyTypeError] = set(errors)
-    for env in schema.environments():
+    for env in schema.environments(policy):
         try:
             kind, _ = _Checker(schema, env).expect_bool(expr, _NO_CAPS)
         except _Fail as exc:
@@ -759,4 +805,40 @@ def typecheck_policy(policy: ast.PolicyAST, schema: _Schema) -> list[PolicyTypeE
                 errors.append(exc.error)
             continue
         del kind
+    return errors
+
+
+def link_scope(scope: ast.ScopeConstraint,
+               slot_values: Mapping[str, EntityUID]) -> ast.ScopeConstraint:
+    """``scope`` with its slot (if any) replaced by the value a link gives it."""
+    if not isinstance(scope.entity, ast.Slot):
+        return scope
+    value = slot_values.get(scope.entity.name)
+    if value is None:
+        return scope
+    return ast.ScopeConstraint(scope.op, value, scope.entity_type, scope.entities, scope.span)
+
+
+def typecheck_link(template: ast.PolicyAST, slot_values: Mapping[str, EntityUID],
+                   schema: _Schema) -> list[PolicyTypeError]:
+    """The validation errors of a template-linked policy itself, as cedar-policy finds
+    them (`validate_slots`): a slot value whose entity type the schema does not declare
+    (action types count as declared), and rule 2 failing once the slots are filled in.
+
+    The template's own errors are `typecheck_policy`'s; an enumerated type's id in a
+    slot value is not checked, as cedar-policy does not check it.
+    """
+    errors: list[PolicyTypeError] = []
+    for name in ("principal", "resource"):
+        value = slot_values.get(name)
+        if value is None or is_action_type(value.type) or value.type in schema.entity_types:
+            continue
+        error = PolicyTypeError("unrecognized-entity-type",
+                                f"unrecognized entity type `{value.type}`")
+        if error not in errors:
+            errors.append(error)
+    if not _check_action_application(template, schema,
+                                     link_scope(template.principal, slot_values),
+                                     link_scope(template.resource, slot_values)):
+        errors.append(_NO_APPLICABLE_ACTION)
     return errors
