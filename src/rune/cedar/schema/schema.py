@@ -149,12 +149,18 @@ class Schema:
         return copy.deepcopy(self._json)
 
     def cedarpy_schema(self) -> Any:
-        """This schema as a `cedarpy.Schema` handle (built once), for delegating to Cedar."""
+        """This schema as a `cedarpy.Schema` handle (built once), for tests that compare
+        RUNE with cedar-policy. RUNE does not depend on cedarpy.
+
+        Raises:
+            CedarError: cedarpy is not installed (code ``cedarpy-not-installed``).
+        """
         if self._cedarpy is None:
             import json
 
-            import cedarpy
+            from rune.cedar.schema.validate import import_cedarpy
 
+            cedarpy = import_cedarpy()
             self._cedarpy = cedarpy.Schema.from_json_str(json.dumps(self.to_json()))
         return self._cedarpy
 

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from rune.cedar.schema.schema import Schema
     from rune.cedar.values import EntityUID
 
-__all__ = ["ValidationError", "ValidationResult", "error_code", "validate"]
+__all__ = ["ValidationError", "ValidationResult", "error_code", "import_cedarpy", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,12 @@ def validate(
 
 # -- cedar-policy as an oracle (tests only) ----------------------------------------------------
 
-def _cedarpy() -> Any:
+def import_cedarpy() -> Any:
+    """The `cedarpy` module, for the opt-in ``cedarpy`` engine (RUNE does not install it).
+
+    Raises:
+        CedarError: cedarpy is not installed (code ``cedarpy-not-installed``).
+    """
     try:
         import cedarpy
     except ImportError:
@@ -165,7 +170,7 @@ def _validate_with_cedarpy(policies: Any, schema: Schema) -> ValidationResult:
     validated as what cedar-policy links it to (the template with its slots filled in,
     as a static policy), keeping the errors cedar-policy reports for links: an
     undeclared entity type in a slot value, and no applicable action."""
-    cedarpy = _cedarpy()
+    cedarpy = import_cedarpy()
     judge = schema.cedarpy_schema()
     spans: dict[str, SourceSpan | None] = {}
     links = []
