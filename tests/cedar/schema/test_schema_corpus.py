@@ -45,6 +45,7 @@ from rune.cedar.schema import (
     SetType,
     validate,
 )
+from rune.cedar.schema.typecheck import prepare, typecheck_policy
 from rune.cedar.values import EntityUID, format_value
 from rune.errors import RuneError
 
@@ -471,6 +472,11 @@ def template_differences(paths: list[Path], extracted: Path) -> tuple[list[str],
                 n += 1
         mine = validate(linked, schema)
         judge = validate(linked, schema, engine="cedarpy")
+        prepared = prepare(schema.entity_types, schema.actions)
+        for template in templates.templates:  # one slot type stands for all of them
+            if (set(typecheck_policy(template.ast, prepared))
+                    != set(typecheck_policy(template.ast, prepared, every_slot_type=True))):
+                wrong.append(f"{path.name}: {template.id} checked for every slot type differs")
         failing = {e.policy_id for e in mine.errors}
         counts.update(files=1, templates=len(templates.templates), links=n,
                       failing_templates=len(failing & {t.id for t in templates.templates}),

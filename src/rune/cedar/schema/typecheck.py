@@ -19,10 +19,11 @@ Follows the rules of cedar-policy's strict validation, as specified by Cedar's L
 Errors of rule 3 are reported once per distinct message. A policy that is False in every
 environment is only a warning in Cedar, so it passes here.
 
-Templates are checked the same way, once for every type a slot could take in each
-environment (as cedar-policy's `link_request_env` does): for `principal == ?principal`
-the principal's own type; for `principal in ?principal` (or `is T in ?principal`) the
-principal's type and every type it may be a descendant of. A template-linked policy is
+Templates are checked the same way, for every type a slot could take in each environment
+(as cedar-policy's `link_request_env` does): for `principal == ?principal` the
+principal's own type; for `principal in ?principal` (or `is T in ?principal`) the
+principal's type and every type it may be a descendant of. All of them give the same
+errors, so one stands for the rest (see `_Schema.environments`). A template-linked policy is
 not typechecked again: its template covers every slot type that can make it apply.
 What is checked for a link (`typecheck_link`) is what cedar-policy checks: each slot
 value has a declared entity type (or an action type), and rule 2 holds with the slots
@@ -232,30 +233,48 @@ class _Schema:
         action = self.actions.get(child)
         return child == parent or (action is not None and parent in action.ancestors)
 
-    def environments(self, policy: ast.PolicyAST) -> Iterator[_Env]:
-        """Every request environment, times the types the policy's slots may take in it."""
+    def environments(self, policy: ast.PolicyAST, *,
+                     every_slot_type: bool = False) -> Iterator[_Env]:
+        """Every request environment; for a template, with the types its slots may take.
+
+        With ``every_slot_type`` an environment is repeated for every type each slot may
+        be linked to (`slot_types`), as cedar-policy enumerates them. Without, only for
+        the slot variable's own type, which gives the same errors: a slot occurs only in
+        its scope (`var == ?slot`, `var in ?slot`, `var is T in ?slot`), which for every
+        one of those types has type Bool and grants nothing, and no error message names
+        a slot's type. That keeps a template as cheap to check as a static policy, where
+        enumerating would multiply the work by the square of a hierarchy's depth.
+        """
         for action in self.actions.values():
             if not action.applies_to:
                 continue
             context = _record_from_schema(action.context)
             for principal in action.principal_types:
                 for resource in action.resource_types:
-                    for principal_slot in self.slot_types(policy.principal, principal):
-                        for resource_slot in self.slot_types(policy.resource, resource):
+                    principal_slots = self.slot_types(policy.principal, principal)
+                    resource_slots = self.slot_types(policy.resource, resource)
+                    if not every_slot_type:
+                        # INVARIANT: the variable's own type is always a candidate
+                        # (`slot_types` ends with it), so it may stand for all of them.
+                        principal_slots = principal_slots[-1:]
+                        resource_slots = resource_slots[-1:]
+                    for principal_slot in principal_slots:
+                        for resource_slot in resource_slots:
                             yield _Env(principal, action, resource, context,
                                        principal_slot, resource_slot)
 
     def slot_types(self, scope: ast.ScopeConstraint, var_type: str) -> tuple[str | None, ...]:
         """The types a slot in ``scope`` may be linked to when its variable has type
         ``var_type``, leaving out those that make the scope false (cedar-policy's
-        `possible_slot_links`); ``(None,)`` when the scope has no slot."""
+        `possible_slot_links`), ending with ``var_type``; ``(None,)`` without a slot."""
         if not isinstance(scope.entity, ast.Slot):
             return (None,)
         if scope.op is ast.ScopeOp.EQ:
             return (var_type,)
         # `var in ?slot` and `var is T in ?slot`: the slot's type must be the variable's
         # or one of its ancestor types (the `is T` part constrains the variable only).
-        return tuple(dict.fromkeys((*sorted(self.ancestors.get(var_type, ())), var_type)))
+        ancestors = sorted(self.ancestors.get(var_type, frozenset()) - {var_type})
+        return (*ancestors, var_type)
 
 
 # -- the typechecker -----------------------------------------------------------------------
@@ -788,15 +807,17 @@ _NO_APPLICABLE_ACTION = PolicyTypeError(
     "unable to find an applicable action given the policy scope constraints")
 
 
-def typecheck_policy(policy: ast.PolicyAST, schema: _Schema) -> list[PolicyTypeError]:
+def typecheck_policy(policy: ast.PolicyAST, schema: _Schema, *,
+                     every_slot_type: bool = False) -> list[PolicyTypeError]:
     """Every validation error of one static policy or template (empty when it validates
-    in strict mode). A template is checked for every type its slots may be linked to."""
+    in strict mode). A template is checked for every type its slots may be linked to
+    (literally so with ``every_slot_type``; see `_Schema.environments`)."""
     errors = _check_names(policy, schema)
     if not _check_action_application(policy, schema):
         errors.append(_NO_APPLICABLE_ACTION)
     expr = policy_expression(policy)
     seen: set[PolicyTypeError] = set(errors)
-    for env in schema.environments(policy):
+    for env in schema.environments(policy, every_slot_type=every_slot_type):
         try:
             kind, _ = _Checker(schema, env).expect_bool(expr, _NO_CAPS)
         except _Fail as exc:
