@@ -114,8 +114,8 @@ def validate(
             ``cedarpy-not-installed``) when it is missing.
 
     Returns:
-        The errors of every static policy and template (in the set's order), then those
-        of every template-linked policy.
+        The errors policy by policy: every static policy's, then every template's (each
+        in the set's order), then every template-linked policy's.
     """
     if engine == "cedarpy":
         return _validate_with_cedarpy(policies, schema)
