@@ -279,6 +279,7 @@ class _Schema:
 
 # -- the typechecker -----------------------------------------------------------------------
 _Answer = tuple[_Type, Capabilities]
+_NOT_A_LITERAL = object()
 
 
 class _Checker:
@@ -296,14 +297,25 @@ class _Checker:
         return None
 
     def is_literal(self, expr: ast.Expr) -> bool:
-        return isinstance(expr, ast.Literal) or (isinstance(expr, ast.Var)
-                                                 and expr.name == "action")
+        return self.literal_value(expr) is not _NOT_A_LITERAL
 
     def literal_value(self, expr: ast.Expr) -> object:
+        """The value of a literal (or of the substituted `action`), else `_NOT_A_LITERAL`.
+
+        cedar-policy's AST builder folds `&&` and `||` of two Boolean literals into one
+        literal (`true && false` is the literal `false`), so its typechecker sees
+        `true == (true && false)` as an equality of literals, of type False.
+        """
+        if isinstance(expr, ast.Literal):
+            return expr.value
         if isinstance(expr, ast.Var):
-            return self.action_uid
-        assert isinstance(expr, ast.Literal)
-        return expr.value
+            return self.action_uid if expr.name == "action" else _NOT_A_LITERAL
+        if isinstance(expr, ast.And | ast.Or):
+            left = self.literal_value(expr.left)
+            right = self.literal_value(expr.right)
+            if left.__class__ is bool and right.__class__ is bool:
+                return (left and right) if isinstance(expr, ast.And) else (left or right)
+        return _NOT_A_LITERAL
 
     def expect_bool(self, expr: ast.Expr, caps: Capabilities) -> tuple[str, Capabilities]:
         ty, found = self.type_of(expr, caps)
