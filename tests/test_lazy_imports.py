@@ -1,6 +1,6 @@
 """An engine imports only what it uses: no Datalog (nor the engine's rule plumbing) without
 rules, no schema code without a schema, no extension types until a value needs one (each
-is a large import)."""
+is a large import). Nothing RUNE does imports cedarpy, which is only a test oracle."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ _UNUSED = ("rune.datalog", "rune.cedar.schema", "rune.cedar.extensions", "tomlli
 
 def _modules_after(code: str) -> set[str]:
     script = textwrap.dedent(code) + "\nimport sys\nprint('\\n'.join(sys.modules))\n"
-    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True,
-                         text=True).stdout
-    return set(out.split())
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return set(done.stdout.split())
 
 
 def test_a_plain_engine_imports_no_rules_schema_or_extensions() -> None:
@@ -45,3 +45,52 @@ def test_what_is_used_is_imported() -> None:
 def test_import_rune_alone_stays_small() -> None:
     modules = _modules_after("import rune")
     assert not [m for m in modules if m.startswith(_UNUSED)]
+
+
+def test_nothing_rune_does_imports_cedarpy() -> None:
+    # A finder placed first refuses cedarpy and records the attempt, so even an import
+    # that a `try` would swallow is caught.
+    modules = _modules_after('''
+        import sys
+
+        attempts = []
+
+        class RefuseCedarpy:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] == "cedarpy":
+                    attempts.append(name)
+                    raise ImportError("cedarpy is not available")
+                return None
+
+        sys.meta_path.insert(0, RefuseCedarpy())
+
+        import rune
+        from rune.cedar import Entities, PolicySet, Request, Schema, authorize, validate
+
+        schema_text = """
+            entity Team; entity User in [Team] { level: Long }; entity Doc;
+            action read appliesTo { principal: User, resource: Doc };
+        """
+        entities = ('[{"uid": {"type": "User", "id": "u"}, "attrs": {"level": 2},'
+                    ' "parents": [{"type": "Team", "id": "t"}]}]')
+        engine = rune.Engine(
+            policies="permit(principal, action, resource) when { principal.level > 1 };",
+            schema=schema_text, entities=entities)
+        assert engine.authorize('User::"u"', 'Action::"read"', 'Doc::"d"').allowed
+
+        schema = Schema.from_str(schema_text)
+        policies = PolicySet.from_str(
+            "permit(principal in ?principal, action, resource) when { principal.level > 1 };"
+            "forbid(principal, action, resource == ?resource);"
+            'permit(principal, action == Action::"read", resource);')
+        policies = policies.link("policy0", "team", {"?principal": 'Team::"t"'})
+        policies = policies.link("policy1", "bad", {"?resource": 'Nope::"x"'})
+        result = validate(policies, schema)
+        assert {e.policy_id for e in result.errors} == {"bad"}, result.errors
+        store = Entities.from_json(entities, schema)
+        request = Request('User::"u"', 'Action::"read"', 'Doc::"d"', {}, schema=schema)
+        response = authorize(request, policies, store)
+        assert str(response.decision) == "allow", response
+        assert attempts == [], attempts
+    ''')
+    assert not [m for m in modules if m.split(".")[0] == "cedarpy"]

@@ -10,6 +10,11 @@ schema-checked request builder accepts.
 
 `test_corpus_sample` covers a fixed sample of about 300 files; the `slow` test covers
 all 7,831 (`pytest -m slow tests/cedar/schema`).
+
+The corpus has no templates, so each file's policies are also turned into templates (a
+scope's entity, or a bare variable, becomes a slot) and linked to the entities they had,
+to other declared types, to an undeclared type and to an action: RUNE's validator and
+cedar-policy must fail the same templates and links (links with the same error kinds).
 """
 
 from __future__ import annotations
@@ -17,16 +22,19 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import tarfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import cedarpy
 import pytest
 
-from rune.cedar import ParseError, PolicySet
+from rune.cedar import ParseError, PolicySet, ast
 from rune.cedar.entities import Entities
 from rune.cedar.json_format import value_to_json
+from rune.cedar.policy_set import Policy
 from rune.cedar.schema import (
     EntityType,
     ExtensionType,
@@ -37,6 +45,7 @@ from rune.cedar.schema import (
     SetType,
     validate,
 )
+from rune.cedar.schema.typecheck import prepare, typecheck_policy
 from rune.cedar.values import EntityUID, format_value
 from rune.errors import RuneError
 
@@ -392,3 +401,106 @@ def test_mutated_schemas(sampled: Path) -> None:
 @pytest.mark.slow
 def test_many_mutated_schemas(extracted: Path) -> None:
     assert mutation_differences(corpus_files(extracted), extracted, 20000, seed=5) == []
+
+
+# -- the corpus as templates and links ---------------------------------------------------
+
+_SCOPE_OPERATOR = re.compile(r"(principal|resource)\s*(?:==|is\s+[^\s\"]+\s+in\b|in\b)\s*")
+_UNDECLARED = EntityUID("Undeclared__", "u")
+
+
+def templatize(policy: Policy, variables: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """``policy``'s text with a slot in the scope of each of ``variables``: the scope's
+    entity becomes the slot (`principal == ?principal`), and a bare `principal` or
+    `principal is T` gets `in ?principal`; also the entity each slot replaced (or None)."""
+    text, base = policy.text, policy.span.offset if policy.span else 0
+    tree = policy.ast
+    edits: list[tuple[int, int, str]] = []
+    replaced: dict[str, Any] = {}
+    for variable in variables:
+        scope: ast.ScopeConstraint = getattr(tree, variable)
+        assert scope.span is not None
+        start, end = scope.span.offset - base, scope.span.end_offset - base
+        if isinstance(scope.entity, EntityUID):
+            operator = _SCOPE_OPERATOR.match(text, start)
+            assert operator is not None and operator.end() <= end, text[start:end]
+            edits.append((operator.end(), end, f"?{variable}"))
+            replaced[variable] = scope.entity
+        else:  # `principal` or `principal is T`
+            edits.append((end, end, f" in ?{variable}"))
+            replaced[variable] = None
+    out, last = [], 0
+    for begin, end, new in sorted(edits):
+        out += [text[last:begin], new]
+        last = end
+    return "".join([*out, text[last:]]), replaced
+
+
+def template_differences(paths: list[Path], extracted: Path) -> tuple[list[str], Counter[str]]:
+    """Compare RUNE and cedar-policy on every file's policies made templates and linked.
+
+    Returns the disagreements and counts: files, templates and links validated (by both),
+    and how many of them fail."""
+    wrong: list[str] = []
+    counts: Counter[str] = Counter()
+    for path in paths:
+        spec = json.loads(path.read_text())
+        schema = Schema.from_str(resolve(extracted, spec["schema"]).read_text())
+        policies = PolicySet.from_str(resolve(extracted, spec["policies"]).read_text())
+        texts, replaced = [], {}
+        for i, policy in enumerate(policies):
+            variables = (("principal",), ("resource",), ("principal", "resource"))[i % 3]
+            text, replaced[policy.id] = templatize(policy, variables)
+            texts.append(text)
+        if not texts:
+            continue
+        templates = PolicySet.from_str("\n".join(texts))
+        declared = sorted(schema.entity_types)[:4]
+        action = next(iter(schema.actions), None)
+        linked, n = templates, 0
+        for template in templates.templates:
+            originals = replaced[template.id]
+            choices = [{v: EntityUID(t, (schema.entity_types[t].enum or ("z",))[0])
+                        for v in originals} for t in declared]
+            choices.append(dict.fromkeys(originals, _UNDECLARED))
+            if action is not None:
+                choices.append(dict.fromkeys(originals, action))
+            if all(uid is not None for uid in originals.values()):
+                choices.append(originals)
+            for values in choices:
+                linked = linked.link(template.id, f"link{n}", values)
+                n += 1
+        mine = validate(linked, schema)
+        judge = validate(linked, schema, engine="cedarpy")
+        prepared = prepare(schema.entity_types, schema.actions)
+        for template in templates.templates:  # one slot type stands for all of them
+            if (set(typecheck_policy(template.ast, prepared))
+                    != set(typecheck_policy(template.ast, prepared, every_slot_type=True))):
+                wrong.append(f"{path.name}: {template.id} checked for every slot type differs")
+        failing = {e.policy_id for e in mine.errors}
+        counts.update(files=1, templates=len(templates.templates), links=n,
+                      failing_templates=len(failing & {t.id for t in templates.templates}),
+                      failing_links=len({i for i in failing if i.startswith("link")}))
+        if failing != {e.policy_id for e in judge.errors}:
+            wrong.append(f"{path.name}: RUNE fails {sorted(failing)}, cedar-policy "
+                         f"{sorted({e.policy_id for e in judge.errors})}")
+        elif ({(e.policy_id, e.code) for e in mine.errors if e.policy_id.startswith("link")}
+              != {(e.policy_id, e.code) for e in judge.errors
+                  if e.policy_id.startswith("link")}):
+            wrong.append(f"{path.name}: the links fail with different errors")
+    return wrong, counts
+
+
+def test_corpus_sample_as_templates(sampled: Path) -> None:
+    wrong, counts = template_differences(corpus_files(sampled), sampled)
+    assert wrong == []
+    assert counts["files"] == len(corpus_files(sampled))
+    assert 0 < counts["failing_templates"] < counts["templates"]
+    assert 0 < counts["failing_links"] < counts["links"]
+
+
+@pytest.mark.slow
+def test_corpus_all_as_templates(extracted: Path) -> None:
+    wrong, counts = template_differences(corpus_files(extracted), extracted)
+    assert counts["files"] == 7831
+    assert wrong == [], f"{len(wrong)} files differ, e.g. {wrong[:3]}"

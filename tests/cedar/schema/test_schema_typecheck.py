@@ -287,7 +287,9 @@ def test_engines_agree_on_a_mixed_set() -> None:
         "policy0", "policy2"}
 
 
-def test_templates_go_to_cedar() -> None:
+def test_templates_are_typechecked_by_rune() -> None:
     policies = PolicySet.from_str("permit(principal == ?principal, action, resource) "
                                   "when { resource.nope };")
     assert not validate(policies, SCHEMA).passed
+    (template,) = policies.templates
+    assert typecheck_policy(template.ast, PREPARED)

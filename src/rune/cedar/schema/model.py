@@ -27,6 +27,7 @@ __all__ = [
     "STRING",
     "SchemaType",
     "SetType",
+    "ancestor_types",
     "format_type",
 ]
 
@@ -105,7 +106,9 @@ class EntityTypeDef:
 
     Attributes:
         name: the fully qualified type name.
-        member_of_types: the types an entity of this type may have as direct parents.
+        member_of_types: the types declared in its `in [...]` (`memberOfTypes`). Cedar
+            closes them transitively: with `entity B in [A]; entity C in [B];` a `C` may
+            have an `A` parent too (see `ancestor_types`).
         shape: the entity's attributes.
         tags: the type of every tag value, or None when the type has no tags.
         enum: the allowed entity ids of an enumerated entity type, or None.
@@ -140,6 +143,29 @@ class ActionDef:
     resource_types: tuple[str, ...] = ()
     context: RecordType = field(default_factory=RecordType)
     annotations: Annotations = field(default=(), compare=False)
+
+
+def ancestor_types(entity_types: Mapping[str, EntityTypeDef]) -> dict[str, frozenset[str]]:
+    """The types each entity type's ancestors may have: its `memberOfTypes`, transitively.
+
+    Cedar 4 checks an entity's parents against this closure (cedar-policy's
+    `allowed_parent_types` is closed this way), and the typechecker uses it to decide when
+    `e in x` can hold. Cycles among entity types are allowed; a type on a cycle is its own
+    ancestor type.
+    """
+    closure: dict[str, frozenset[str]] = {}
+    for name, decl in entity_types.items():
+        seen: set[str] = set()
+        stack = list(decl.member_of_types)
+        while stack:
+            parent = stack.pop()
+            if parent not in seen:
+                seen.add(parent)
+                parent_decl = entity_types.get(parent)
+                if parent_decl is not None:
+                    stack.extend(parent_decl.member_of_types)
+        closure[name] = frozenset(seen)
+    return closure
 
 
 def format_type(schema_type: SchemaType) -> str:

@@ -20,7 +20,7 @@ from rune.cedar.json_format import EntityData
 from rune.cedar.schema.fragment import SchemaFragment
 from rune.cedar.schema.human import parse_schema_text
 from rune.cedar.schema.json_schema import fragment_to_json, parse_schema_json
-from rune.cedar.schema.model import ActionDef, EntityTypeDef, SchemaType
+from rune.cedar.schema.model import ActionDef, EntityTypeDef, SchemaType, ancestor_types
 from rune.cedar.schema.request import check_request
 from rune.cedar.schema.resolve import resolve_fragment
 from rune.cedar.schema.typed_json import TypedJsonParser, action_entities
@@ -34,15 +34,18 @@ class Schema:
 
     Immutable once built. Attributes:
         entity_types: declared entity types by fully qualified name.
+        ancestor_types: for each entity type, the types its ancestors may have (its
+            `memberOfTypes`, closed transitively as Cedar closes them).
         actions: declared actions by uid.
         common_types: resolved common types by fully qualified name.
         fragment: the schema as written (names unresolved), for printing.
     """
 
-    __slots__ = ("_action_entities", "_cedarpy", "_json", "actions", "common_types",
-                 "entity_types", "fragment")
+    __slots__ = ("_action_entities", "_cedarpy", "_json", "actions", "ancestor_types",
+                 "common_types", "entity_types", "fragment")
 
     entity_types: Mapping[str, EntityTypeDef]
+    ancestor_types: Mapping[str, frozenset[str]]
     actions: Mapping[EntityUID, ActionDef]
     common_types: Mapping[str, SchemaType]
     fragment: SchemaFragment
@@ -61,6 +64,7 @@ class Schema:
                               diagnostics=sorted(resolved.errors, key=_position), source=source)
         self.fragment = fragment
         self.entity_types = MappingProxyType(resolved.entity_types)
+        self.ancestor_types = MappingProxyType(ancestor_types(resolved.entity_types))
         self.actions = MappingProxyType(resolved.actions)
         self.common_types = MappingProxyType(resolved.common_types)
         self._json: dict[str, Any] | None = None
@@ -94,14 +98,15 @@ class Schema:
         """Read Cedar entity JSON (a list, or its text) as this schema directs.
 
         Implicit `__entity`/`__extn` escapes are accepted where the declared type says
-        so; attributes, tags, parents and enumerated ids are checked as cedar-policy
-        does; action entities in the data must match the schema. The schema's action
-        entities are appended to the result.
+        so; attributes, tags, parents (against `ancestor_types`) and enumerated ids are
+        checked as cedar-policy does; action entities in the data must match the
+        schema. The schema's action entities are appended to the result.
 
         Raises:
             EntitiesError: the first problem, with the JSON path (`$[i].attrs.x`).
         """
-        return TypedJsonParser(self.entity_types, self.actions, EntitiesError).entities(data)
+        return TypedJsonParser(self.entity_types, self.actions, EntitiesError,
+                               self.ancestor_types).entities(data)
 
     def parse_context(self, action: EntityUID, data: Any) -> CedarRecord:
         """Read a request context (a JSON object, or its text) for ``action``.
@@ -144,12 +149,18 @@ class Schema:
         return copy.deepcopy(self._json)
 
     def cedarpy_schema(self) -> Any:
-        """This schema as a `cedarpy.Schema` handle (built once), for delegating to Cedar."""
+        """This schema as a `cedarpy.Schema` handle (built once), for tests that compare
+        RUNE with cedar-policy. RUNE does not depend on cedarpy.
+
+        Raises:
+            CedarError: cedarpy is not installed (code ``cedarpy-not-installed``).
+        """
         if self._cedarpy is None:
             import json
 
-            import cedarpy
+            from rune.cedar.schema.validate import import_cedarpy
 
+            cedarpy = import_cedarpy()
             self._cedarpy = cedarpy.Schema.from_json_str(json.dumps(self.to_json()))
         return self._cedarpy
 

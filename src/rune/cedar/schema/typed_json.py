@@ -9,7 +9,9 @@ Follows cedar-policy 4.12 (`entities-syntax.md`, "Schema-based parsing"):
   does not declare, is an error. Where the schema expects a `Bool`, `Long` or `String`
   the value is read without a schema and then checked.
 * Entities must have a declared type, an id from the list of an enumerated type, parents
-  of a type in `memberOfTypes`, and tags only when the type declares them. Action
+  of a type their type's `memberOfTypes` reach (transitively, as Cedar 4 checks: with
+  `entity B in [A]; entity C in [B];` a `C` may have an `A` parent), and tags only when the
+  type declares them. Action
   entities in the data must match the schema's, which are appended to the result.
 
 Errors carry the JSON path of the offending value, such as `$[3].attrs.owner`.
@@ -40,6 +42,7 @@ from rune.cedar.schema.model import (
     RecordType,
     SchemaType,
     SetType,
+    ancestor_types,
     format_type,
 )
 from rune.cedar.values import (
@@ -114,17 +117,22 @@ def _describe(value: Any) -> str:
 class TypedJsonParser:
     """Reads Cedar JSON guided by schema types; errors are raised as ``error``."""
 
-    __slots__ = ("actions", "entity_types", "error")
+    __slots__ = ("actions", "allowed_ancestors", "entity_types", "error")
 
     def __init__(
         self,
         entity_types: Mapping[str, EntityTypeDef],
         actions: Mapping[EntityUID, ActionDef],
         error: type[EntitiesError] | type[RequestError] = EntitiesError,
+        allowed_ancestors: Mapping[str, frozenset[str]] | None = None,
     ) -> None:
+        """``allowed_ancestors`` is `ancestor_types(entity_types)`, when the caller has it
+        already (a `Schema` computes it once)."""
         self.entity_types = entity_types
         self.actions = actions
         self.error = error
+        self.allowed_ancestors = (allowed_ancestors if allowed_ancestors is not None
+                                  else ancestor_types(entity_types))
 
     def fail(self, message: str, path: str, code: str = "type-mismatch") -> Exception:
         return self.error(message, code=code, path=path)
@@ -355,10 +363,13 @@ class TypedJsonParser:
                                 f"no tags for `{uid.type}`", tag_path, "unexpected-tag")
             tags[key] = self.typed(value, decl.tags, tag_path)
             self.check_enum_uids(tags[key], tag_path)
+        allowed = self.allowed_ancestors.get(uid.type, frozenset())
         for i, parent in enumerate(parents):
             parent_path = f"{path}.parents[{i}]"
             self.check_enum_uids(parent, parent_path)
-            if parent.type not in decl.member_of_types:
+            # INVARIANT: `allowed` is closed transitively, as cedar-policy 4's
+            # `allowed_parent_types` is; a direct `memberOfTypes` check rejects valid data.
+            if parent.type not in allowed:
                 raise self.fail(f"entity `{uid}` cannot have a parent of type `{parent.type}` "
                                 "according to the schema", parent_path, "invalid-parent-type")
         return EntityData(uid, attrs, parents, tags)

@@ -1,16 +1,24 @@
-"""Policy validation against a schema (Cedar's strict mode).
+"""Policy validation against a schema (Cedar's strict mode): static policies, templates
+and template-linked policies.
 
-By default `validate` runs RUNE's own typechecker (`rune.cedar.schema.typecheck`), which
-agrees with cedar-policy 4.12 on every policy of the Cedar conformance corpus (7,831
-files). ``engine="cedarpy"`` hands the policies' text and the schema's JSON form to
-cedar-policy instead and maps each error it reports to a stable kebab-case code; policy
-sets with templates always go to cedar-policy, since RUNE's typechecker does not model
-slots.
+`validate` runs RUNE's own typechecker (`rune.cedar.schema.typecheck`), which agrees with
+cedar-policy 4.12 on every policy of the Cedar conformance corpus (7,831 files), on
+templates made from those policies, and on their links. Like cedar-policy, it validates:
+
+* every static policy and every template (a template once for each type its slots may
+  be linked to), with errors under the policy's or template's id;
+* every template-linked policy's slot values (a declared entity type, and an action
+  that applies once the slots are filled in), with errors under the link's id.
+
+``engine="cedarpy"`` is an explicit opt-in for tests that use cedar-policy as an oracle:
+it needs `cedarpy`, which RUNE does not depend on (``pip install cedarpy``).
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,8 +27,9 @@ from rune.errors import SourceSpan
 
 if TYPE_CHECKING:
     from rune.cedar.schema.schema import Schema
+    from rune.cedar.values import EntityUID
 
-__all__ = ["ValidationError", "ValidationResult", "error_code", "validate"]
+__all__ = ["ValidationError", "ValidationResult", "error_code", "import_cedarpy", "validate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,44 +106,120 @@ def validate(
 
     Args:
         policies: a `rune.cedar.PolicySet` (ids are `policy0`, `policy1`, ... as Cedar
-            assigns them).
+            assigns them; links keep the ids they were given).
         schema: the schema to validate against.
-        engine: ``"rune"`` (RUNE's typechecker) or ``"cedarpy"`` (cedar-policy itself).
+        engine: ``"rune"`` (RUNE's typechecker, the default) or ``"cedarpy"``: hand the
+            policies to cedar-policy instead, for tests that compare the two. cedarpy is
+            not a dependency of RUNE; this engine raises `CedarError` (code
+            ``cedarpy-not-installed``) when it is missing.
 
     Returns:
-        The errors of every policy, policy by policy.
+        The errors policy by policy: every static policy's, then every template's (each
+        in the set's order), then every template-linked policy's.
     """
-    has_templates = bool(getattr(policies, "templates", None))
-    if engine == "cedarpy" or has_templates:
+    if engine == "cedarpy":
         return _validate_with_cedarpy(policies, schema)
-    from rune.cedar.schema.typecheck import prepare, typecheck_policy
+    if engine != "rune":
+        raise CedarError(f"unknown validation engine `{engine}`", code="unknown-engine")
+    from rune.cedar.schema.typecheck import prepare, typecheck_link, typecheck_policy
 
     prepared = prepare(schema.entity_types, schema.actions)
+    templates = {t.id: t for t in getattr(policies, "templates", ())}
+    linked = []
     errors: list[ValidationError] = []
+
+    def add(policy_id: str, found: Iterable[Any], span: SourceSpan | None) -> None:
+        for error in found:
+            errors.append(ValidationError(policy_id, error.code, error.message,
+                                          error.span or span))
+
     for policy in policies:
-        for error in typecheck_policy(policy.ast, prepared):
-            errors.append(ValidationError(policy.id, error.code, error.message,
-                                          error.span or policy.span))
+        if policy.template_id is None:
+            add(policy.id, typecheck_policy(policy.ast, prepared), policy.span)
+        else:
+            linked.append(policy)
+    for template in templates.values():
+        add(template.id, typecheck_policy(template.ast, prepared), template.span)
+    for policy in linked:
+        tree = policy.ast  # the template's tree, slots and all
+        if policy.template_id not in templates:
+            # Its template is not in the set, so nothing else validates the body.
+            add(policy.id, typecheck_policy(tree, prepared), policy.span)
+        add(policy.id, typecheck_link(tree, dict(policy.slot_values), prepared), policy.span)
     return ValidationResult(tuple(errors))
+
+
+# -- cedar-policy as an oracle (tests only) ----------------------------------------------------
+
+def import_cedarpy() -> Any:
+    """The `cedarpy` module, for the opt-in ``cedarpy`` engine (RUNE does not install it).
+
+    Raises:
+        CedarError: cedarpy is not installed (code ``cedarpy-not-installed``).
+    """
+    try:
+        import cedarpy
+    except ImportError:
+        raise CedarError("the `cedarpy` engine needs cedarpy, which RUNE does not install: "
+                         "`pip install cedarpy`", code="cedarpy-not-installed") from None
+    return cedarpy
 
 
 def _validate_with_cedarpy(policies: Any, schema: Schema) -> ValidationResult:
-    import cedarpy
+    """cedar-policy's verdict. Its Python API validates policy text only, so a link is
+    validated as what cedar-policy links it to (the template with its slots filled in,
+    as a static policy), keeping the errors cedar-policy reports for links: an
+    undeclared entity type in a slot value, and no applicable action."""
+    cedarpy = import_cedarpy()
+    judge = schema.cedarpy_schema()
+    spans: dict[str, SourceSpan | None] = {}
+    links = []
+    for template in getattr(policies, "templates", ()):
+        spans[template.id] = template.span
+    for policy in policies:
+        spans[policy.id] = policy.span
+        if policy.template_id is not None:
+            links.append(policy)
+    source: str = policies.source_text
+    errors = _cedarpy_errors(cedarpy, source, judge)
+    # All links in one call: the i-th linked text gets the id `policy{i}`.
+    linked_text = "\n".join(_linked_text(cedarpy, p.text, dict(p.slot_values)) for p in links)
+    by_position = {f"policy{i}": p for i, p in enumerate(links)}
+    for error in _cedarpy_errors(cedarpy, linked_text, judge) if links else ():
+        policy = by_position[error.policy_id]
+        named = _UNRECOGNIZED_TYPE.match(error.message)
+        slot_types = {uid.type for _, uid in policy.slot_values}
+        if error.code == "invalid-action-application" or (
+                named is not None and named.group(1) in slot_types):
+            errors.append(ValidationError(policy.id, error.code, error.message))
+    return ValidationResult(tuple(
+        ValidationError(e.policy_id, e.code, e.message, e.span or spans.get(e.policy_id))
+        for e in errors))
 
-    text: str = policies.source_text
+
+_UNRECOGNIZED_TYPE = re.compile(r"^unrecognized entity type `([^`]*)`")
+
+
+def _cedarpy_errors(cedarpy: Any, text: str, judge: Any) -> list[ValidationError]:
     try:
-        result = cedarpy.validate_policies(text, schema.cedarpy_schema())
+        result = cedarpy.validate_policies(text, judge)
     except ValueError as exc:  # cedarpy could not read the policies or the schema
         raise CedarError(f"the validator failed: {exc}", code="validator-failure") from None
-    spans: dict[str, SourceSpan | None] = {}
-    try:
-        for policy in policies:
-            spans[policy.id] = getattr(policy, "span", None)
-    except TypeError:
-        pass
-    errors = []
+    out = []
     for error in result.errors:
         message = _strip_prefix(error.policy_id, error.error)
-        errors.append(ValidationError(error.policy_id, error_code(message), message,
-                                      spans.get(error.policy_id)))
-    return ValidationResult(tuple(errors))
+        out.append(ValidationError(error.policy_id, error_code(message), message))
+    return out
+
+
+def _linked_text(cedarpy: Any, template_text: str,
+                 slot_values: Mapping[str, EntityUID]) -> str:
+    """The template's text with its slots filled in, linked and printed by cedar-policy."""
+    data = json.loads(cedarpy.policies_to_json_str(template_text))
+    ((template_id, _),) = data["templates"].items()
+    data["templateLinks"] = [{
+        "templateId": template_id, "newId": "link",
+        "values": {f"?{name}": uid.to_json() for name, uid in slot_values.items()},
+    }]
+    text: str = cedarpy.policies_from_json_str(json.dumps(data))
+    return text
