@@ -47,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 from rune.datalog.engine import EvaluationStats, Limits
 from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.limits import Budget
 from rune.datalog.maintenance import Maintenance, StratumMaintenance, maintenance_for
 from rune.datalog.overlay import SMALL_RELATION, OverlayRelation, new_version
 from rune.datalog.relation import Relation, Row
@@ -129,10 +130,9 @@ class _Update:
         self.program = result.program
         self.maintenance = maintenance
         self.limits = limits
-        self.env = EvaluationEnv()
+        self.budget = Budget(limits, "update")
+        self.env = EvaluationEnv(self.budget)
         self.stats = EvaluationStats()
-        self.started = time.perf_counter()
-        self.deadline = None if limits.max_seconds is None else self.started + limits.max_seconds
         self.old = result.relation
         self.new: dict[str, Relation] = {}
         self.plus: dict[str, set[Row]] = {}
@@ -142,8 +142,6 @@ class _Update:
         self.base_removed: dict[str, set[Row]] = {}
         self.queue: list[int] = []
         self.queued: set[int] = set()
-        # Rows in all relations when the first bound check runs (for `max_tuples`).
-        self.total: int | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -208,6 +206,8 @@ class _Update:
             self.maintain(strata[heapq.heappop(self.queue)])
 
     def maintain(self, stratum: StratumMaintenance) -> None:
+        self.budget.relations = stratum.stratum.relations
+        self.budget.round(0)  # the deadline only
         if stratum.recompute or any(
             name in stratum.aggregated for name in (*self.plus, *self.minus)
         ):
@@ -221,9 +221,7 @@ class _Update:
         fresh = {name: Relation(name, self.old(name).arity, self.base_of(name)) for name in members}
         relations = {name: self.current(name) for name in stratum.reads if name not in fresh}
         relations.update(fresh)
-        self.program.engine.evaluate_stratum(
-            stratum.compiled, relations, self.limits, self.env, self.stats, 0, self.deadline
-        )
+        self.program.engine.evaluate_stratum(stratum.compiled, relations, self.env, self.stats)
         for name in members:
             old_tuples = self.old(name).tuples
             new_tuples = fresh[name].tuples
@@ -239,42 +237,19 @@ class _Update:
         for name in self.program.analysed.relations:
             rows = self.base_of(name) if name in derived else self.current(name).tuples
             relations[name] = Relation(name, self.old(name).arity, rows)
-        stats = self.program.engine.run(relations, self.limits)
+        stats = self.program.engine.run(relations, self.limits, budget=self.budget)
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
         return self.result._derive(relations, stats, facts)
 
     def finish(self) -> Result:
-        self.stats.seconds = time.perf_counter() - self.started
+        self.stats.seconds = time.perf_counter() - self.budget.started
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
         return self.result._derive(self.new, self.stats, facts)
 
     def check_limits(self, rounds: int, members: Sequence[str]) -> None:
-        limits = self.limits
-        if limits.max_iterations is not None and rounds > limits.max_iterations:
-            names = ", ".join(f"`{m}`" for m in members)
-            raise DatalogError(
-                f"update stopped after {limits.max_iterations} iterations of the recursive "
-                f"stratum {names}: it may not terminate (arithmetic in a recursive head?); "
-                "raise `Limits.max_iterations` if it should",
-                code=ErrorCode.DERIVATION_LIMIT,
-            )
-        if self.deadline is not None and time.perf_counter() > self.deadline:
-            names = ", ".join(f"`{m}`" for m in members)
-            raise DatalogError(
-                f"update exceeded its time limit in the stratum {names}",
-                code=ErrorCode.DERIVATION_LIMIT,
-            )
-        if limits.max_tuples is not None:
-            if self.total is None:
-                relations = self.program.analysed.relations
-                self.total = sum(len(self.current(name)) for name in relations)
-            if self.total + self.stats.derived > limits.max_tuples:
-                raise DatalogError(
-                    f"update stopped: more than {limits.max_tuples} tuples; it may not "
-                    "terminate (arithmetic in a recursive head?); raise `Limits.max_tuples` "
-                    "if it should",
-                    code=ErrorCode.DERIVATION_LIMIT,
-                )
+        """After round ``rounds`` of a recursive stratum: the iteration and time limits."""
+        self.budget.relations = members
+        self.budget.round(rounds)
 
 
 class _StratumUpdate:
@@ -306,14 +281,21 @@ class _StratumUpdate:
 
     def run(self) -> None:
         update = self.update
-        dead = self.over_delete()
-        self.deleting = any(dead.values())
-        for name, rows in dead.items():
-            if rows:
-                working = self.working(name)
-                assert isinstance(working, OverlayRelation)
-                working.remove(rows)
-        added = self.insert(self.rederive(dead))
+        # Over-deleted and re-derived rows are not new derivations: `Limits.max_tuples`
+        # does not count them (the time limit still holds).
+        update.budget.counting = False
+        try:
+            dead = self.over_delete()
+            self.deleting = any(dead.values())
+            for name, rows in dead.items():
+                if rows:
+                    working = self.working(name)
+                    assert isinstance(working, OverlayRelation)
+                    working.remove(rows)
+            revived = self.rederive(dead)
+        finally:
+            update.budget.counting = True
+        added = self.insert(revived)
         for name in self.members:
             lost = dead.get(name)
             gained = added.get(name)
@@ -427,6 +409,7 @@ class _StratumUpdate:
                     added.setdefault(name, set()).update(rows)
                     frontier[name] = rows
                     update.stats.derived += len(rows)
+                    update.budget.count(len(rows))
             if not recursive or not frontier:
                 break
             rounds += 1
