@@ -17,22 +17,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from rune.datalog.analysis.model import AnalysedRule
-from rune.datalog.analysis.scoping import AggregateScope, computable
+from rune.datalog.analysis.scoping import AggregateScope, computable, expression_variables
 from rune.datalog.ast import (
     Aggregate,
     Atom,
-    BinaryOp,
     BooleanLiteral,
     Comparison,
     Expr,
     FunctorCall,
     Literal,
     Negation,
-    TypeCast,
-    UnaryOp,
     Variable,
     Wildcard,
-    expression_children,
+    map_expression,
 )
 from rune.datalog.errors import DatalogError, ErrorCode
 
@@ -230,6 +227,9 @@ class _Extraction:
         return literal
 
     def expression(self, expr: Expr) -> Expr:
+        return map_expression(expr, self.extract)
+
+    def extract(self, expr: Expr) -> Expr | None:
         if isinstance(expr, Aggregate):
             name = f"_agg{next(self.fresh)}"
             self.aggregates[name] = expr
@@ -240,19 +240,7 @@ class _Extraction:
                 code=ErrorCode.UNSUPPORTED,
                 span=expr.span,
             )
-        children = expression_children(expr)
-        if not children:
-            return expr
-        rebuilt = [self.expression(child) for child in children]
-        if isinstance(expr, BinaryOp):
-            return BinaryOp(expr.op, rebuilt[0], rebuilt[1], expr.span)
-        if isinstance(expr, UnaryOp):
-            return UnaryOp(expr.op, rebuilt[0], expr.span)
-        if isinstance(expr, FunctorCall):
-            return FunctorCall(expr.name, tuple(rebuilt), expr.span)
-        if isinstance(expr, TypeCast):
-            return TypeCast(rebuilt[0], expr.type_name, expr.span)
-        return expr
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,25 +362,8 @@ def _independent_groups(
 
 
 def _variables(expr: Expr) -> Iterator[str]:
-    if isinstance(expr, Variable):
-        yield expr.name
-        return
-    if isinstance(expr, Aggregate):
-        if expr.target is not None:
-            yield from _variables(expr.target)
-        for literal in expr.body:
-            if isinstance(literal, Atom):
-                for arg in literal.args:
-                    yield from _variables(arg)
-            elif isinstance(literal, Negation):
-                for arg in literal.atom.args:
-                    yield from _variables(arg)
-            elif isinstance(literal, Comparison):
-                yield from _variables(literal.left)
-                yield from _variables(literal.right)
-        return
-    for child in expression_children(expr):
-        yield from _variables(child)
+    """The names of the variables of ``expr``, aggregate bodies included."""
+    return (variable.name for variable in expression_variables(expr))
 
 
 def _prune(steps: Sequence[Step], needed_after: set[str], scheduler: _Scheduler) -> list[Step]:
@@ -491,7 +462,11 @@ class _Scheduler:
             atoms = [item for item in pending if isinstance(item, Atom)]
             if not atoms:
                 break
-            atom = max(atoms, key=lambda a: _selectivity(a, bound, -atoms.index(a)))
+            # The most selective atom; the first written among equals.
+            _, _, negated = max(
+                (*_selectivity(a, bound), -position) for position, a in enumerate(atoms)
+            )
+            atom = atoms[-negated]
             pending.remove(atom)
             steps.append(self.scan(atom, bound, pending, counting, Source.FULL))
         if pending:
@@ -629,9 +604,9 @@ class _Scheduler:
         return Scan(atom, resource, tuple(keys), tuple(binds), exists)
 
 
-def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int, int]:
+def _selectivity(atom: Atom, bound: set[str]) -> tuple[int, int]:
     """Rank atoms: fully bound (a membership test) first, then more bound columns (a more
-    selective index lookup); otherwise keep the order the rule was written in."""
+    selective index lookup); callers keep the order the rule was written in otherwise."""
     keys = 0
     free = 0
     for arg in atom.args:
@@ -641,4 +616,4 @@ def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int,
             free += 1
         elif computable(arg, bound, False):
             keys += 1
-    return (int(free == 0), keys, tie_break)
+    return (int(free == 0), keys)
