@@ -383,5 +383,6 @@ class _DriverWriter:
             else:
                 arguments.append(self.constant(("resource", resource)))
         self.emit(indent, f"step = {len(self.steps)}")
-        self.emit(indent, f"{function}(None, out, seen, {', '.join(arguments)})")
+        # The call is the function's `env`: its loops check the call's limits with it.
+        self.emit(indent, f"{function}(call, out, seen, {', '.join(arguments)})")
         self.steps.append(version)
