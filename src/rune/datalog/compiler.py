@@ -86,6 +86,20 @@ def compile_program(
                 demand_driven = transformed.demand_driven
 
     analysed = dataclasses.replace(analysed, warnings=warnings)
+    try:
+        return _compile(analysed, sources, number_bits, demand_driven)
+    except DatalogError as error:
+        # (Out-of-range literals are found while converting facts and generating code.)
+        raise _with_sources(error, sources) from None
+
+
+def _compile(
+    analysed: AnalysedProgram,
+    sources: dict[str | None, str],
+    number_bits: int,
+    demand_driven: frozenset[str],
+) -> CompiledProgram:
+    """Passes 4-6 of `compile_program`."""
     facts: dict[str, set[Row]] = {name: set() for name in analysed.relations}
     fact_plans: list[RulePlan] = []
     for rule in analysed.rules:
@@ -170,8 +184,13 @@ def _plan(
     try:
         return plan_rule(rule, members)
     except DatalogError as error:
-        if error.sources:
-            raise
-        raise DatalogError(
-            error.message, code=error.code, diagnostics=error.diagnostics, sources=sources
-        ) from None
+        raise _with_sources(error, sources) from None
+
+
+def _with_sources(error: DatalogError, sources: dict[str | None, str]) -> DatalogError:
+    """``error`` rendering snippets of the program's files."""
+    if error.sources:
+        return error
+    return DatalogError(
+        error.message, code=error.code, diagnostics=error.diagnostics, sources=sources
+    )

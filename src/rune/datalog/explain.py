@@ -260,9 +260,14 @@ def explain(result: Result, relation: str, row: Sequence[Any]) -> Proof:
             (`missing-fact`) the row is not in the relation.
     """
     program = result.program
-    info = program.analysed.relations.get(relation)
+    info = program.analysed.relations.get(relation) if isinstance(relation, str) else None
     if info is None or "@" in relation:
         raise DatalogError(f"no relation named `{relation}`", code=ErrorCode.INVALID_INPUT)
+    if type(row) not in (tuple, list):
+        raise DatalogError(
+            f"`row` must be a tuple or a list, not {type(row).__name__}",
+            code=ErrorCode.INVALID_INPUT,
+        )
     values = tuple(row)
     if len(values) != info.arity:
         raise DatalogError(

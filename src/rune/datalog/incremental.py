@@ -45,9 +45,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rune.datalog.engine import EvaluationStats, Limits
+from rune.datalog.engine import EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode
-from rune.datalog.limits import Budget
+from rune.datalog.facts import check_facts
+from rune.datalog.limits import Budget, Limits
 from rune.datalog.maintenance import Maintenance, StratumMaintenance, maintenance_for
 from rune.datalog.overlay import SMALL_RELATION, OverlayRelation, new_version
 from rune.datalog.relation import Relation, Row
@@ -77,8 +78,13 @@ def update_result(
             rule failed.
     """
     program = result.program
-    inserted = _validated(result, insert)
-    retracted = _validated(result, retract)
+    inserted = _validated(result, insert, "insert")
+    retracted = _validated(result, retract, "retract")
+    if limits is not None and not isinstance(limits, Limits):
+        raise DatalogError(
+            f"`limits` must be a Limits or None, not {type(limits).__name__}",
+            code=ErrorCode.INVALID_INPUT,
+        )
     update = _Update(result, maintenance_for(program), limits or Limits())
     try:
         update.apply_inputs(inserted, retracted)
@@ -96,12 +102,15 @@ def extend_result(result: Result, facts: Facts, limits: Limits | None = None) ->
     The same as ``update_result(result, insert=facts)``; meant for per-request facts
     joined against a large materialised base.
     """
+    if facts is None:
+        check_facts(facts)  # (`extended` needs facts; `update` may take none)
     return update_result(result, facts, None, limits)
 
 
-def _validated(result: Result, facts: Facts | None) -> dict[str, set[Row]]:
-    if not facts:
+def _validated(result: Result, facts: Facts | None, argument: str) -> dict[str, set[Row]]:
+    if facts is None:
         return {}
+    check_facts(facts, argument)
     program = result.program
     converted: dict[str, set[Row]] = {}
     for name, rows in facts.items():

@@ -153,7 +153,16 @@ class ScopedRules:
     def __init__(self, result: Result, inputs: Iterable[str], outputs: Iterable[str] | None,
                  limits: Limits | None = None) -> None:
         program = result.program
+        for argument, names in (("inputs", inputs), ("outputs", outputs)):
+            if isinstance(names, str | bytes):
+                raise DatalogError(
+                    f"`{argument}` must be a collection of relation names, not a single "
+                    f"{type(names).__name__}", code=ErrorCode.INVALID_INPUT)
         wanted = tuple(outputs) if outputs is not None else program.relation_names
+        for name in wanted:
+            if name not in program.analysed.relations or "@" in name:
+                raise DatalogError(f"no relation named {name!r} among the outputs",
+                                   code=ErrorCode.INVALID_INPUT)
         plans = plans_for(program, frozenset(inputs), wanted)
         self.result = result
         self.outputs = wanted
