@@ -7,7 +7,9 @@ relation since the version last ran (the delta), the rest of its body from the f
 relations, and contributes only tuples not yet known. New tuples are inserted as soon as
 the rule that derived them returns, so later versions in the same pass already use them
 (every combination of tuples is still joined once its last tuple arrives). The stratum is
-done when no version has a delta left.
+done when no version has a delta left. (A rule with too many recursive atoms to compile
+a version for each is one plan over the full relations, run again whenever the stratum
+has new rows: naive evaluation, for that rule only.)
 
 The `Limits` of an evaluation are enforced through a `Budget` on the `EvaluationEnv`: the
 tuple count after every rule call, the rounds and the deadline after every pass, and
@@ -155,6 +157,13 @@ class Engine:
         for number, rule in enumerate(program.recursive):
             arguments, slot, source = _arguments(rule.plan, relations)
             versions.append((rule, rule.function, rule.head, relations[rule.head], arguments, slot))
+            if slot < 0:
+                # A rule planned whole (too many recursive atoms for a version each): it
+                # runs once, then again over the full relations after any new row.
+                for name in members:
+                    readers[name].append(number)
+                pending.append([set()])
+                continue
             readers[source].append(number)
             pending.append([set(relations[source].tuples)])
         tracking = stats.origins is not None
@@ -172,7 +181,8 @@ class Engine:
                     if not chunks:
                         continue
                     pending[number] = []
-                    arguments[slot] = chunks[0] if len(chunks) == 1 else set().union(*chunks)
+                    if slot >= 0:
+                        arguments[slot] = chunks[0] if len(chunks) == 1 else set().union(*chunks)
                     out: set[Row] = set()
                     current = rule
                     # INVARIANT: `relation.tuples` is not changed while a rule runs, and the

@@ -679,7 +679,8 @@ def _ranks(result: Result, program: StratumProgram) -> dict[str, dict[Row, int]]
         new = {name: set() for name in members}
         for rule in program.recursive:
             arguments = []
-            changes: set[Row] = set()
+            # (A rule planned whole, without a delta atom, runs on any change.)
+            changes: Any = rule.plan.delta_atom is None and any(delta.values())
             for resource in rule.plan.resources:
                 if resource.source is Source.DELTA:
                     changes = delta[resource.relation]
