@@ -266,8 +266,8 @@ class ScopedRules:
             version = self._plans.steps[call.step] if call.step >= 0 else call.running
             assert version is not None
             if isinstance(failure, _OutOfBudget):
-                call.relations = call.relations or (version.head,)
-                raise (call.out_of_time() if failure.time else call.too_many_tuples()) from None
+                budget = call.budget((version.head,))
+                raise (budget.out_of_time() if failure.time else budget.too_many_tuples()) from None
             error = DatalogError(f"{failure} while evaluating a rule for `{version.head}`",
                                  code=ErrorCode.EVALUATION, span=version.plan.rule.clause.span)
             raise self.result.program._with_sources(error) from None
@@ -336,38 +336,35 @@ class _OutOfBudget(RuntimeFailure):
         self.time = time
 
 
-class _Call(Budget):
+class _Call:
     """The state of one `ScopedRules.evaluate` call, and its budget: generated code gets
     the call as its ``env`` and calls `check` every `CHECK_INTERVAL` loop iterations.
 
     ``current`` holds every dependent relation's rows as they stand (its static part
     until the call adds to it); ``added`` the rows beyond a non-empty static part;
-    ``relations`` the relations built when a plan needs an index of a relation the call
+    ``working`` the relations built when a plan needs an index of a relation the call
     changed and its static part is not empty, and the working relations of recursive
     strata; ``indexes`` the indexes built on rows the call added to an empty static part.
+    ``derived`` counts the rows the call derives (against ``max_rows``); ``deadline`` is
+    when its time is up (``None``: no time limit).
     """
 
-    __slots__ = ("added", "current", "indexes", "max_rows", "running", "scoped", "step",
-                 "working")
+    __slots__ = ("added", "current", "deadline", "derived", "indexes", "limits", "max_rows",
+                 "running", "scoped", "step", "working")
 
     def __init__(self, scoped: ScopedRules, limits: Limits) -> None:
-        # INVARIANT: sets every slot of `Budget` (its `__init__` would read the clock, which
-        # a call needs only with a time limit).
-        self.limits = limits
-        self.what = "evaluation"
-        seconds = limits.max_seconds
-        self.started = 0.0
-        self.deadline = None if seconds is None else time.perf_counter() + seconds
-        self.max_tuples = limits.max_tuples
-        self.max_rows = sys.maxsize if limits.max_tuples is None else limits.max_tuples
-        self.derived = 0
-        self.relations = ()
-        self.counting = True
+        # (Per request: only what every call needs, the clock only with a time limit.)
         self.scoped = scoped
+        self.limits = limits
         self.current: dict[str, Rows] = scoped._static.copy()
         self.added: dict[str, set[Row]] = {}
         self.working: dict[str, Relation] = {}
         self.indexes: dict[tuple[str, tuple[int, ...]], Index] = {}
+        self.derived = 0
+        maximum = limits.max_tuples
+        self.max_rows = sys.maxsize if maximum is None else maximum
+        seconds = limits.max_seconds
+        self.deadline = None if seconds is None else time.perf_counter() + seconds
         # What was running when a rule failed: a step of the driver, or a version.
         self.step = -1
         self.running: ScopedVersion | None = None
@@ -380,6 +377,14 @@ class _Call(Budget):
         if self.derived + len(out) > self.max_rows:
             raise _OutOfBudget(time=False)
         return CHECK_INTERVAL
+
+    def budget(self, relations: Sequence[str]) -> Budget:
+        """A `Budget` like this call's, to word a limit's error."""
+        budget = Budget(self.limits)
+        budget.deadline = self.deadline
+        budget.derived = self.derived
+        budget.relations = relations
+        return budget
 
     def grow(self, name: str, rows: set[Row]) -> None:
         """Add ``rows`` to a relation that is not being evaluated (rows of its static
@@ -454,7 +459,6 @@ class _Call(Budget):
             self.current[name] = relation.tuples
         pending: list[list[Rows]] = [[] for _ in stratum.recursive]
         readers = stratum.readers
-        self.relations = stratum.members
 
         def run(bound: _Bound, delta: Rows | None) -> None:
             self.running = bound.version
@@ -478,21 +482,23 @@ class _Call(Budget):
                 # (A member's live set is safe to scan: rows are added after the call.)
                 run(*picked)
         rounds = 0
+        limit = self.limits.max_iterations
         while any(pending):
             rounds += 1
-            self.round(rounds)  # the iteration and time limits
+            if (limit is not None and rounds > limit) or (
+                self.deadline is not None and time.perf_counter() > self.deadline
+            ):
+                self.budget(stratum.members).round(rounds)  # raises
             for number, bound in enumerate(stratum.recursive):
                 chunks = pending[number]
                 if chunks:
                     pending[number] = []
                     run(bound, chunks[0] if len(chunks) == 1 else set().union(*chunks))
         self.running = None
-        self.relations = ()
 
     def too_many(self, members: Sequence[str]) -> None:
         """Stop the call: more than `Limits.max_tuples` derived (in ``members``)."""
-        self.relations = members
-        raise self.too_many_tuples()
+        raise self.budget(members).too_many_tuples()
 
 
 def _index(rows: Iterable[Row], columns: tuple[int, ...]) -> Index:
