@@ -296,7 +296,10 @@ class _FunctionWriter:
         self.steps(step.inner, 0, indent + 1, lambda i: self.emit(i, "return True"))
         self.emit(indent + 1, "return False")
         if frame.loops > loops:
-            frame.lines.insert(header, "    " * (indent + 1) + "nonlocal tick")
+            # A counter of its own, not the rule's (`nonlocal` would make the rule's a
+            # cell, slower in every loop): an existence test runs once, before the
+            # rule's loops, or inside them over a call's few input rows (`scan_inputs`).
+            frame.lines.insert(header, "    " * (indent + 1) + f"tick = {CHECK_INTERVAL}")
         self.emit(indent, f"if {name}():")
         return indent + 1
 
