@@ -69,6 +69,8 @@ def update_result(
     insert: Facts | None = None,
     retract: Facts | None = None,
     limits: Limits | None = None,
+    *,
+    inserted_as: str = "insert",
 ) -> Result:
     """``result`` with input facts inserted and retracted, maintained incrementally.
 
@@ -78,7 +80,7 @@ def update_result(
             rule failed.
     """
     program = result.program
-    inserted = _validated(result, insert, "insert")
+    inserted = _validated(result, insert, inserted_as)
     retracted = _validated(result, retract, "retract")
     if limits is not None and not isinstance(limits, Limits):
         raise DatalogError(
@@ -104,7 +106,7 @@ def extend_result(result: Result, facts: Facts, limits: Limits | None = None) ->
     """
     if facts is None:
         check_facts(facts)  # (`extended` needs facts; `update` may take none)
-    return update_result(result, facts, None, limits)
+    return update_result(result, facts, None, limits, inserted_as="facts")
 
 
 def _validated(result: Result, facts: Facts | None, argument: str) -> dict[str, set[Row]]:

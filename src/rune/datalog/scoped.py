@@ -266,7 +266,7 @@ class ScopedRules:
             version = self._plans.steps[call.step] if call.step >= 0 else call.running
             assert version is not None
             if isinstance(failure, _OutOfBudget):
-                budget = call.budget((version.head,))
+                budget = call.as_budget((version.head,))
                 raise (budget.out_of_time() if failure.time else budget.too_many_tuples()) from None
             error = DatalogError(f"{failure} while evaluating a rule for `{version.head}`",
                                  code=ErrorCode.EVALUATION, span=version.plan.rule.clause.span)
@@ -378,7 +378,7 @@ class _Call:
             raise _OutOfBudget(time=False)
         return CHECK_INTERVAL
 
-    def budget(self, relations: Sequence[str]) -> Budget:
+    def as_budget(self, relations: Sequence[str]) -> Budget:
         """A `Budget` like this call's, to word a limit's error."""
         budget = Budget(self.limits)
         budget.deadline = self.deadline
@@ -488,7 +488,7 @@ class _Call:
             if (limit is not None and rounds > limit) or (
                 self.deadline is not None and time.perf_counter() > self.deadline
             ):
-                self.budget(stratum.members).round(rounds)  # raises
+                self.as_budget(stratum.members).round(rounds)  # raises
             for number, bound in enumerate(stratum.recursive):
                 chunks = pending[number]
                 if chunks:
@@ -498,7 +498,7 @@ class _Call:
 
     def too_many(self, members: Sequence[str]) -> None:
         """Stop the call: more than `Limits.max_tuples` derived (in ``members``)."""
-        raise self.budget(members).too_many_tuples()
+        raise self.as_budget(members).too_many_tuples()
 
 
 def _index(rows: Iterable[Row], columns: tuple[int, ...]) -> Index:
