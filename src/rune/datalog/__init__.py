@@ -15,9 +15,10 @@ Integers are 64-bit unless ``Program.parse(..., number_bits=32)`` (Soufflé's de
 which the `rune datalog` command uses).
 """
 
-from rune.datalog.engine import EvaluationStats, Limits
+from rune.datalog.engine import EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.explain import Absent, AggregateValue, Premise, Proof, ProofRule
+from rune.datalog.limits import Limits
 from rune.datalog.program import Program, RelationView, Result
 from rune.datalog.scoped import ScopedRules
 from rune.datalog.types import Kind

@@ -3,12 +3,19 @@
 Nodes are frozen dataclasses; `span` fields are excluded from equality so two programs
 parsed from differently formatted text compare equal. Disjunctions and multi-head rules
 are already expanded by the parser: every `Clause` has one head and a conjunctive body.
+
+Expressions can be very deep: `x = 1 + 1 + ... + 1` with a thousand terms is a tree a
+thousand levels deep. Nothing here recurses on an expression's depth: the nodes with
+sub-expressions cache their hash when built and compare without recursion, and
+`walk_expression`, `map_expression` and `fold_expression` traverse with explicit
+stacks. Every pass over expressions uses them (or a stack of its own).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from rune.errors import SourceSpan
 
@@ -37,7 +44,10 @@ __all__ = [
     "Variable",
     "Wildcard",
     "expression_children",
+    "fold_expression",
     "literal_expressions",
+    "map_expression",
+    "rebuild_expression",
     "walk_expression",
 ]
 
@@ -76,16 +86,30 @@ class StringConstant:
     span: SourceSpan | None = _NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class UnaryOp:
     """A prefix operator: `-`, `bnot` or `lnot`."""
 
     op: str
     operand: Expr
     span: SourceSpan | None = _NO_SPAN
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((UnaryOp, self.op, self.operand)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        equal: bool = _equal(self, other)
+        return equal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UnaryOp, (self.op, self.operand, self.span))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class BinaryOp:
     """An infix operator: arithmetic (`+ - * / % ^`), bitwise (`band` ...) or logical (`land`)."""
 
@@ -93,24 +117,66 @@ class BinaryOp:
     left: Expr
     right: Expr
     span: SourceSpan | None = _NO_SPAN
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((BinaryOp, self.op, self.left, self.right)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        equal: bool = _equal(self, other)
+        return equal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (BinaryOp, (self.op, self.left, self.right, self.span))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FunctorCall:
     """An intrinsic functor such as `cat(a, b)`, `strlen(s)`, `min(a, b)` or `range(a, b)`."""
 
     name: str
     args: tuple[Expr, ...]
     span: SourceSpan | None = _NO_SPAN
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((FunctorCall, self.name, self.args)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        equal: bool = _equal(self, other)
+        return equal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FunctorCall, (self.name, self.args, self.span))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class TypeCast:
     """`as(value, Type)`: reinterpret a value as another type of the same representation."""
 
     value: Expr
     type_name: str
     span: SourceSpan | None = _NO_SPAN
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((TypeCast, self.value, self.type_name)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        equal: bool = _equal(self, other)
+        return equal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TypeCast, (self.value, self.type_name, self.span))
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +186,7 @@ class Counter:
     span: SourceSpan | None = _NO_SPAN
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Aggregate:
     """`op target : { body }` with op one of count, sum, min, max, mean (count has no target)."""
 
@@ -128,6 +194,20 @@ class Aggregate:
     target: Expr | None
     body: tuple[Literal, ...]
     span: SourceSpan | None = _NO_SPAN
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((Aggregate, self.op, self.target, self.body)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        equal: bool = _equal(self, other)
+        return equal
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Aggregate, (self.op, self.target, self.body, self.span))
 
 
 Expr = (
@@ -300,3 +380,124 @@ def literal_expressions(literal: Literal) -> tuple[Expr, ...]:
     if isinstance(literal, Comparison):
         return (literal.left, literal.right)
     return ()
+
+
+_T = TypeVar("_T")
+_Composite = (UnaryOp, BinaryOp, FunctorCall, TypeCast, Aggregate)
+
+
+def _equal(first: Expr, other: object) -> Any:
+    """Structural equality of two expressions (spans ignored), without recursion;
+    `NotImplemented` for another class (as generated `__eq__` methods do)."""
+    if first is other:
+        return True
+    if other.__class__ is not first.__class__:
+        return NotImplemented
+    pairs: list[tuple[Any, Any]] = [(first, other)]
+    while pairs:
+        a, b = pairs.pop()
+        if a is b:
+            continue
+        if a.__class__ is not b.__class__:
+            return False
+        if not isinstance(a, _Composite):
+            if a != b:  # a leaf, or a literal of an aggregate body (shallow)
+                return False
+            continue
+        if a._hash != b._hash:
+            return False
+        if isinstance(a, UnaryOp):
+            if a.op != b.op:
+                return False
+            pairs.append((a.operand, b.operand))
+        elif isinstance(a, BinaryOp):
+            if a.op != b.op:
+                return False
+            pairs.append((a.left, b.left))
+            pairs.append((a.right, b.right))
+        elif isinstance(a, FunctorCall):
+            if a.name != b.name or len(a.args) != len(b.args):
+                return False
+            pairs.extend(zip(a.args, b.args, strict=True))
+        elif isinstance(a, TypeCast):
+            if a.type_name != b.type_name:
+                return False
+            pairs.append((a.value, b.value))
+        else:
+            assert isinstance(a, Aggregate)
+            if a.op != b.op or a.body != b.body:
+                return False
+            if (a.target is None) != (b.target is None):
+                return False
+            if a.target is not None:
+                pairs.append((a.target, b.target))
+    return True
+
+
+def rebuild_expression(expr: Expr, children: Sequence[Expr]) -> Expr:
+    """A copy of ``expr`` with new children (in `expression_children` order)."""
+    if isinstance(expr, BinaryOp):
+        return BinaryOp(expr.op, children[0], children[1], expr.span)
+    if isinstance(expr, UnaryOp):
+        return UnaryOp(expr.op, children[0], expr.span)
+    if isinstance(expr, FunctorCall):
+        return FunctorCall(expr.name, tuple(children), expr.span)
+    if isinstance(expr, TypeCast):
+        return TypeCast(children[0], expr.type_name, expr.span)
+    if isinstance(expr, Aggregate):
+        return Aggregate(expr.op, children[0] if children else None, expr.body, expr.span)
+    if children:
+        raise TypeError(f"unexpected node {type(expr).__name__}")
+    return expr
+
+
+def map_expression(expr: Expr, visit: Callable[[Expr], Expr | None]) -> Expr:
+    """``expr`` rewritten bottom-up, without recursion.
+
+    ``visit(node)`` is called on each node before its children: a result replaces the
+    node (its children are not visited); ``None`` visits the children and rebuilds the
+    node if any of them changed. Aggregates are entered through their target only: to
+    rewrite their bodies, handle them in ``visit``.
+    """
+    # Each entry: a node, its children, and their results so far.
+    replaced = visit(expr)
+    if replaced is not None:
+        return replaced
+    stack: list[tuple[Expr, tuple[Expr, ...], list[Expr]]] = [
+        (expr, expression_children(expr), [])
+    ]
+    while True:
+        node, children, done = stack[-1]
+        if len(done) < len(children):
+            child = children[len(done)]
+            result = visit(child)
+            if result is not None:
+                done.append(result)
+            else:
+                stack.append((child, expression_children(child), []))
+            continue
+        stack.pop()
+        changed = any(new is not old for new, old in zip(done, children, strict=True))
+        built = rebuild_expression(node, done) if changed else node
+        if not stack:
+            return built
+        stack[-1][2].append(built)
+
+
+def fold_expression(expr: Expr, combine: Callable[[Expr, list[_T]], _T]) -> _T:
+    """``combine(node, results of its children)`` bottom-up over ``expr`` (children as in
+    `expression_children`: an aggregate's target, not its body), without recursion."""
+    stack: list[tuple[Expr, tuple[Expr, ...], list[_T]]] = [
+        (expr, expression_children(expr), [])
+    ]
+    while True:
+        node, children, done = stack[-1]
+        if len(done) < len(children):
+            child = children[len(done)]
+            stack.append((child, expression_children(child), []))
+            continue
+        stack.pop()
+        value = combine(node, done)
+        if not stack:
+            return value
+        stack[-1][2].append(value)

@@ -23,7 +23,7 @@ from rune.datalog.engine import CompiledRule, StratumProgram
 from rune.datalog.errors import DatalogError
 from rune.datalog.inline import inline_relations
 from rune.datalog.magic import magic_targets, magic_transform
-from rune.datalog.plan import RulePlan, plan_rule
+from rune.datalog.plan import MAX_DELTA_VERSIONS, RulePlan, delta_atoms, plan_rule
 from rune.datalog.relation import Row
 from rune.errors import SourceSpan
 
@@ -65,7 +65,8 @@ def compile_program(
       3. magic: the magic-set transformation where a pragma asks for it (checked again;
          dropped if the rewritten program would not pass);
       4. facts: rows of constant facts, converted to their columns' kinds;
-      5. plan: a join plan per rule, one per delta version for recursive rules;
+      5. plan: a join plan per rule, one per delta version for recursive rules (one
+         whole plan, evaluated naively, for a rule with too many recursive atoms);
       6. codegen: Python source for every plan, compiled in one `compile` call.
     """
     ast = _add_equivalence_rules(ast)
@@ -86,6 +87,20 @@ def compile_program(
                 demand_driven = transformed.demand_driven
 
     analysed = dataclasses.replace(analysed, warnings=warnings)
+    try:
+        return _compile(analysed, sources, number_bits, demand_driven)
+    except DatalogError as error:
+        # (Out-of-range literals are found while converting facts and generating code.)
+        raise _with_sources(error, sources) from None
+
+
+def _compile(
+    analysed: AnalysedProgram,
+    sources: dict[str | None, str],
+    number_bits: int,
+    demand_driven: frozenset[str],
+) -> CompiledProgram:
+    """Passes 4-6 of `compile_program`."""
     facts: dict[str, set[Row]] = {name: set() for name in analysed.relations}
     fact_plans: list[RulePlan] = []
     for rule in analysed.rules:
@@ -110,7 +125,13 @@ def compile_program(
         initial: list[RulePlan] = []
         recursive: list[RulePlan] = []
         for index in stratum.rules:
-            for plan in _plan(analysed.rules[index], members, sources):
+            rule = analysed.rules[index]
+            if members and delta_atoms(rule, members) > MAX_DELTA_VERSIONS:
+                # One plan over the full relations, run again whenever the stratum grows
+                # (see `Engine`): a delta version per atom would be too many plans.
+                recursive.extend(_plan(rule, frozenset(), sources))
+                continue
+            for plan in _plan(rule, members, sources):
                 (initial if plan.delta_atom is None else recursive).append(plan)
         plans.extend(initial)
         plans.extend(recursive)
@@ -170,8 +191,13 @@ def _plan(
     try:
         return plan_rule(rule, members)
     except DatalogError as error:
-        if error.sources:
-            raise
-        raise DatalogError(
-            error.message, code=error.code, diagnostics=error.diagnostics, sources=sources
-        ) from None
+        raise _with_sources(error, sources) from None
+
+
+def _with_sources(error: DatalogError, sources: dict[str | None, str]) -> DatalogError:
+    """``error`` rendering snippets of the program's files."""
+    if error.sources:
+        return error
+    return DatalogError(
+        error.message, code=error.code, diagnostics=error.diagnostics, sources=sources
+    )

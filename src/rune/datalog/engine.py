@@ -7,7 +7,13 @@ relation since the version last ran (the delta), the rest of its body from the f
 relations, and contributes only tuples not yet known. New tuples are inserted as soon as
 the rule that derived them returns, so later versions in the same pass already use them
 (every combination of tuples is still joined once its last tuple arrives). The stratum is
-done when no version has a delta left.
+done when no version has a delta left. (A rule with too many recursive atoms to compile
+a version for each is one plan over the full relations, run again whenever the stratum
+has new rows: naive evaluation, for that rule only.)
+
+The `Limits` of an evaluation are enforced through a `Budget` on the `EvaluationEnv`: the
+tuple count after every rule call, the rounds and the deadline after every pass, and
+both from inside long rule calls too (see `rune.datalog.limits`).
 """
 
 from __future__ import annotations
@@ -20,26 +26,12 @@ from typing import Any
 from rune.datalog.analysis import Stratum
 from rune.datalog.codegen import RuleFunction
 from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.limits import Budget, Limits
 from rune.datalog.plan import Resource, RulePlan, Source
 from rune.datalog.relation import Relation, Row
 from rune.datalog.runtime import EvaluationEnv, RuntimeFailure
 
 __all__ = ["CompiledRule", "Engine", "EvaluationStats", "Limits", "StratumProgram"]
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Bounds that stop a derivation that would not terminate (e.g. `n(x+1) :- n(x).`).
-
-    Attributes:
-        max_iterations: semi-naive passes allowed in any one recursive stratum.
-        max_tuples: tuples allowed in all relations together.
-        max_seconds: wall-clock time allowed for the whole evaluation.
-    """
-
-    max_iterations: int | None = 2_000_000
-    max_tuples: int | None = 20_000_000
-    max_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +87,23 @@ class Engine:
         env: EvaluationEnv | None = None,
         *,
         track_origins: bool = False,
+        budget: Budget | None = None,
     ) -> EvaluationStats:
-        """Evaluate every stratum in order, adding derived tuples to ``relations``."""
+        """Evaluate every stratum in order, adding derived tuples to ``relations``.
+
+        ``budget`` continues an evaluation's budget (its deadline and tuple count) instead
+        of starting a new one from ``limits``.
+
+        Raises:
+            DatalogError: (`derivation-limit`) a bound of ``limits`` was hit,
+                (`evaluation-error`) a rule failed.
+        """
         env = env or EvaluationEnv()
+        env.budget = budget or Budget(limits)
         stats = EvaluationStats(origins={} if track_origins else None)
         started = time.perf_counter()
-        deadline = None if limits.max_seconds is None else started + limits.max_seconds
-        total = sum(len(r) for r in relations.values())
         for stratum in self.strata:
-            total = self.evaluate_stratum(stratum, relations, limits, env, stats, total, deadline)
+            self.evaluate_stratum(stratum, relations, env, stats)
         stats.seconds = time.perf_counter() - started
         return stats
 
@@ -111,30 +111,42 @@ class Engine:
         self,
         program: StratumProgram,
         relations: dict[str, Relation],
-        limits: Limits,
         env: EvaluationEnv,
         stats: EvaluationStats,
-        total: int = 0,
-        deadline: float | None = None,
-    ) -> int:
-        """Evaluate one stratum to its fixpoint; returns the new total number of tuples.
+    ) -> None:
+        """Evaluate one stratum to its fixpoint within ``env.budget``.
 
         Lower strata must already be evaluated in ``relations``; only the relations of
         this stratum change. When ``stats.origins`` is not ``None``, the rule that first
         derived each new tuple is recorded there (slower; for explanations).
         """
         members = program.stratum.relations
+        budget = env.budget
+        if budget is not None:
+            budget.relations = members
+            budget.round(0)  # the deadline only (no round has run yet)
         new: dict[str, set[Row]] = {name: set() for name in members}
         for rule in program.initial:
             arguments, _, _ = _arguments(rule.plan, relations)
             self._run(rule, env, new, relations[rule.head].tuples, arguments, stats)
         for name in members:
             relations[name].insert(new[name])
-            total += len(new[name])
             stats.derived += len(new[name])
-        _check_size(total, limits)
-        if not program.stratum.recursive:
-            return total
+            if budget is not None:
+                budget.count(len(new[name]))
+        if program.stratum.recursive:
+            self._iterate(program, relations, env, stats)
+
+    def _iterate(
+        self,
+        program: StratumProgram,
+        relations: dict[str, Relation],
+        env: EvaluationEnv,
+        stats: EvaluationStats,
+    ) -> None:
+        """The semi-naive rounds of a recursive stratum, after its initial rules."""
+        members = program.stratum.relations
+        budget = env.budget
         # Every delta version first reads everything known so far (facts, inputs, the
         # initial rules). Afterwards each version reads the tuples added to its delta
         # relation since it last ran: new tuples are inserted right after the rule that
@@ -145,27 +157,23 @@ class Engine:
         for number, rule in enumerate(program.recursive):
             arguments, slot, source = _arguments(rule.plan, relations)
             versions.append((rule, rule.function, rule.head, relations[rule.head], arguments, slot))
+            if slot < 0:
+                # A rule planned whole (too many recursive atoms for a version each): it
+                # runs once, then again over the full relations after any new row.
+                for name in members:
+                    readers[name].append(number)
+                pending.append([set()])
+                continue
             readers[source].append(number)
             pending.append([set(relations[source].tuples)])
         tracking = stats.origins is not None
-        max_passes = limits.max_iterations
         passes = 0
         current: CompiledRule | None = None
         try:
             while any(pending):
                 passes += 1
-                if max_passes is not None and passes > max_passes:
-                    raise DatalogError(
-                        f"derivation stopped after {max_passes} iterations of the recursive "
-                        f"stratum {_names(members)}: it may not terminate (arithmetic in a "
-                        "recursive head?); raise `Limits.max_iterations` if it should",
-                        code=ErrorCode.DERIVATION_LIMIT,
-                    )
-                if deadline is not None and time.perf_counter() > deadline:
-                    raise DatalogError(
-                        f"evaluation exceeded its time limit in the stratum {_names(members)}",
-                        code=ErrorCode.DERIVATION_LIMIT,
-                    )
+                if budget is not None:
+                    budget.round(passes)
                 for number, (rule, function, head, relation, arguments, slot) in enumerate(
                     versions
                 ):
@@ -173,7 +181,8 @@ class Engine:
                     if not chunks:
                         continue
                     pending[number] = []
-                    arguments[slot] = chunks[0] if len(chunks) == 1 else set().union(*chunks)
+                    if slot >= 0:
+                        arguments[slot] = chunks[0] if len(chunks) == 1 else set().union(*chunks)
                     out: set[Row] = set()
                     current = rule
                     # INVARIANT: `relation.tuples` is not changed while a rule runs, and the
@@ -187,16 +196,15 @@ class Engine:
                         for row in out:
                             head_origins[row] = rule.plan.rule.index
                     relation.insert(out)
-                    total += len(out)
                     stats.derived += len(out)
+                    if budget is not None:
+                        budget.count(len(out))
                     for reader in readers[head]:
                         pending[reader].append(out)
-                _check_size(total, limits)
         except RuntimeFailure as failure:
             assert current is not None
             raise _failure(current, failure) from None
         stats.iterations[program.stratum.index] = passes
-        return total
 
     @staticmethod
     def _run(
@@ -220,19 +228,6 @@ class Engine:
             for row in fresh:
                 relation_origins[row] = rule.plan.rule.index
             new[rule.head] |= fresh
-
-
-def _names(members: Sequence[str]) -> str:
-    return ", ".join(f"`{m}`" for m in members)
-
-
-def _check_size(total: int, limits: Limits) -> None:
-    if limits.max_tuples is not None and total > limits.max_tuples:
-        raise DatalogError(
-            f"derivation stopped: more than {limits.max_tuples} tuples; it may not terminate "
-            "(arithmetic in a recursive head?); raise `Limits.max_tuples` if it should",
-            code=ErrorCode.DERIVATION_LIMIT,
-        )
 
 
 def _arguments(plan: RulePlan, relations: dict[str, Relation]) -> tuple[list[Any], int, str]:

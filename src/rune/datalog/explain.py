@@ -56,6 +56,8 @@ from rune.datalog.ast import (
     UnaryOp,
     Variable,
     Wildcard,
+    fold_expression,
+    map_expression,
 )
 from rune.datalog.codegen import RuleFunction, compile_plans
 from rune.datalog.engine import StratumProgram
@@ -258,9 +260,14 @@ def explain(result: Result, relation: str, row: Sequence[Any]) -> Proof:
             (`missing-fact`) the row is not in the relation.
     """
     program = result.program
-    info = program.analysed.relations.get(relation)
+    info = program.analysed.relations.get(relation) if isinstance(relation, str) else None
     if info is None or "@" in relation:
         raise DatalogError(f"no relation named `{relation}`", code=ErrorCode.INVALID_INPUT)
+    if type(row) not in (tuple, list):
+        raise DatalogError(
+            f"`row` must be a tuple or a list, not {type(row).__name__}",
+            code=ErrorCode.INVALID_INPUT,
+        )
     values = tuple(row)
     if len(values) != info.arity:
         raise DatalogError(
@@ -368,22 +375,17 @@ def _witness_rule(
     inference = KindInference(analysed.types, kinds)
     aggregates: list[tuple[str, Aggregate]] = []
 
+    def lift_aggregate(expr: Expr) -> Expr | None:
+        if not isinstance(expr, Aggregate):
+            return None
+        name = f"_a{len(aggregates)}"
+        aggregates.append((name, expr))
+        natural = inference.natural(expr)
+        kinds[name] = natural if isinstance(natural, Kind) else Kind.NUMBER
+        return Variable(name)
+
     def lift(expr: Expr) -> Expr:
-        if isinstance(expr, Aggregate):
-            name = f"_a{len(aggregates)}"
-            aggregates.append((name, expr))
-            natural = inference.natural(expr)
-            kinds[name] = natural if isinstance(natural, Kind) else Kind.NUMBER
-            return Variable(name)
-        if isinstance(expr, BinaryOp):
-            return BinaryOp(expr.op, lift(expr.left), lift(expr.right), expr.span)
-        if isinstance(expr, UnaryOp):
-            return UnaryOp(expr.op, lift(expr.operand), expr.span)
-        if isinstance(expr, FunctorCall):
-            return FunctorCall(expr.name, tuple(lift(a) for a in expr.args), expr.span)
-        if isinstance(expr, TypeCast):
-            return TypeCast(lift(expr.value), expr.type_name, expr.span)
-        return expr
+        return map_expression(expr, lift_aggregate)
 
     head = rule.scoped.head
     head_kinds = analysed.relations[head.relation].kinds
@@ -677,7 +679,8 @@ def _ranks(result: Result, program: StratumProgram) -> dict[str, dict[Row, int]]
         new = {name: set() for name in members}
         for rule in program.recursive:
             arguments = []
-            changes: set[Row] = set()
+            # (A rule planned whole, without a delta atom, runs on any change.)
+            changes: Any = rule.plan.delta_atom is None and any(delta.values())
             for resource in rule.plan.resources:
                 if resource.source is Source.DELTA:
                     changes = delta[resource.relation]
@@ -711,6 +714,11 @@ def _resource(
 
 def expression_text(expr: Expr) -> str:
     """An expression as Datalog source (aggregate-local variables by their own names)."""
+    return fold_expression(expr, _node_text)
+
+
+def _node_text(expr: Expr, children: list[str]) -> str:
+    """The source of one node, given its children's (without recursion on depth)."""
     if isinstance(expr, Variable):
         return display_name(expr.name)
     if isinstance(expr, Wildcard):
@@ -720,17 +728,17 @@ def expression_text(expr: Expr) -> str:
     if isinstance(expr, StringConstant):
         return json.dumps(expr.value, ensure_ascii=False)
     if isinstance(expr, UnaryOp):
-        operand = expression_text(expr.operand)
-        return f"-{operand}" if expr.op == "-" else f"{expr.op}({operand})"
+        return f"-{children[0]}" if expr.op == "-" else f"{expr.op}({children[0]})"
     if isinstance(expr, BinaryOp):
-        return f"({expression_text(expr.left)} {expr.op} {expression_text(expr.right)})"
+        return f"({children[0]} {expr.op} {children[1]})"
     if isinstance(expr, FunctorCall):
-        return f"{expr.name}({', '.join(expression_text(a) for a in expr.args)})"
+        return f"{expr.name}({', '.join(children)})"
     if isinstance(expr, TypeCast):
-        return f"as({expression_text(expr.value)}, {expr.type_name})"
+        return f"as({children[0]}, {expr.type_name})"
     if isinstance(expr, Counter):
         return "$"
-    target = "" if expr.target is None else f" {expression_text(expr.target)}"
+    assert isinstance(expr, Aggregate)
+    target = f" {children[0]}" if children else ""
     body = ", ".join(literal_text(literal) for literal in expr.body)
     return f"{expr.op}{target} : {{ {body} }}"
 

@@ -45,8 +45,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rune.datalog.engine import EvaluationStats, Limits
+from rune.datalog.engine import EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.facts import check_facts
+from rune.datalog.limits import Budget, Limits
 from rune.datalog.maintenance import Maintenance, StratumMaintenance, maintenance_for
 from rune.datalog.overlay import SMALL_RELATION, OverlayRelation, new_version
 from rune.datalog.relation import Relation, Row
@@ -67,6 +69,8 @@ def update_result(
     insert: Facts | None = None,
     retract: Facts | None = None,
     limits: Limits | None = None,
+    *,
+    inserted_as: str = "insert",
 ) -> Result:
     """``result`` with input facts inserted and retracted, maintained incrementally.
 
@@ -76,8 +80,13 @@ def update_result(
             rule failed.
     """
     program = result.program
-    inserted = _validated(result, insert)
-    retracted = _validated(result, retract)
+    inserted = _validated(result, insert, inserted_as)
+    retracted = _validated(result, retract, "retract")
+    if limits is not None and not isinstance(limits, Limits):
+        raise DatalogError(
+            f"`limits` must be a Limits or None, not {type(limits).__name__}",
+            code=ErrorCode.INVALID_INPUT,
+        )
     update = _Update(result, maintenance_for(program), limits or Limits())
     try:
         update.apply_inputs(inserted, retracted)
@@ -95,12 +104,15 @@ def extend_result(result: Result, facts: Facts, limits: Limits | None = None) ->
     The same as ``update_result(result, insert=facts)``; meant for per-request facts
     joined against a large materialised base.
     """
-    return update_result(result, facts, None, limits)
+    if facts is None:
+        check_facts(facts)  # (`extended` needs facts; `update` may take none)
+    return update_result(result, facts, None, limits, inserted_as="facts")
 
 
-def _validated(result: Result, facts: Facts | None) -> dict[str, set[Row]]:
-    if not facts:
+def _validated(result: Result, facts: Facts | None, argument: str) -> dict[str, set[Row]]:
+    if facts is None:
         return {}
+    check_facts(facts, argument)
     program = result.program
     converted: dict[str, set[Row]] = {}
     for name, rows in facts.items():
@@ -129,10 +141,9 @@ class _Update:
         self.program = result.program
         self.maintenance = maintenance
         self.limits = limits
-        self.env = EvaluationEnv()
+        self.budget = Budget(limits, "update")
+        self.env = EvaluationEnv(self.budget)
         self.stats = EvaluationStats()
-        self.started = time.perf_counter()
-        self.deadline = None if limits.max_seconds is None else self.started + limits.max_seconds
         self.old = result.relation
         self.new: dict[str, Relation] = {}
         self.plus: dict[str, set[Row]] = {}
@@ -142,8 +153,6 @@ class _Update:
         self.base_removed: dict[str, set[Row]] = {}
         self.queue: list[int] = []
         self.queued: set[int] = set()
-        # Rows in all relations when the first bound check runs (for `max_tuples`).
-        self.total: int | None = None
 
     # -- bookkeeping -----------------------------------------------------------------------
 
@@ -208,6 +217,8 @@ class _Update:
             self.maintain(strata[heapq.heappop(self.queue)])
 
     def maintain(self, stratum: StratumMaintenance) -> None:
+        self.budget.relations = stratum.stratum.relations
+        self.budget.round(0)  # the deadline only
         if stratum.recompute or any(
             name in stratum.aggregated for name in (*self.plus, *self.minus)
         ):
@@ -221,9 +232,7 @@ class _Update:
         fresh = {name: Relation(name, self.old(name).arity, self.base_of(name)) for name in members}
         relations = {name: self.current(name) for name in stratum.reads if name not in fresh}
         relations.update(fresh)
-        self.program.engine.evaluate_stratum(
-            stratum.compiled, relations, self.limits, self.env, self.stats, 0, self.deadline
-        )
+        self.program.engine.evaluate_stratum(stratum.compiled, relations, self.env, self.stats)
         for name in members:
             old_tuples = self.old(name).tuples
             new_tuples = fresh[name].tuples
@@ -239,7 +248,7 @@ class _Update:
         for name in self.program.analysed.relations:
             rows = self.base_of(name) if name in derived else self.current(name).tuples
             relations[name] = Relation(name, self.old(name).arity, rows)
-        stats = self.program.engine.run(relations, self.limits)
+        stats = self.program.engine.run(relations, self.limits, budget=self.budget)
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
         changes = {}
         for name, relation in relations.items():
@@ -249,39 +258,16 @@ class _Update:
         return self.result._derive(relations, stats, facts, changes)
 
     def finish(self) -> Result:
-        self.stats.seconds = time.perf_counter() - self.started
+        self.stats.seconds = time.perf_counter() - self.budget.started
         facts = self.base_facts if self.base_facts is not None else self.result.base_facts
         changes = {name: (self.plus.get(name, _EMPTY), self.minus.get(name, _EMPTY))
                    for name in self.plus.keys() | self.minus.keys()}
         return self.result._derive(self.new, self.stats, facts, changes)
 
     def check_limits(self, rounds: int, members: Sequence[str]) -> None:
-        limits = self.limits
-        if limits.max_iterations is not None and rounds > limits.max_iterations:
-            names = ", ".join(f"`{m}`" for m in members)
-            raise DatalogError(
-                f"update stopped after {limits.max_iterations} iterations of the recursive "
-                f"stratum {names}: it may not terminate (arithmetic in a recursive head?); "
-                "raise `Limits.max_iterations` if it should",
-                code=ErrorCode.DERIVATION_LIMIT,
-            )
-        if self.deadline is not None and time.perf_counter() > self.deadline:
-            names = ", ".join(f"`{m}`" for m in members)
-            raise DatalogError(
-                f"update exceeded its time limit in the stratum {names}",
-                code=ErrorCode.DERIVATION_LIMIT,
-            )
-        if limits.max_tuples is not None:
-            if self.total is None:
-                relations = self.program.analysed.relations
-                self.total = sum(len(self.current(name)) for name in relations)
-            if self.total + self.stats.derived > limits.max_tuples:
-                raise DatalogError(
-                    f"update stopped: more than {limits.max_tuples} tuples; it may not "
-                    "terminate (arithmetic in a recursive head?); raise `Limits.max_tuples` "
-                    "if it should",
-                    code=ErrorCode.DERIVATION_LIMIT,
-                )
+        """After round ``rounds`` of a recursive stratum: the iteration and time limits."""
+        self.budget.relations = members
+        self.budget.round(rounds)
 
 
 class _StratumUpdate:
@@ -313,14 +299,21 @@ class _StratumUpdate:
 
     def run(self) -> None:
         update = self.update
-        dead = self.over_delete()
-        self.deleting = any(dead.values())
-        for name, rows in dead.items():
-            if rows:
-                working = self.working(name)
-                assert isinstance(working, OverlayRelation)
-                working.remove(rows)
-        added = self.insert(self.rederive(dead))
+        # Over-deleted and re-derived rows are not new derivations: `Limits.max_tuples`
+        # does not count them (the time limit still holds).
+        update.budget.counting = False
+        try:
+            dead = self.over_delete()
+            self.deleting = any(dead.values())
+            for name, rows in dead.items():
+                if rows:
+                    working = self.working(name)
+                    assert isinstance(working, OverlayRelation)
+                    working.remove(rows)
+            revived = self.rederive(dead)
+        finally:
+            update.budget.counting = True
+        added = self.insert(revived)
         for name in self.members:
             lost = dead.get(name)
             gained = added.get(name)
@@ -434,6 +427,7 @@ class _StratumUpdate:
                     added.setdefault(name, set()).update(rows)
                     frontier[name] = rows
                     update.stats.derived += len(rows)
+                    update.budget.count(len(rows))
             if not recursive or not frontier:
                 break
             rounds += 1

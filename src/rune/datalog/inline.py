@@ -17,21 +17,17 @@ from rune.datalog.analysis.model import AnalysedProgram
 from rune.datalog.ast import (
     Aggregate,
     Atom,
-    BinaryOp,
     Clause,
     Comparison,
     Counter,
     Expr,
-    FunctorCall,
     Literal,
     Negation,
     ProgramAst,
-    TypeCast,
-    UnaryOp,
     Variable,
     Wildcard,
-    expression_children,
     literal_expressions,
+    map_expression,
     walk_expression,
 )
 
@@ -137,32 +133,17 @@ def _aggregate_atoms(aggregate: Aggregate) -> Iterator[Atom]:
 
 
 def _rename(expr: Expr, suffix: str) -> Expr:
-    if isinstance(expr, Variable):
-        return Variable(expr.name + suffix, expr.span)
-    return _map_children(expr, lambda child: _rename(child, suffix))
+    def rename(node: Expr) -> Expr | None:
+        return Variable(node.name + suffix, node.span) if isinstance(node, Variable) else None
+
+    return map_expression(expr, rename)
 
 
 def _substitute(expr: Expr, mapping: dict[str, Expr]) -> Expr:
-    if isinstance(expr, Variable):
-        return mapping.get(expr.name, expr)
-    return _map_children(expr, lambda child: _substitute(child, mapping))
+    def substitute(node: Expr) -> Expr | None:
+        return mapping.get(node.name, node) if isinstance(node, Variable) else None
 
-
-def _map_children(expr: Expr, function: object) -> Expr:
-    assert callable(function)
-    children = expression_children(expr)
-    if not children:
-        return expr
-    mapped = [function(child) for child in children]
-    if isinstance(expr, BinaryOp):
-        return BinaryOp(expr.op, mapped[0], mapped[1], expr.span)
-    if isinstance(expr, UnaryOp):
-        return UnaryOp(expr.op, mapped[0], expr.span)
-    if isinstance(expr, FunctorCall):
-        return FunctorCall(expr.name, tuple(mapped), expr.span)
-    if isinstance(expr, TypeCast):
-        return TypeCast(mapped[0], expr.type_name, expr.span)
-    raise AssertionError("aggregates are never inlined")
+    return map_expression(expr, substitute)
 
 
 def _rename_literal(literal: Literal, suffix: str) -> Literal:

@@ -11,6 +11,8 @@ C++ streams print them.
 from __future__ import annotations
 
 import csv
+import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -36,27 +38,52 @@ Parser = Callable[[str], Any]
 
 
 def value_parser(kind: Kind | None, bits: int) -> Parser:
-    """A function parsing one field of a column of ``kind``; raises `ValueError`."""
+    """A function parsing one field of a column of ``kind``; raises `ValueError`.
+
+    Integers are decimal, `0x` hexadecimal or `0b` binary, with an optional sign, and
+    must fit the column (they are never wrapped); floats must be finite unless written
+    `inf` or `nan` (a value beyond a double is refused, not made infinite).
+    """
     if kind is Kind.SYMBOL or kind is None:
         return str
     if kind is Kind.FLOAT:
-        return float
+        return _parse_float
     low, high = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
     if kind is Kind.UNSIGNED:
         low, high = 0, (1 << bits) - 1
 
     def parse_integer(text: str) -> int:
         stripped = text.strip()
-        lowered = stripped.lower()
-        if lowered.startswith(("0x", "0b")):
-            value = int(lowered, 0)
-        else:
-            value = int(stripped, 10)
-        if not low <= value <= high:
-            raise ValueError(f"`{stripped}` is out of range for a {bits}-bit {kind}")
+        found = _INTEGER.fullmatch(stripped.lower())
+        if found is None:
+            raise ValueError("malformed value")
+        digits = found.group("digits").lstrip("0")
+        value = None
+        if len(digits) <= _MAX_DIGITS[found.group("base") or ""]:
+            value = int(stripped.lower(), 0 if found.group("base") else 10)
+        if value is None or not low <= value <= high:
+            shown = stripped if len(stripped) <= 40 else stripped[:37] + "..."
+            raise ValueError(f"`{shown}` is out of range for a {bits}-bit {kind}")
         return value
 
     return parse_integer
+
+
+# An integer field: sign, base prefix, digits (Python's `int` alone would also take `1_0`).
+_INTEGER = re.compile(r"[+-]?(?P<base>0x|0b)?(?P<digits>[0-9a-f]+)")
+# At most so many significant digits below 2**64, by base prefix (longer is out of range,
+# and is refused before Python converts thousands of digits).
+_MAX_DIGITS = {"": 20, "0x": 16, "0b": 64}
+
+
+def _parse_float(text: str) -> float:
+    stripped = text.strip()
+    if "_" in stripped:
+        raise ValueError("malformed value")
+    value = float(stripped)
+    if math.isinf(value) and "inf" not in stripped.lower():
+        raise ValueError(f"`{stripped}` is out of range for a float")
+    return value
 
 
 def parse_rows(
@@ -67,6 +94,7 @@ def parse_rows(
     delimiter: str = "\t",
     origin: str = "<facts>",
     first_line: int = 1,
+    relation: str | None = None,
 ) -> set[Row]:
     """Parse lines of delimited fields into rows of a relation with column ``kinds``.
 
@@ -94,6 +122,7 @@ def parse_rows(
                 origin,
                 number,
                 f"expected {arity} fields separated by {delimiter!r}, found {len(fields)}",
+                relation,
             )
         if all_symbols:
             rows.add(tuple(fields))
@@ -102,13 +131,17 @@ def parse_rows(
             rows.add(tuple(parse(field) for parse, field in zip(parsers, fields, strict=True)))
         except ValueError as error:
             detail = str(error) if "out of range" in str(error) else "malformed value"
-            raise _bad_line(origin, number, f"{detail} in `{line}`") from None
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            raise _bad_line(origin, number, f"{detail} in `{shown}`", relation) from None
     return rows
 
 
-def _bad_line(origin: str, line: int, message: str) -> DatalogError:
+def _bad_line(
+    origin: str, line: int, message: str, relation: str | None = None
+) -> DatalogError:
     span = SourceSpan(line, 1, line, 1, file=origin)
-    return DatalogError(f"invalid facts: {message}", code=ErrorCode.INVALID_FACTS, span=span)
+    what = f"invalid facts for `{relation}`" if relation else "invalid facts"
+    return DatalogError(f"{what}: {message}", code=ErrorCode.INVALID_FACTS, span=span)
 
 
 def input_path(directive: Directive, fact_dir: Path) -> Path:
@@ -140,9 +173,10 @@ def read_facts(
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             lines = handle.readlines()
-    except OSError as error:
+    except (OSError, UnicodeDecodeError) as error:
+        reason = getattr(error, "strerror", None) or error
         raise DatalogError(
-            f"cannot read facts of `{directive.relation}` from `{path}`: {error.strerror or error}",
+            f"cannot read facts of `{directive.relation}` from `{path}`: {reason}",
             code=ErrorCode.IO,
             span=directive.span,
         ) from None
@@ -153,9 +187,21 @@ def read_facts(
     if (directive.parameter("rfc4180") or "false").lower() == "true":
         # Quoted fields: re-join each parsed record with the delimiter (tab-free data).
         records = csv.reader(lines, delimiter=delimiter, strict=True)
-        lines = ["\t".join(record) for record in records]
+        try:
+            lines = ["\t".join(record) for record in records]
+        except csv.Error as error:
+            line = records.line_num + first - 1
+            raise _bad_line(str(path), line, str(error), directive.relation) from None
         delimiter = "\t"
-    return parse_rows(lines, kinds, bits, delimiter=delimiter, origin=str(path), first_line=first)
+    return parse_rows(
+        lines,
+        kinds,
+        bits,
+        delimiter=delimiter,
+        origin=str(path),
+        first_line=first,
+        relation=directive.relation,
+    )
 
 
 def format_row(

@@ -44,7 +44,7 @@ from rune.datalog.ast import (
 from rune.datalog.codegen import RuleFunction, compile_plans
 from rune.datalog.engine import StratumProgram
 from rune.datalog.errors import DatalogError, ErrorCode
-from rune.datalog.plan import RulePlan, Source, plan_rule
+from rune.datalog.plan import MAX_DELTA_VERSIONS, RulePlan, Source, plan_rule
 from rune.datalog.relation import Relation, Row
 from rune.datalog.runtime import EvaluationEnv, RuntimeFailure
 from rune.datalog.types import Kind
@@ -192,6 +192,10 @@ def _build(
     planned: list[tuple[Stratum, list[tuple[MaintenanceRule, RulePlan]] | None]] = []
     plans: list[RulePlan] = []
     for stratum in analysed.strata:
+        if any(_changing_atoms(analysed.rules[i]) > MAX_DELTA_VERSIONS for i in stratum.rules):
+            # Too many versions to compile: the stratum is evaluated again on a change.
+            planned.append((stratum, None))
+            continue
         try:
             entries = [
                 entry
@@ -255,6 +259,11 @@ def _build(
         reevaluate=reevaluate,
         source=module.source,
     )
+
+
+def _changing_atoms(rule: AnalysedRule) -> int:
+    """How many delta and flipped versions `_rule_plans` would make of ``rule``."""
+    return sum(1 for literal in rule.scoped.body if isinstance(literal, Atom | Negation))
 
 
 def _slot(relation: str, source: Source, columns: tuple[int, ...] | None) -> ResourceSlot:

@@ -5,10 +5,20 @@ facts, and rules whose bodies may use `;` disjunction, parentheses and `!` over 
 Bodies are expanded to disjunctive normal form here, and multi-head rules are split, so
 every `Clause` the parser returns has one head and a conjunctive body. `#include "file"`
 lines (and `.include "file"`) splice in other files; their spans keep their own file name.
+
+Hostile text is refused with located errors, never a crash (see `rune.datalog.limits`):
+more than `MAX_PROGRAM_CHARS` of text (`program-too-large`), constructs nested more than
+`MAX_NESTING_DEPTH` levels deep (`nesting-too-deep`), a rule whose disjunctions multiply
+out to more than `MAX_CLAUSE_EXPANSION` clauses (`rule-too-large`), and numeric literals
+no integer or float can hold (`number-out-of-range`). Expressions are parsed with explicit
+operand and operator stacks, so brackets, prefix operators and long operator chains
+(`1 + 1 + ... + 1`) cost no recursion; functor calls, aggregates and bracketed bodies
+recurse, guarded by the nesting limit and by the room left on the Python stack.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +50,7 @@ from rune.datalog.ast import (
 )
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.lexer import Token, TokenKind, tokenize
+from rune.datalog.limits import MAX_CLAUSE_EXPANSION, MAX_NESTING_DEPTH, MAX_PROGRAM_CHARS
 from rune.datalog.source import SourceFile
 from rune.errors import Diagnostic, SourceSpan
 
@@ -108,7 +119,18 @@ _BINARY_LEVELS: tuple[frozenset[str], ...] = (
     frozenset({"+", "-"}),
     frozenset({"*", "/", "%"}),
 )
+_LEVEL_OF = {op: level for level, ops in enumerate(_BINARY_LEVELS) for op in ops}
+# Prefix operators bind tighter than every binary operator, `^` tighter still (and to the
+# right): `-a ^ b * c` is `(-(a ^ b)) * c`.
+_PREFIX_LEVEL = len(_BINARY_LEVELS)
+_POWER_LEVEL = _PREFIX_LEVEL + 1
 _WORD_OPERATORS = frozenset().union(*_BINARY_LEVELS[:7]) | {"bnot", "lnot"}
+# The most digits (after leading zeros) of an integer below 2**64, by base: no integer
+# type is wider, so longer literals are out of range whatever their context.
+_MAX_DIGITS = {10: 20, 16: 16, 2: 64}
+# Python frames kept free below the recursion limit; the nesting guard looks every 16
+# levels, and one level (an aggregate) takes up to 8 parser frames.
+_STACK_HEADROOM = 250
 _RESERVED = _AGGREGATES | _WORD_OPERATORS | frozenset(FUNCTOR_ARITIES) | {"as", "nil", "autoinc"}
 
 FileReader = Callable[[Path], str]
@@ -145,6 +167,7 @@ class _Collector:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     sources: dict[str | None, str] = field(default_factory=dict)
     including: list[Path] = field(default_factory=list)
+    characters: int = 0
 
 
 def parse_program(
@@ -166,8 +189,14 @@ def parse_program(
         The AST and the text of every file read.
 
     Raises:
-        DatalogError: every syntax error found, sorted by position.
+        DatalogError: every syntax error found, sorted by position; (`program-too-large`)
+            more than `MAX_PROGRAM_CHARS` characters in all files together.
     """
+    if len(text) > MAX_PROGRAM_CHARS:
+        raise DatalogError(
+            f"program too large: {len(text):,} characters, at most {MAX_PROGRAM_CHARS:,}",
+            code=ErrorCode.PROGRAM_TOO_LARGE,
+        )
     collector = _Collector(
         include_dirs=tuple(Path(d) for d in include_dirs),
         read=read_file or (lambda path: path.read_text(encoding="utf-8")),
@@ -194,9 +223,12 @@ class _FileParser:
         self.source = source
         self.collector = collector
         collector.sources[source.name] = source.text
+        collector.characters += len(source.text)
         self.tokens, lexical_errors = tokenize(source)
         collector.diagnostics.extend(lexical_errors)
         self.position = 0
+        # How deeply the construct being parsed is nested (see `enter`).
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------------------------
 
@@ -244,6 +276,25 @@ class _FileParser:
         previous = self.tokens[self.position - 1] if self.position > 0 else first
         return self.span(first.start, max(previous.end, first.end))
 
+    def previous_end(self) -> int:
+        """Where the last token consumed ends."""
+        return self.tokens[self.position - 1].end if self.position > 0 else 0
+
+    def enter(self, token: Token) -> None:
+        """One level deeper (a bracket, prefix operator, `^`, functor call, aggregate or
+        negation starting at ``token``); `leave` (or a failure) ends it."""
+        self.depth += 1
+        if self.depth > MAX_NESTING_DEPTH or (self.depth & 15 == 0 and _stack_nearly_full()):
+            raise self.failure(
+                token,
+                f"nested too deeply: at most {MAX_NESTING_DEPTH} levels of brackets, prefix "
+                "operators, `^`, functor calls, aggregates and negations",
+                ErrorCode.NESTING_TOO_DEEP,
+            )
+
+    def leave(self) -> None:
+        self.depth -= 1
+
     # -- top level -----------------------------------------------------------------------
 
     def parse(self) -> None:
@@ -253,6 +304,7 @@ class _FileParser:
                 self.parse_item()
             except _Failure as failure:
                 self.collector.diagnostics.append(failure.diagnostic)
+                self.depth = 0
                 self.recover(start)
 
     def recover(self, start: int) -> None:
@@ -305,9 +357,17 @@ class _FileParser:
             raise self.failure(token, f"file `{name}` includes itself", ErrorCode.INCLUDE)
         try:
             text = self.collector.read(path)
-        except OSError as error:
-            message = f"cannot read included file `{name}`: {error.strerror or error}"
+        except (OSError, UnicodeDecodeError) as error:
+            reason = getattr(error, "strerror", None) or error
+            message = f"cannot read included file `{name}`: {reason}"
             raise self.failure(token, message, ErrorCode.INCLUDE) from error
+        if self.collector.characters + len(text) > MAX_PROGRAM_CHARS:
+            raise self.failure(
+                token,
+                f"program too large with `{name}`: at most {MAX_PROGRAM_CHARS:,} characters "
+                "in all files together",
+                ErrorCode.PROGRAM_TOO_LARGE,
+            )
         self.collector.including.append(resolved)
         try:
             _FileParser(SourceFile(str(path), text), self.collector).parse()
@@ -457,6 +517,8 @@ class _FileParser:
             bodies = self.parse_disjunction()
         end = self.expect(".", "`.` at the end of the clause")
         span = self.span(first.start, end.end)
+        if len(heads) * len(bodies) > MAX_CLAUSE_EXPANSION:
+            raise self.too_large(first)
         for head in heads:
             for body in bodies:
                 self.collector.clauses.append(Clause(head, tuple(body), span))
@@ -478,16 +540,30 @@ class _FileParser:
         self.expect(")", "`,` or `)`")
         return Atom(relation, tuple(args), self.span(name.start, name.end))
 
+    def too_large(self, token: Token) -> _Failure:
+        return self.failure(
+            token,
+            f"rule too large: its disjunctions (`;`) multiply out to more than "
+            f"{MAX_CLAUSE_EXPANSION:,} clauses",
+            ErrorCode.RULE_TOO_LARGE,
+        )
+
     def parse_disjunction(self) -> Dnf:
+        first = self.peek()
         result = self.parse_conjunction()
         while self.accept(";"):
             result = result + self.parse_conjunction()
+            if len(result) > MAX_CLAUSE_EXPANSION:
+                raise self.too_large(first)
         return result
 
     def parse_conjunction(self) -> Dnf:
         result: Dnf = [[]]
         while True:
+            token = self.peek()
             term = self.parse_term()
+            if len(result) * len(term) > MAX_CLAUSE_EXPANSION:
+                raise self.too_large(token)
             result = [left + right for left in result for right in term]
             if not self.accept(","):
                 return result
@@ -495,16 +571,25 @@ class _FileParser:
     def parse_term(self) -> Dnf:
         token = self.peek()
         if self.accept("!"):
-            return _negate(self.parse_term(), self.span(token.start, token.end))
+            self.enter(token)
+            inner = self.parse_term()
+            self.leave()
+            negated = _negate(inner, self.span(token.start, token.end))
+            if negated is None:
+                raise self.too_large(token)
+            return negated
         if self.at("("):
             start = self.position
+            depth = self.depth
             try:
                 return [[self.parse_constraint()]]
             except _Failure:
                 self.position = start
-            self.advance()
+                self.depth = depth
+            self.enter(self.advance())
             inner = self.parse_disjunction()
             self.expect(")", "`)` closing the parenthesised body")
+            self.leave()
             return inner
         if token.kind is TokenKind.IDENT:
             word = token.text
@@ -514,11 +599,12 @@ class _FileParser:
                 return [[BooleanLiteral(word == "true", span)]]
             if word in ("match", "contains") and self.at("(", 1):
                 self.advance()
-                self.advance()
+                self.enter(self.advance())
                 left = self.parse_expression()
                 self.expect(",")
                 right = self.parse_expression()
                 self.expect(")")
+                self.leave()
                 return [[Comparison(word, left, right, self.span_from(token))]]
             if self.at("(", 1) and word not in _RESERVED:
                 return [[self.parse_atom()]]
@@ -536,58 +622,169 @@ class _FileParser:
 
     # -- expressions ---------------------------------------------------------------------
 
-    def parse_expression(self, level: int = 0) -> Expr:
-        if level == len(_BINARY_LEVELS):
-            return self.parse_unary()
-        first = self.peek()
-        left = self.parse_expression(level + 1)
-        operators = _BINARY_LEVELS[level]
-        while True:
-            token = self.peek()
-            if token.text not in operators or token.kind not in (TokenKind.PUNCT, TokenKind.IDENT):
-                return left
-            self.advance()
-            right = self.parse_expression(level + 1)
-            left = BinaryOp(token.text, left, right, self.span_from(first))
+    def parse_expression(self) -> Expr:
+        """An expression, by operator precedence over explicit stacks: brackets, prefix
+        operators, `^`, functor calls and chains of binary operators cost no recursion
+        (only aggregates, whose bodies are parsed as bodies, recurse)."""
+        # Operands with their source extent. Operators as (kind, token, level), kind one of
+        # "prefix", "^", "binary", or "(" marking an open bracket (level -1, so reductions
+        # stop there). Open brackets as (kind, token, first operand), kind one of "(",
+        # "call" or "as". INVARIANT: `self.depth` exceeds `base` by the number of open
+        # brackets, prefix and `^` operators, so it is back to `base` once all are done.
+        operands: list[tuple[Expr, int, int]] = []
+        operators: list[tuple[str, Token, int]] = []
+        brackets: list[tuple[str, Token, int]] = []
+        base = self.depth
+        expect_operand = True
+        try:
+            while True:
+                token = self.peek()
+                punct = token.kind is TokenKind.PUNCT
+                if expect_operand:
+                    word = token.text if token.kind is TokenKind.IDENT else ""
+                    if punct and token.text == "(":
+                        self.advance()
+                        brackets.append(("(", token, len(operands)))
+                        operators.append(("(", token, -1))
+                        self.enter(token)
+                    elif (punct and token.text == "-") or word in ("bnot", "lnot"):
+                        self.advance()
+                        operators.append(("prefix", token, _PREFIX_LEVEL))
+                        self.enter(token)
+                    elif (word in FUNCTOR_ARITIES or word == "as") and self.at("(", 1):
+                        self.advance()
+                        self.advance()
+                        brackets.append(("as" if word == "as" else "call", token, len(operands)))
+                        operators.append(("(", token, -1))
+                        self.enter(token)
+                        # A call without arguments is closed (and refused) right away.
+                        expect_operand = word == "as" or not self.at(")")
+                    else:
+                        operands.append((self.parse_operand(), token.start, self.previous_end()))
+                        expect_operand = False
+                    continue
+                if punct and token.text == "^":
+                    self.advance()
+                    operators.append(("^", token, _POWER_LEVEL))
+                    self.enter(token)
+                    expect_operand = True
+                    continue
+                level = _binary_level(token)
+                if level is not None:
+                    self.reduce(operands, operators, level)
+                    self.advance()
+                    operators.append(("binary", token, level))
+                    expect_operand = True
+                    continue
+                if not brackets:
+                    self.reduce(operands, operators, 0)
+                    return operands[0][0]
+                kind, opening, first = brackets[-1]
+                if kind == "(" and not (punct and token.text == ")"):
+                    raise self.unexpected("`)`")
+                if kind == "as" and not (punct and token.text == ","):
+                    raise self.unexpected("`,`")
+                if kind == "call" and not (punct and token.text in (",", ")")):
+                    raise self.unexpected("`,` or `)`")
+                self.reduce(operands, operators, 0)
+                if kind == "call" and token.text == ",":
+                    self.advance()
+                    expect_operand = True
+                    continue
+                self.advance()
+                if kind == "as":
+                    type_name = self.expect_kind(TokenKind.IDENT, "a type name")
+                    self.expect(")")
+                brackets.pop()
+                operators.pop()
+                self.leave()
+                end = self.previous_end()
+                if kind == "(":
+                    expr, _, _ = operands.pop()
+                elif kind == "as":
+                    value, _, _ = operands.pop()
+                    expr = TypeCast(value, type_name.text, self.span(opening.start, end))
+                else:
+                    args = [operand for operand, _, _ in operands[first:]]
+                    del operands[first:]
+                    expr = self.functor(opening, args)
+                    end = self.previous_end()
+                operands.append((expr, opening.start, end))
+        finally:
+            self.depth = base
 
-    def parse_unary(self) -> Expr:
-        token = self.peek()
-        if self.accept("-"):
-            operand = self.parse_unary()
-            span = self.span_from(token)
-            if isinstance(operand, NumberConstant):
-                return NumberConstant(-operand.value, operand.literal, span)
-            return UnaryOp("-", operand, span)
-        if token.kind is TokenKind.IDENT and token.text in ("bnot", "lnot"):
-            self.advance()
-            operand = self.parse_unary()
-            return UnaryOp(token.text, operand, self.span_from(token))
-        base = self.parse_primary()
-        if self.accept("^"):
-            exponent = self.parse_unary()
-            return BinaryOp("^", base, exponent, self.span_from(token))
-        return base
+    def functor(self, token: Token, args: list[Expr]) -> Expr:
+        """The call of functor ``token`` on ``args`` just parsed: `min`/`max` with one
+        argument and a `:` after it is an aggregate (`min(x) : body`)."""
+        word = token.text
+        if word in ("min", "max"):
+            if len(args) == 1 and self.at(":"):
+                self.enter(token)
+                aggregate = self.parse_aggregate_body(token, word, args[0])
+                self.leave()
+                return aggregate
+            if len(args) < 2:
+                raise self.failure(token, f"functor `{word}` expects at least 2 arguments")
+            return FunctorCall(word, tuple(args), self.span_from(token))
+        low, high = FUNCTOR_ARITIES[word]
+        if not low <= len(args) <= high:
+            expected = str(low) if low == high else f"{low} to {high}"
+            raise self.failure(
+                token, f"functor `{word}` expects {expected} arguments, got {len(args)}"
+            )
+        return FunctorCall(word, tuple(args), self.span_from(token))
 
-    def parse_primary(self) -> Expr:
+    def reduce(
+        self,
+        operands: list[tuple[Expr, int, int]],
+        operators: list[tuple[str, Token, int]],
+        level: int,
+    ) -> None:
+        """Apply the stacked operators binding at least as tightly as ``level``, down to
+        the innermost open bracket."""
+        while operators and operators[-1][0] != "(" and operators[-1][2] >= level:
+            kind, token, _ = operators.pop()
+            right, _, end = operands.pop()
+            if kind == "prefix":
+                span = self.span(token.start, end)
+                if token.text == "-" and isinstance(right, NumberConstant):
+                    operands.append((NumberConstant(-right.value, right.literal, span),
+                                     token.start, end))
+                else:
+                    operands.append((UnaryOp(token.text, right, span), token.start, end))
+                self.leave()
+                continue
+            left, start, _ = operands.pop()
+            operands.append((BinaryOp(token.text, left, right, self.span(start, end)), start, end))
+            if kind == "^":
+                self.leave()
+
+    def parse_operand(self) -> Expr:
+        """A constant, variable, counter, functor call or aggregate (brackets and
+        operators are `parse_expression`'s)."""
         token = self.peek()
         kind = token.kind
-        if kind is TokenKind.NUMBER:
+        if kind is TokenKind.NUMBER or kind is TokenKind.UNSIGNED:
             self.advance()
-            return NumberConstant(_parse_int(token.text), "int", self.span(token.start, token.end))
-        if kind is TokenKind.UNSIGNED:
-            self.advance()
-            value = _parse_int(token.text)
-            return NumberConstant(value, "unsigned", self.span(token.start, token.end))
+            literal = "int" if kind is TokenKind.NUMBER else "unsigned"
+            value = self.integer_value(token)
+            return NumberConstant(value, literal, self.span(token.start, token.end))
         if kind is TokenKind.FLOAT:
             self.advance()
-            return NumberConstant(float(token.text), "float", self.span(token.start, token.end))
+            number = float(token.text)
+            mantissa = token.text.lower().split("e")[0]
+            if number == float("inf") or (number == 0.0 and mantissa.strip("0.")):
+                # Beyond a double, or a non-zero literal that rounds to 0 (as Soufflé,
+                # which refuses both rather than change the value).
+                raise self.failure(
+                    token,
+                    f"float constant `{token.text}` is out of range",
+                    ErrorCode.NUMBER_OUT_OF_RANGE,
+                )
+            return NumberConstant(number, "float", self.span(token.start, token.end))
         if kind is TokenKind.STRING:
             self.advance()
             return StringConstant(token.text, self.span(token.start, token.end))
-        if self.accept("("):
-            inner = self.parse_expression()
-            self.expect(")")
-            return inner
         if self.at("$"):
             self.advance()
             if self.peek().kind is TokenKind.IDENT:
@@ -601,7 +798,30 @@ class _FileParser:
             raise self.unexpected("an expression")
         return self.parse_word(token)
 
+    def integer_value(self, token: Token) -> int:
+        """The value of an integer literal (decimal, `0x` hex or `0b` binary).
+
+        Literals of 2**64 or more fit no integer type (whatever the context, the range
+        check of `rune.datalog.codegen` would refuse them) and are refused here, before
+        Python converts thousands of digits.
+        """
+        text = token.text.lower()
+        base = 16 if text.startswith("0x") else 2 if text.startswith("0b") else 10
+        digits = text if base == 10 else text[2:]
+        if len(digits.lstrip("0")) <= _MAX_DIGITS[base]:
+            value = int(digits, base)
+            if value < 1 << 64:
+                return value
+        shown = token.text if len(token.text) <= 40 else token.text[:37] + "..."
+        raise self.failure(
+            token,
+            f"number constant `{shown}` is out of range: integers have at most 64 bits",
+            ErrorCode.NUMBER_OUT_OF_RANGE,
+        )
+
     def parse_word(self, token: Token) -> Expr:
+        """A word starting an operand: `_`, a variable, an aggregate, `autoinc()`, or an
+        unknown functor (known functors and `as` are `parse_expression`'s)."""
         word = token.text
         span = self.span(token.start, token.end)
         if word == "_":
@@ -609,57 +829,24 @@ class _FileParser:
             return Wildcard(span)
         if word == "nil":
             raise self.failure(token, "unsupported record constant `nil`", ErrorCode.UNSUPPORTED)
-        if word in ("min", "max") and self.at("(", 1):
-            self.advance()
-            args = self.parse_call_arguments()
-            if len(args) == 1 and self.at(":"):
-                return self.parse_aggregate_body(token, word, args[0])
-            if len(args) < 2:
-                raise self.failure(token, f"functor `{word}` expects at least 2 arguments")
-            return FunctorCall(word, tuple(args), self.span_from(token))
         if word in _AGGREGATES:
             self.advance()
+            self.enter(token)
             target = None if word == "count" else self.parse_expression()
-            return self.parse_aggregate_body(token, word, target)
-        if word == "as" and self.at("(", 1):
-            self.advance()
-            self.advance()
-            value = self.parse_expression()
-            self.expect(",")
-            type_name = self.expect_kind(TokenKind.IDENT, "a type name")
-            self.expect(")")
-            return TypeCast(value, type_name.text, self.span_from(token))
+            aggregate = self.parse_aggregate_body(token, word, target)
+            self.leave()
+            return aggregate
         if word == "autoinc" and self.at("(", 1):
             self.advance()
             self.advance()
             self.expect(")")
             return Counter(self.span_from(token))
         if self.at("(", 1):
-            if word not in FUNCTOR_ARITIES:
-                raise self.failure(token, f"unknown functor `{word}`")
-            self.advance()
-            args = self.parse_call_arguments()
-            low, high = FUNCTOR_ARITIES[word]
-            if not low <= len(args) <= high:
-                expected = str(low) if low == high else f"{low} to {high}"
-                raise self.failure(
-                    token, f"functor `{word}` expects {expected} arguments, got {len(args)}"
-                )
-            return FunctorCall(word, tuple(args), self.span_from(token))
+            raise self.failure(token, f"unknown functor `{word}`")
         if word in _RESERVED:
             raise self.failure(token, f"expected an expression, found `{word}`")
         self.advance()
         return Variable(word, span)
-
-    def parse_call_arguments(self) -> list[Expr]:
-        self.expect("(")
-        args: list[Expr] = []
-        if not self.at(")"):
-            args.append(self.parse_expression())
-            while self.accept(","):
-                args.append(self.parse_expression())
-        self.expect(")", "`,` or `)`")
-        return args
 
     def parse_aggregate_body(self, token: Token, op: str, target: Expr | None) -> Aggregate:
         self.expect(":", f"`:` after the `{op}` aggregate")
@@ -675,21 +862,33 @@ class _FileParser:
         return Aggregate(op, target, tuple(bodies[0]), self.span(token.start, token.end))
 
 
-def _parse_int(text: str) -> int:
-    lowered = text.lower()
-    if lowered.startswith(("0x", "0b")):
-        return int(lowered, 0)
-    return int(text, 10)
+def _binary_level(token: Token) -> int | None:
+    """The precedence level of a binary operator token (loosest 0), else ``None``."""
+    if token.kind is TokenKind.PUNCT or token.kind is TokenKind.IDENT:
+        return _LEVEL_OF.get(token.text)
+    return None
 
 
-def _negate(dnf: Dnf, span: SourceSpan) -> Dnf:
-    """The disjunctive normal form of the negation of ``dnf`` (De Morgan)."""
+def _stack_nearly_full() -> bool:
+    """Whether fewer than `_STACK_HEADROOM` frames are left below the recursion limit."""
+    try:
+        sys._getframe(sys.getrecursionlimit() - _STACK_HEADROOM)
+    except ValueError:
+        return False
+    return True
+
+
+def _negate(dnf: Dnf, span: SourceSpan) -> Dnf | None:
+    """The disjunctive normal form of the negation of ``dnf`` (De Morgan); ``None`` when
+    it would have more than `MAX_CLAUSE_EXPANSION` conjunctions."""
     result: Dnf = [[]]
     for conjunction in dnf:
         if not conjunction:
             alternatives: Dnf = [[BooleanLiteral(False, span)]]
         else:
             alternatives = [[_negate_literal(literal, span)] for literal in conjunction]
+        if len(result) * len(alternatives) > MAX_CLAUSE_EXPANSION:
+            return None
         result = [left + right for left in result for right in alternatives]
     return result
 

@@ -11,28 +11,26 @@ stratum: that atom scans the delta (the tuples new in the last round) and comes 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
 from rune.datalog.analysis.model import AnalysedRule
-from rune.datalog.analysis.scoping import AggregateScope, computable
+from rune.datalog.analysis.scoping import AggregateScope, computable, expression_variables
 from rune.datalog.ast import (
     Aggregate,
     Atom,
-    BinaryOp,
     BooleanLiteral,
     Comparison,
     Expr,
     FunctorCall,
     Literal,
     Negation,
-    TypeCast,
-    UnaryOp,
     Variable,
     Wildcard,
-    expression_children,
+    map_expression,
 )
 from rune.datalog.errors import DatalogError, ErrorCode
 
@@ -48,8 +46,15 @@ __all__ = [
     "Scan",
     "Source",
     "Step",
+    "delta_atoms",
     "plan_rule",
 ]
+
+# A rule with more body atoms over the relations a delta version may read (its own
+# stratum's; for incremental maintenance and scoped evaluation, the relations that
+# change) than this gets no version per atom: there would be hundreds of plans, each
+# as long as the body. Such a rule is evaluated whole instead (naively, for recursion).
+MAX_DELTA_VERSIONS = 32
 
 
 class Source(StrEnum):
@@ -173,6 +178,13 @@ def plan_rule(rule: AnalysedRule, stratum: frozenset[str]) -> list[RulePlan]:
     return [_schedule(rule, body, head, position, extraction) for position in recursive_atoms]
 
 
+def delta_atoms(rule: AnalysedRule, relations: frozenset[str]) -> int:
+    """How many positive body atoms of ``rule`` read ``relations`` (how many delta
+    versions `plan_rule` would make of it)."""
+    body = rule.scoped.body
+    return sum(1 for item in body if isinstance(item, Atom) and item.relation in relations)
+
+
 class _Extraction:
     """Pull aggregates and `range` calls out of expressions into their own steps.
 
@@ -230,6 +242,9 @@ class _Extraction:
         return literal
 
     def expression(self, expr: Expr) -> Expr:
+        return map_expression(expr, self.extract)
+
+    def extract(self, expr: Expr) -> Expr | None:
         if isinstance(expr, Aggregate):
             name = f"_agg{next(self.fresh)}"
             self.aggregates[name] = expr
@@ -240,19 +255,7 @@ class _Extraction:
                 code=ErrorCode.UNSUPPORTED,
                 span=expr.span,
             )
-        children = expression_children(expr)
-        if not children:
-            return expr
-        rebuilt = [self.expression(child) for child in children]
-        if isinstance(expr, BinaryOp):
-            return BinaryOp(expr.op, rebuilt[0], rebuilt[1], expr.span)
-        if isinstance(expr, UnaryOp):
-            return UnaryOp(expr.op, rebuilt[0], expr.span)
-        if isinstance(expr, FunctorCall):
-            return FunctorCall(expr.name, tuple(rebuilt), expr.span)
-        if isinstance(expr, TypeCast):
-            return TypeCast(rebuilt[0], expr.type_name, expr.span)
-        return expr
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,25 +377,8 @@ def _independent_groups(
 
 
 def _variables(expr: Expr) -> Iterator[str]:
-    if isinstance(expr, Variable):
-        yield expr.name
-        return
-    if isinstance(expr, Aggregate):
-        if expr.target is not None:
-            yield from _variables(expr.target)
-        for literal in expr.body:
-            if isinstance(literal, Atom):
-                for arg in literal.args:
-                    yield from _variables(arg)
-            elif isinstance(literal, Negation):
-                for arg in literal.atom.args:
-                    yield from _variables(arg)
-            elif isinstance(literal, Comparison):
-                yield from _variables(literal.left)
-                yield from _variables(literal.right)
-        return
-    for child in expression_children(expr):
-        yield from _variables(child)
+    """The names of the variables of ``expr``, aggregate bodies included."""
+    return (variable.name for variable in expression_variables(expr))
 
 
 def _prune(steps: Sequence[Step], needed_after: set[str], scheduler: _Scheduler) -> list[Step]:
@@ -481,45 +467,56 @@ class _Scheduler:
         counting: bool,
         first: Literal | _Pending | None = None,
     ) -> list[Step]:
-        pending: list[Literal | _Pending] = list(items)
+        agenda = _Agenda(items, bound, self.scopes)
         steps: list[Step] = []
         if first is not None:
             assert isinstance(first, Atom)
-            steps.append(self.scan(first, bound, pending, counting, Source.DELTA))
+            steps.append(self.scan(first, bound, agenda.pending, counting, Source.DELTA))
+            agenda.refresh()
         while True:
-            self.drain(pending, bound, steps)
-            atoms = [item for item in pending if isinstance(item, Atom)]
-            if not atoms:
+            self.drain(agenda, bound, steps)
+            # The most selective atom; the first written among equals.
+            atom = agenda.best_atom()
+            if atom is None:
                 break
-            atom = max(atoms, key=lambda a: _selectivity(a, bound, -atoms.index(a)))
-            pending.remove(atom)
-            steps.append(self.scan(atom, bound, pending, counting, Source.FULL))
-        if pending:
+            agenda.remove(atom)
+            steps.append(self.scan(atom, bound, agenda.pending, counting, Source.FULL))
+            agenda.refresh()
+        if agenda.pending:
             raise DatalogError(
                 "cannot order the body of the rule: its aggregates need each other's results",
                 code=ErrorCode.MUTUALLY_DEPENDENT_AGGREGATES,
-                span=getattr(pending[0], "span", None),
+                span=getattr(agenda.pending[0], "span", None),
             )
         return steps
 
-    def drain(self, pending: list[Literal | _Pending], bound: set[str], steps: list[Step]) -> None:
-        """Emit every non-atom element whose inputs are bound, tests before bindings."""
+    def drain(self, agenda: _Agenda, bound: set[str], steps: list[Step]) -> None:
+        """Emit every non-atom element whose inputs are bound, tests before bindings.
+
+        Elements whose test (or binding) failed are not tried again until a variable of
+        theirs is bound: with long bodies, trying all of them after every atom would
+        make planning cubic.
+        """
         progress = True
         while progress:
             progress = False
-            for item in list(pending):
+            for item in agenda.to_test():
                 step = self.test_step(item, bound)
                 if step is not None:
-                    pending.remove(item)
+                    agenda.remove(item)
                     steps.append(step)
                     progress = True
-            for item in list(pending):
+                else:
+                    agenda.tested(item)
+            for item in agenda.to_bind():
                 new_steps = self.binding_step(item, bound)
                 if new_steps is not None:
-                    pending.remove(item)
+                    agenda.remove(item)
                     steps.extend(new_steps)
+                    agenda.refresh()
                     progress = True
                     break
+                agenda.tried_binding(item)
 
     def test_step(self, item: Literal | _Pending, bound: set[str]) -> Step | None:
         if isinstance(item, BooleanLiteral):
@@ -629,9 +626,9 @@ class _Scheduler:
         return Scan(atom, resource, tuple(keys), tuple(binds), exists)
 
 
-def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int, int]:
+def _selectivity(atom: Atom, bound: set[str]) -> tuple[int, int]:
     """Rank atoms: fully bound (a membership test) first, then more bound columns (a more
-    selective index lookup); otherwise keep the order the rule was written in."""
+    selective index lookup); callers keep the order the rule was written in otherwise."""
     keys = 0
     free = 0
     for arg in atom.args:
@@ -641,4 +638,126 @@ def _selectivity(atom: Atom, bound: set[str], tie_break: int) -> tuple[int, int,
             free += 1
         elif computable(arg, bound, False):
             keys += 1
-    return (int(free == 0), keys, tie_break)
+    return (int(free == 0), keys)
+
+
+class _Agenda:
+    """The body elements a scheduler has still to place, with what makes it linear-ish.
+
+    ``pending`` keeps the elements in order (atoms, and tests and bindings, some added by
+    `_Scheduler.scan`). Atoms wait in a heap by selectivity, which only grows as
+    variables are bound: when one is, the atoms using it get a new entry and the old ones
+    are skipped. Tests and bindings that failed wait until a variable of theirs is bound.
+    The choices are those of trying everything at every step, in the same order.
+    """
+
+    def __init__(
+        self,
+        items: Sequence[Literal | _Pending],
+        bound: set[str],
+        scopes: dict[Aggregate, AggregateScope],
+    ) -> None:
+        self.pending: list[Literal | _Pending] = list(items)
+        self.bound = bound
+        self.scopes = scopes
+        self.known: set[str] = set(bound)
+        self.registered: set[int] = set()
+        # Elements by variable; atoms' heap entries (-fully bound, -keys, order, id).
+        self.users: dict[str, list[Literal | _Pending]] = {}
+        self.heap: list[tuple[int, int, int, int]] = []
+        self.score: dict[int, tuple[int, int]] = {}
+        self.order: dict[int, int] = {}
+        self.atoms: dict[int, Atom] = {}
+        # Elements whose test, or binding, is worth trying again.
+        self.untested: set[int] = set()
+        self.unbound: set[int] = set()
+        for item in self.pending:
+            self.register(item)
+
+    def register(self, item: Literal | _Pending) -> None:
+        key = id(item)
+        self.registered.add(key)
+        names = (
+            _item_variables(item, self.scopes)
+            if isinstance(item, _Pending)
+            else {name for expr in _expressions(item) for name in _variables(expr)}
+        )
+        for name in names:
+            self.users.setdefault(name, []).append(item)
+        if isinstance(item, Atom):
+            self.order[key] = len(self.order)
+            self.atoms[key] = item
+            self.rank(item)
+        else:
+            self.untested.add(key)
+            self.unbound.add(key)
+
+    def rank(self, atom: Atom) -> None:
+        key = id(atom)
+        score = _selectivity(atom, self.bound)
+        if self.score.get(key) != score:
+            self.score[key] = score
+            heapq.heappush(self.heap, (-score[0], -score[1], self.order[key], key))
+
+    def refresh(self) -> None:
+        """Take in elements added at the front of ``pending`` and variables newly bound."""
+        for item in self.pending:
+            if id(item) in self.registered:
+                break
+            self.register(item)
+        fresh = self.bound - self.known
+        if not fresh:
+            return
+        self.known |= fresh
+        for name in fresh:
+            for item in self.users.get(name, ()):
+                key = id(item)
+                if key in self.atoms:
+                    self.rank(self.atoms[key])
+                else:
+                    self.untested.add(key)
+                    self.unbound.add(key)
+
+    def best_atom(self) -> Atom | None:
+        heap = self.heap
+        while heap:
+            full, keys, _, key = heap[0]
+            atom = self.atoms.get(key)
+            if atom is not None and self.score[key] == (-full, -keys):
+                return atom
+            heapq.heappop(heap)  # placed already, or ranked higher since
+        return None
+
+    def to_test(self) -> list[Literal | _Pending]:
+        untested = self.untested
+        return [item for item in self.pending if id(item) in untested]
+
+    def to_bind(self) -> list[Literal | _Pending]:
+        unbound = self.unbound
+        return [item for item in self.pending if id(item) in unbound]
+
+    def tested(self, item: Literal | _Pending) -> None:
+        self.untested.discard(id(item))
+
+    def tried_binding(self, item: Literal | _Pending) -> None:
+        self.unbound.discard(id(item))
+
+    def remove(self, item: Literal | _Pending) -> None:
+        key = id(item)
+        for position, candidate in enumerate(self.pending):
+            if candidate is item:
+                del self.pending[position]
+                break
+        self.atoms.pop(key, None)
+        self.untested.discard(key)
+        self.unbound.discard(key)
+
+
+def _expressions(item: Literal) -> tuple[Expr, ...]:
+    if isinstance(item, Atom):
+        return item.args
+    if isinstance(item, Negation):
+        return item.atom.args
+    if isinstance(item, Comparison):
+        return (item.left, item.right)
+    return ()

@@ -1,4 +1,10 @@
-"""The public face of the engine: `Program` (parse once, evaluate many) and `Result`."""
+"""The public face of the engine: `Program` (parse once, evaluate many) and `Result`.
+
+Arguments are checked (see `rune.datalog.facts`): a bad one raises `DatalogError` with
+code `invalid-input` naming it and what was expected, never a raw `TypeError` or
+`ValueError`. ``result[name]`` alone raises `KeyError` for an unknown relation, as a
+`Mapping` must.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from rune.datalog.analysis import AnalysedProgram
+from rune.datalog.analysis import AnalysedProgram, RelationInfo
 from rune.datalog.ast import Clause, ProgramAst
 from rune.datalog.compiler import CompiledProgram, compile_program
-from rune.datalog.engine import Engine, EvaluationStats, Limits
+from rune.datalog.engine import Engine, EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode, render_warning
+from rune.datalog.facts import check_facts, check_pattern, check_text, convert_rows
 from rune.datalog.io import output_path, read_facts, write_rows
+from rune.datalog.limits import Limits
 from rune.datalog.parser import parse_program
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
@@ -45,8 +53,11 @@ class Program:
         number_bits: int = 64,
         file: str | None = None,
     ) -> None:
-        if number_bits not in (32, 64):
-            raise ValueError("number_bits must be 32 or 64")
+        if type(number_bits) is not int or number_bits not in (32, 64):
+            raise DatalogError(
+                f"`number_bits` must be 32 or 64, not {number_bits!r}",
+                code=ErrorCode.INVALID_INPUT,
+            )
         self.ast = ast
         self.sources = sources
         self.file = file
@@ -69,14 +80,29 @@ class Program:
         """Parse, check and compile a program.
 
         Args:
-            text: the program text (Soufflé syntax).
+            text: the program text (Soufflé syntax), a `str`.
             file: the file name errors report, and the base for relative `#include`s.
             number_bits: the width of `number` and `unsigned` (64, or 32 like Soufflé).
             include_dirs: extra directories searched by `#include`.
 
         Raises:
-            DatalogError: every syntax or static error, each with file:line:column.
+            DatalogError: every syntax or static error, each with file:line:column;
+                (`invalid-input`) an argument of the wrong type, e.g. `bytes` text;
+                (`program-too-large`, `nesting-too-deep`, `rule-too-large`) a resource
+                limit of `rune.datalog.limits`.
         """
+        check_text(text)
+        if file is not None and not isinstance(file, str):
+            raise DatalogError(
+                f"`file` must be a str or None, not {type(file).__name__}",
+                code=ErrorCode.INVALID_INPUT,
+            )
+        if isinstance(include_dirs, str | bytes) or not all(
+            isinstance(d, str | Path) for d in include_dirs
+        ):
+            raise DatalogError(
+                "`include_dirs` must be a sequence of str or Path", code=ErrorCode.INVALID_INPUT
+            )
         parsed = parse_program(text, file, include_dirs=include_dirs)
         return cls(parsed.ast, parsed.sources, number_bits=number_bits, file=file)
 
@@ -116,12 +142,18 @@ class Program:
         return _directive_relations(self.analysed, "output")
 
     def arity(self, relation: str) -> int:
-        """The number of columns of a declared relation."""
-        return self.analysed.relations[relation].arity
+        """The number of columns of a declared relation (`invalid-input` if there is none)."""
+        return self._relation_info(relation).arity
 
     def kinds(self, relation: str) -> tuple[Kind | None, ...]:
-        """The kind of each column of a declared relation."""
-        return self.analysed.relations[relation].kinds
+        """The kind of each column of a declared relation (`invalid-input` if none)."""
+        return self._relation_info(relation).kinds
+
+    def _relation_info(self, relation: str) -> RelationInfo:
+        info = self.analysed.relations.get(relation) if isinstance(relation, str) else None
+        if info is None or "@" in relation:
+            raise DatalogError(f"no relation named {relation!r}", code=ErrorCode.INVALID_INPUT)
+        return info
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -150,8 +182,10 @@ class Program:
         """Compute every relation of the program.
 
         Args:
-            facts: input tuples by relation name (ints, strs, floats per column kind);
-                they are added to the program's inline facts.
+            facts: input rows by relation name, each row a tuple or list with an int,
+                str or float per column as its kind asks (see `rune.datalog.facts`:
+                out-of-range integers and bools are refused); they are added to the
+                program's inline facts.
             fact_dir: when given, each `.input` relation is also read from its file there
                 (`<rel>.facts`, tab-separated, unless the directive says otherwise).
             limits: bounds on iterations, tuples and time (defaults: `Limits()`).
@@ -159,10 +193,18 @@ class Program:
                 `Result.origin`); makes evaluation somewhat slower.
 
         Raises:
-            DatalogError: (`invalid-input`) bad input facts, (`io-error`/`invalid-facts`)
-                unreadable fact files, (`derivation-limit`) a bound was hit,
-                (`evaluation-error`) a rule failed (e.g. division by zero).
+            DatalogError: (`invalid-input`) bad input facts or arguments naming the
+                relation and row, (`io-error`/`invalid-facts`) unreadable fact files,
+                (`derivation-limit`) a bound was hit, (`evaluation-error`) a rule failed
+                (e.g. division by zero).
         """
+        if facts is not None:
+            check_facts(facts)
+        if limits is not None and not isinstance(limits, Limits):
+            raise DatalogError(
+                f"`limits` must be a Limits or None, not {type(limits).__name__}",
+                code=ErrorCode.INVALID_INPUT,
+            )
         relations = {
             name: Relation(name, info.arity, self.compiled.facts[name])
             for name, info in self.analysed.relations.items()
@@ -217,33 +259,7 @@ class Program:
             relations[directive.relation].add(rows)
 
     def _validate(self, name: str, rows: Iterable[Sequence[Any]]) -> set[Row]:
-        info = self.analysed.relations[name]
-        arity = info.arity
-        checks = [_value_check(kind, self.number_bits) for kind in info.kinds]
-        converted: set[Row] = set()
-        for row in rows:
-            values = row if type(row) is tuple else tuple(row)
-            if len(values) != arity:
-                raise DatalogError(
-                    f"input fact {values!r} for `{name}` has {len(values)} values, "
-                    f"expected {arity}",
-                    code=ErrorCode.INVALID_INPUT,
-                )
-            for position, (value, check) in enumerate(zip(values, checks, strict=True)):
-                if not check(value):
-                    kind = info.kinds[position]
-                    raise DatalogError(
-                        f"input fact {values!r} for `{name}`: value {value!r} in column "
-                        f"{position + 1} is not a valid {kind} ({self.number_bits}-bit)",
-                        code=ErrorCode.INVALID_INPUT,
-                    )
-            if Kind.FLOAT in info.kinds:
-                values = tuple(
-                    float(v) if k is Kind.FLOAT else v
-                    for v, k in zip(values, info.kinds, strict=True)
-                )
-            converted.add(values)
-        return converted
+        return convert_rows(name, self.analysed.relations[name], rows, self.number_bits)
 
     def _with_sources(self, error: DatalogError) -> DatalogError:
         if error.sources or all(d.span is None for d in error.diagnostics):
@@ -316,20 +332,6 @@ def _directive_relations(analysed: AnalysedProgram, kind: str) -> tuple[str, ...
     return tuple(seen)
 
 
-def _value_check(kind: Kind | None, bits: int) -> Any:
-    if kind is Kind.SYMBOL:
-        return lambda v: type(v) is str
-    if kind is Kind.FLOAT:
-        return lambda v: type(v) is float or type(v) is int
-    if kind is Kind.UNSIGNED:
-        high = 1 << bits
-        return lambda v: type(v) is int and 0 <= v < high
-    if kind is Kind.NUMBER:
-        half = 1 << (bits - 1)
-        return lambda v: type(v) is int and -half <= v < half
-    return lambda v: True
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class RelationView(AbstractSet[Row]):
     """The tuples of one relation in a `Result`: a read-only set with indexed queries."""
@@ -363,13 +365,12 @@ class RelationView(AbstractSet[Row]):
 
         Uses (and keeps) a hash index on the bound columns, so repeated queries with the
         same columns bound cost one lookup each.
+
+        Raises:
+            DatalogError: (`invalid-input`) ``pattern`` is not a tuple or list of the
+                relation's arity.
         """
-        if len(pattern) != self._relation.arity:
-            raise DatalogError(
-                f"query pattern for `{self.name}` has {len(pattern)} values, "
-                f"expected {self._relation.arity}",
-                code=ErrorCode.INVALID_INPUT,
-            )
+        check_pattern(self.name, self._relation.arity, pattern)
         columns = tuple(i for i, value in enumerate(pattern) if value is not None)
         if not columns:
             return list(self._relation.tuples)
@@ -425,8 +426,16 @@ class Result(Mapping[str, RelationView]):
         return self._relations[name]
 
     def query(self, relation: str, pattern: Sequence[Any]) -> list[Row]:
-        """Tuples of ``relation`` matching ``pattern`` (``None`` matches anything)."""
-        return self[relation].query(pattern)
+        """Tuples of ``relation`` matching ``pattern`` (``None`` matches anything).
+
+        Raises:
+            DatalogError: (`invalid-input`) no such relation, or a pattern that is not a
+                tuple or list of its arity.
+        """
+        view = self._views.get(relation) if isinstance(relation, str) else None
+        if view is None:
+            raise DatalogError(f"no relation named {relation!r}", code=ErrorCode.INVALID_INPUT)
+        return view.query(pattern)
 
     def origin(self, relation: str, row: Sequence[Any]) -> Clause | None:
         """The rule that first derived ``row``, when evaluated with ``track_origins``.
@@ -434,8 +443,14 @@ class Result(Mapping[str, RelationView]):
         ``None`` for facts, inputs and rows not in the relation.
 
         Raises:
-            DatalogError: (`invalid-input`) the evaluation did not track origins.
+            DatalogError: (`invalid-input`) the evaluation did not track origins, or
+                ``row`` is not a tuple or list.
         """
+        if type(row) not in (tuple, list):
+            raise DatalogError(
+                f"`row` must be a tuple or a list, not {type(row).__name__}",
+                code=ErrorCode.INVALID_INPUT,
+            )
         origins = self.stats.origins
         if origins is None:
             raise DatalogError(
@@ -462,7 +477,13 @@ class Result(Mapping[str, RelationView]):
     ) -> Result:
         """A new result with input facts inserted and retracted, maintained incrementally.
 
-        This result stays valid and unchanged; see `rune.datalog.incremental`.
+        This result stays valid and unchanged; see `rune.datalog.incremental`. Rows are
+        checked as `Program.evaluate` checks them.
+
+        Raises:
+            DatalogError: (`invalid-input`) bad facts, naming the relation and row,
+                (`derivation-limit`) a bound of ``limits`` was hit, (`evaluation-error`)
+                a rule failed.
         """
         from rune.datalog.incremental import update_result
 
@@ -471,7 +492,8 @@ class Result(Mapping[str, RelationView]):
     def extended(self, facts: Facts, *, limits: Limits | None = None) -> Result:
         """A new result with ``facts`` added, evaluating only the strata that read them.
 
-        For per-request facts on a large base; see `rune.datalog.incremental`.
+        For per-request facts on a large base; see `rune.datalog.incremental`. Raises
+        like `update`.
         """
         from rune.datalog.incremental import extend_result
 
@@ -488,7 +510,13 @@ class Result(Mapping[str, RelationView]):
 
         ``scoped.evaluate(facts)[name]`` holds what ``self.extended(facts)[name]`` holds
         for each of ``outputs`` (default: every relation), at a fraction of the cost; see
-        `rune.datalog.scoped`.
+        `rune.datalog.scoped`. ``limits`` bound every call (a call may pass its own to
+        `ScopedRules.evaluate`); a service should pass a small per-request budget, e.g.
+        ``Limits(max_tuples=10_000, max_seconds=0.05)``.
+
+        Raises:
+            DatalogError: (`invalid-input`) ``inputs`` or ``outputs`` is a str, not a
+                collection of relation names, or an output is not a relation.
         """
         from rune.datalog.scoped import ScopedRules
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
+from rune.datalog.limits import Budget, check_budget
+
 __all__ = ["EvaluationEnv", "RuntimeFailure", "format_float", "runtime_namespace"]
 
 
@@ -22,13 +24,15 @@ class RuntimeFailure(Exception):
 
 
 class EvaluationEnv:
-    """Per-evaluation state shared by all rules: the `$` counter and `ord` ordinals."""
+    """Per-evaluation state shared by all rules: the `$` counter, `ord` ordinals, and the
+    budget generated loops check (``None``: no limits)."""
 
-    __slots__ = ("_counter", "ordinals")
+    __slots__ = ("_counter", "budget", "ordinals")
 
-    def __init__(self) -> None:
+    def __init__(self, budget: Budget | None = None) -> None:
         self._counter = itertools.count()
         self.ordinals: dict[str, int] = {}
+        self.budget = budget
 
     def next_counter(self) -> int:
         """The next auto-increment value (0, 1, 2 ...)."""
@@ -251,6 +255,7 @@ def runtime_namespace(bits: int) -> dict[str, object]:
         "_match": _match,
         "_range": any_range,
         "_RuntimeFailure": RuntimeFailure,
+        "_check": check_budget,
         "_MASK": mask,
         "_HALF": half,
     }

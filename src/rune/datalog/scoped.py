@@ -32,6 +32,11 @@ maintaining anything. It evaluates, in order, the *dependent* strata the outputs
 Since every dependent stratum is evaluated whole, negation and aggregates over dependent
 relations need nothing special: a base row a call retracts is simply not derived.
 
+Each call runs within `Limits` (given when the rules are bound, or to `evaluate` for one
+call): the tuples it derives, its rounds and its time are checked after every rule and
+round and inside long rules, so a runaway request-scoped rule fails within its budget
+(see `rune.datalog.limits`) with a `derivation-limit` error.
+
 `evaluate` calls `Result.extended` instead (decided once, when the rules are bound, never
 per call) when the program uses `$` or `ord`, whose values depend on evaluation order;
 when planning fails; and when a rule reaching the inputs only through negation or an
@@ -42,12 +47,13 @@ maintenance of `extended` costs less than evaluating that rule whole.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any
 
-from rune.datalog.engine import Limits
 from rune.datalog.errors import DatalogError, ErrorCode
+from rune.datalog.limits import CHECK_INTERVAL, Budget, Limits
 from rune.datalog.overlay import SMALL_RELATION, OverlayRelation, OverlaySet
 from rune.datalog.plan import Resource, RulePlan, Scan, Source
 from rune.datalog.relation import Index, Relation, Row
@@ -129,7 +135,9 @@ class _Stratum:
 class ScopedRules:
     """The dependent rules of a program, bound to one base result (see the module doc).
 
-    Immutable once built; `evaluate` may run from many threads at once.
+    Immutable once built; `evaluate` may run from many threads at once. Built by
+    `Result.scoped(inputs, outputs, limits=...)`; ``limits`` (default `Limits()`) bound
+    every call, unless a call passes its own to `evaluate`.
 
     Attributes:
         result: the base result.
@@ -145,7 +153,16 @@ class ScopedRules:
     def __init__(self, result: Result, inputs: Iterable[str], outputs: Iterable[str] | None,
                  limits: Limits | None = None) -> None:
         program = result.program
+        for argument, names in (("inputs", inputs), ("outputs", outputs)):
+            if isinstance(names, str | bytes):
+                raise DatalogError(
+                    f"`{argument}` must be a collection of relation names, not a single "
+                    f"{type(names).__name__}", code=ErrorCode.INVALID_INPUT)
         wanted = tuple(outputs) if outputs is not None else program.relation_names
+        for name in wanted:
+            if name not in program.analysed.relations or "@" in name:
+                raise DatalogError(f"no relation named {name!r} among the outputs",
+                                   code=ErrorCode.INVALID_INPUT)
         plans = plans_for(program, frozenset(inputs), wanted)
         self.result = result
         self.outputs = wanted
@@ -208,23 +225,29 @@ class ScopedRules:
 
     # -- per call --------------------------------------------------------------------------------
 
-    def evaluate(self, facts: Facts) -> dict[str, Rows]:
+    def evaluate(self, facts: Facts, *, limits: Limits | None = None) -> dict[str, Rows]:
         """The rows of every output relation with ``facts`` added to the inputs.
 
         Rows must already have their columns' kinds (the checks `Program.evaluate` makes
-        on input facts are not repeated here; `Result.extended` makes them when it is
-        the fallback). The returned sets may be shared with the base result or with
-        ``facts``: read them, do not modify them.
+        on input facts are not repeated here, this is the per-request path;
+        `Result.extended` makes them when it is the fallback). The returned sets may be
+        shared with the base result or with ``facts``: read them, do not modify them.
+
+        Args:
+            facts: rows by input relation.
+            limits: the bounds of this call (default: those the rules were bound with),
+                e.g. ``Limits(max_tuples=10_000, max_seconds=0.05)`` per request.
 
         Raises:
             DatalogError: (`evaluation-error`) a rule failed, (`derivation-limit`) a
                 bound of the limits was hit, or any error of `Result.extended`.
         """
+        limits = limits or self._limits
         if self.fallback is not None:
-            extended = self.result.extended(facts, limits=self._limits)
+            extended = self.result.extended(facts, limits=limits)
             return {name: extended.relation(name).tuples for name in self.outputs}
         static = self._static
-        call = _Call(self)
+        call = _Call(self, limits)
         current = call.current
         for name, given in facts.items():
             part = static.get(name)
@@ -242,6 +265,9 @@ class ScopedRules:
         except RuntimeFailure as failure:
             version = self._plans.steps[call.step] if call.step >= 0 else call.running
             assert version is not None
+            if isinstance(failure, _OutOfBudget):
+                budget = call.as_budget((version.head,))
+                raise (budget.out_of_time() if failure.time else budget.too_many_tuples()) from None
             error = DatalogError(f"{failure} while evaluating a rule for `{version.head}`",
                                  code=ErrorCode.EVALUATION, span=version.plan.rule.clause.span)
             raise self.result.program._with_sources(error) from None
@@ -301,30 +327,64 @@ def _static_parts(plans: ScopedStratum, result: Result) -> dict[str, Relation]:
     return parts
 
 
+class _OutOfBudget(RuntimeFailure):
+    """A limit of the call was passed inside a rule (`ScopedRules.evaluate` reports it as a
+    `derivation-limit` error naming the rule's relation)."""
+
+    def __init__(self, time: bool) -> None:
+        super().__init__("out of time" if time else "too many tuples")
+        self.time = time
+
+
 class _Call:
-    """The state of one `ScopedRules.evaluate` call.
+    """The state of one `ScopedRules.evaluate` call, and its budget: generated code gets
+    the call as its ``env`` and calls `check` every `CHECK_INTERVAL` loop iterations.
 
     ``current`` holds every dependent relation's rows as they stand (its static part
     until the call adds to it); ``added`` the rows beyond a non-empty static part;
-    ``relations`` the relations built when a plan needs an index of a relation the call
+    ``working`` the relations built when a plan needs an index of a relation the call
     changed and its static part is not empty, and the working relations of recursive
     strata; ``indexes`` the indexes built on rows the call added to an empty static part.
+    ``derived`` counts the rows the call derives (against ``max_rows``); ``deadline`` is
+    when its time is up (``None``: no time limit).
     """
 
-    __slots__ = ("added", "current", "derived", "indexes", "max_rows", "relations", "running",
-                 "scoped", "step")
+    __slots__ = ("added", "current", "deadline", "derived", "indexes", "limits", "max_rows",
+                 "running", "scoped", "step", "working")
 
-    def __init__(self, scoped: ScopedRules) -> None:
+    def __init__(self, scoped: ScopedRules, limits: Limits) -> None:
+        # (Per request: only what every call needs, the clock only with a time limit.)
         self.scoped = scoped
+        self.limits = limits
         self.current: dict[str, Rows] = scoped._static.copy()
         self.added: dict[str, set[Row]] = {}
-        self.relations: dict[str, Relation] = {}
+        self.working: dict[str, Relation] = {}
         self.indexes: dict[tuple[str, tuple[int, ...]], Index] = {}
         self.derived = 0
-        self.max_rows = scoped._max_rows
+        maximum = limits.max_tuples
+        self.max_rows = sys.maxsize if maximum is None else maximum
+        seconds = limits.max_seconds
+        self.deadline = None if seconds is None else time.perf_counter() + seconds
         # What was running when a rule failed: a step of the driver, or a version.
         self.step = -1
         self.running: ScopedVersion | None = None
+
+    def check(self, out: Any) -> int:
+        """From generated loops: stop the call past its deadline or tuple limit."""
+        deadline = self.deadline
+        if deadline is not None and time.perf_counter() > deadline:
+            raise _OutOfBudget(time=True)
+        if self.derived + len(out) > self.max_rows:
+            raise _OutOfBudget(time=False)
+        return CHECK_INTERVAL
+
+    def as_budget(self, relations: Sequence[str]) -> Budget:
+        """A `Budget` like this call's, to word a limit's error."""
+        budget = Budget(self.limits)
+        budget.deadline = self.deadline
+        budget.derived = self.derived
+        budget.relations = relations
+        return budget
 
     def grow(self, name: str, rows: set[Row]) -> None:
         """Add ``rows`` to a relation that is not being evaluated (rows of its static
@@ -343,7 +403,7 @@ class _Call:
 
     def resource(self, name: str, columns: tuple[int, ...] | None) -> Any:
         """A dependent relation's tuple set or index, as it stands."""
-        relation = self.relations.get(name)
+        relation = self.working.get(name)
         if relation is not None:
             return relation.tuples if columns is None else relation.index(columns)
         rows = self.current[name]
@@ -361,7 +421,7 @@ class _Call:
             return index
         overlay = OverlayRelation.fork(scoped._seeds[name])  # (the seed may be an overlay)
         overlay.insert(self.added[name])
-        self.relations[name] = overlay
+        self.working[name] = overlay
         return overlay.index(columns)
 
     def arguments(self, bound: _Bound, delta: Rows | None) -> list[Any]:
@@ -395,7 +455,7 @@ class _Call:
             else:
                 relation = OverlayRelation.fork(seed)
                 relation.insert(self.added.get(name) or set())
-            work[name] = self.relations[name] = relation
+            work[name] = self.working[name] = relation
             self.current[name] = relation.tuples
         pending: list[list[Rows]] = [[] for _ in stratum.recursive]
         readers = stratum.readers
@@ -404,7 +464,7 @@ class _Call:
             self.running = bound.version
             out: set[Row] = set()
             relation = work[bound.head]
-            bound.function(None, out, relation.tuples, *self.arguments(bound, delta))
+            bound.function(self, out, relation.tuples, *self.arguments(bound, delta))
             if out:
                 self.derived += len(out)
                 if self.derived > self.max_rows:
@@ -421,16 +481,14 @@ class _Call:
             if picked is not None:
                 # (A member's live set is safe to scan: rows are added after the call.)
                 run(*picked)
-        limit = self.scoped._limits.max_iterations
         rounds = 0
+        limit = self.limits.max_iterations
         while any(pending):
             rounds += 1
-            if limit is not None and rounds > limit:
-                names = ", ".join(f"`{m}`" for m in stratum.members)
-                raise DatalogError(
-                    f"evaluation stopped after {limit} iterations of the recursive stratum "
-                    f"{names}: it may not terminate (arithmetic in a recursive head?); raise "
-                    "`Limits.max_iterations` if it should", code=ErrorCode.DERIVATION_LIMIT)
+            if (limit is not None and rounds > limit) or (
+                self.deadline is not None and time.perf_counter() > self.deadline
+            ):
+                self.as_budget(stratum.members).round(rounds)  # raises
             for number, bound in enumerate(stratum.recursive):
                 chunks = pending[number]
                 if chunks:
@@ -439,11 +497,8 @@ class _Call:
         self.running = None
 
     def too_many(self, members: Sequence[str]) -> None:
-        names = ", ".join(f"`{m}`" for m in members)
-        raise DatalogError(
-            f"evaluation stopped in the stratum {names}: more than {self.max_rows} tuples "
-            "derived; it may not terminate (arithmetic in a recursive head?); raise "
-            "`Limits.max_tuples` if it should", code=ErrorCode.DERIVATION_LIMIT)
+        """Stop the call: more than `Limits.max_tuples` derived (in ``members``)."""
+        raise self.as_budget(members).too_many_tuples()
 
 
 def _index(rows: Iterable[Row], columns: tuple[int, ...]) -> Index:

@@ -31,6 +31,7 @@ from rune.datalog.codegen import RuleFunction, compile_plans
 from rune.datalog.errors import DatalogError
 from rune.datalog.maintenance import order_dependent
 from rune.datalog.plan import (
+    MAX_DELTA_VERSIONS,
     AggregateStep,
     AntiJoin,
     Exists,
@@ -40,6 +41,7 @@ from rune.datalog.plan import (
     Scan,
     Source,
     Step,
+    delta_atoms,
     plan_rule,
 )
 from rune.datalog.runtime import RuntimeFailure
@@ -186,6 +188,11 @@ def _compile(program: Program, inputs: frozenset[str], outputs: tuple[str, ...])
     frozen = frozenset(dependent)
     plans: list[RulePlan] = []
     entries: list[tuple[Stratum, frozenset[int], list[list[RulePlan]]]] = []
+    many = [i for s in strata for i in s.rules
+            if delta_atoms(rules[i], frozen) > MAX_DELTA_VERSIONS]
+    if many:
+        return _fallback(f"a rule for `{rules[many[0]].head}` reads the inputs through more "
+                         f"than {MAX_DELTA_VERSIONS} atoms")
     try:
         for stratum in strata:
             static = frozenset(i for i in stratum.rules if not reads[i] & frozen)
@@ -383,5 +390,6 @@ class _DriverWriter:
             else:
                 arguments.append(self.constant(("resource", resource)))
         self.emit(indent, f"step = {len(self.steps)}")
-        self.emit(indent, f"{function}(None, out, seen, {', '.join(arguments)})")
+        # The call is the function's `env`: its loops check the call's limits with it.
+        self.emit(indent, f"{function}(call, out, seen, {', '.join(arguments)})")
         self.steps.append(version)

@@ -76,50 +76,68 @@ def build_type_environment(
     kinds: dict[str, Kind] = dict(_PRIMITIVES)
     failed: set[str] = set()
 
-    def resolve(name: str, visiting: tuple[str, ...]) -> Kind | None:
-        if name in kinds:
-            return kinds[name]
-        if name in failed:
-            return None
-        declaration = by_name[name]
-        if name in visiting:
-            cycle = " -> ".join(f"`{n}`" for n in (*visiting[visiting.index(name) :], name))
-            diagnostics.append(
-                Diagnostic(ErrorCode.CYCLIC_TYPE, f"type cycle {cycle}", declaration.span)
-            )
-            failed.add(name)
-            return None
-        member_kinds: list[Kind] = []
-        for base in declaration.bases:
-            if base not in kinds and base not in by_name:
+    def resolve(root: str) -> None:
+        """Give ``root`` (and every type it is declared from) a kind, or mark it failed;
+        depth first with an explicit stack (a chain of subtypes may be very long)."""
+        # The types being resolved, each with the index of its next base and its bases'
+        # kinds so far; `path` holds their names, for cycles.
+        stack: list[tuple[str, int, list[Kind]]] = [(root, 0, [])]
+        path: dict[str, None] = {root: None}
+        while stack:
+            name, next_base, member_kinds = stack[-1]
+            declaration = by_name[name]
+            if next_base < len(declaration.bases):
+                base = declaration.bases[next_base]
+                stack[-1] = (name, next_base + 1, member_kinds)
+                if base in kinds:
+                    member_kinds.append(kinds[base])
+                    continue
+                if base not in failed:
+                    if base not in by_name:
+                        diagnostics.append(
+                            Diagnostic(
+                                ErrorCode.UNDEFINED_TYPE,
+                                f"undefined type `{base}` in the declaration of `{name}`",
+                                declaration.span,
+                            )
+                        )
+                    elif base in path:
+                        names = list(path)
+                        cycle = " -> ".join(f"`{n}`" for n in (*names[names.index(base) :], base))
+                        diagnostics.append(
+                            Diagnostic(
+                                ErrorCode.CYCLIC_TYPE,
+                                f"type cycle {cycle}",
+                                by_name[base].span,
+                            )
+                        )
+                        failed.add(base)
+                    else:
+                        stack.append((base, 0, []))
+                        path[base] = None
+                        continue
+                # A base failed: so do the types declared from it, up to the root.
+                failed.update(path)
+                return
+            stack.pop()
+            del path[name]
+            if len(set(member_kinds)) > 1:
+                listed = ", ".join(sorted({k.value for k in member_kinds}))
                 diagnostics.append(
                     Diagnostic(
-                        ErrorCode.UNDEFINED_TYPE,
-                        f"undefined type `{base}` in the declaration of `{name}`",
+                        ErrorCode.TYPE_MISMATCH,
+                        f"union type `{name}` mixes kinds {listed}",
                         declaration.span,
                     )
                 )
                 failed.add(name)
-                return None
-            kind = resolve(base, (*visiting, name))
-            if kind is None:
-                failed.add(name)
-                return None
-            member_kinds.append(kind)
-        if len(set(member_kinds)) > 1:
-            listed = ", ".join(sorted({k.value for k in member_kinds}))
-            diagnostics.append(
-                Diagnostic(
-                    ErrorCode.TYPE_MISMATCH,
-                    f"union type `{name}` mixes kinds {listed}",
-                    declaration.span,
-                )
-            )
-            failed.add(name)
-            return None
-        kinds[name] = member_kinds[0]
-        return member_kinds[0]
+                failed.update(path)
+                return
+            kinds[name] = member_kinds[0]
+            if stack:
+                stack[-1][2].append(member_kinds[0])
 
     for name in by_name:
-        resolve(name, ())
+        if name not in kinds and name not in failed:
+            resolve(name)
     return TypeEnvironment(kinds, frozenset(failed) | frozenset(by_name) - set(kinds)), diagnostics

@@ -7,13 +7,14 @@ reported once, not again as an ungrounded variable or a type error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 
 from rune.datalog.analysis.model import RelationInfo
 from rune.datalog.analysis.scoping import contains_aggregate
 from rune.datalog.ast import (
     Aggregate,
     Atom,
+    BooleanLiteral,
     Clause,
     Comparison,
     Counter,
@@ -24,6 +25,7 @@ from rune.datalog.ast import (
     Variable,
     Wildcard,
     expression_children,
+    walk_expression,
 )
 from rune.datalog.errors import ErrorCode
 from rune.datalog.types import Kind, TypeEnvironment
@@ -113,9 +115,8 @@ def check_clause(clause: Clause, relations: dict[str, RelationInfo]) -> list[Dia
                 )
             )
         else:
-            _check_expression(arg, relations, diagnostics)
-    for literal in clause.body:
-        _check_literal(literal, relations, diagnostics)
+            _check_parts([arg], relations, diagnostics)
+    _check_parts(clause.body, relations, diagnostics)
     return diagnostics
 
 
@@ -140,66 +141,56 @@ def _check_atom(atom: Atom, relations: dict[str, RelationInfo], out: list[Diagno
         )
 
 
-def _check_literal(
-    literal: Literal,
+def _check_parts(
+    parts: Sequence[Literal | Expr],
     relations: dict[str, RelationInfo],
     out: list[Diagnostic],
-    in_aggregate: bool = False,
 ) -> None:
-    if isinstance(literal, Negation):
-        literal = literal.atom
-    if isinstance(literal, Atom):
-        _check_atom(literal, relations, out)
-        for arg in literal.args:
-            if not isinstance(arg, Wildcard):
-                _check_expression(arg, relations, out, in_aggregate)
-    elif isinstance(literal, Comparison):
-        _check_expression(literal.left, relations, out, in_aggregate)
-        _check_expression(literal.right, relations, out, in_aggregate)
-
-
-def _check_expression(
-    expr: Expr,
-    relations: dict[str, RelationInfo],
-    out: list[Diagnostic],
-    in_aggregate: bool = False,
-) -> None:
-    """Underscores inside expressions, nested aggregates, and aggregate bodies."""
-    if isinstance(expr, Wildcard):
-        out.append(
-            Diagnostic(
-                ErrorCode.UNDERSCORE_IN_EXPRESSION,
-                "underscore in an expression or comparison (it would never be grounded)",
-                expr.span,
-            )
-        )
-        return
-    if isinstance(expr, Aggregate):
-        if in_aggregate:
+    """Structural errors of body literals or head arguments: atoms, underscores inside
+    expressions, nested aggregates, and aggregate bodies (with an explicit stack:
+    expressions and aggregates may be deeply nested)."""
+    # Work items: (a literal or an expression, whether it is inside an aggregate).
+    work: list[tuple[Literal | Expr, bool]] = [(part, False) for part in reversed(parts)]
+    while work:
+        item, in_aggregate = work.pop()
+        if isinstance(item, Negation):
+            item = item.atom
+        if isinstance(item, Atom):
+            _check_atom(item, relations, out)
+            work.extend((arg, in_aggregate) for arg in reversed(item.args)
+                        if not isinstance(arg, Wildcard))
+        elif isinstance(item, Comparison):
+            work.append((item.right, in_aggregate))
+            work.append((item.left, in_aggregate))
+        elif isinstance(item, BooleanLiteral):
+            continue
+        elif isinstance(item, Wildcard):
             out.append(
                 Diagnostic(
-                    ErrorCode.UNSUPPORTED,
-                    f"unsupported nested aggregate `{expr.op}` (aggregates cannot nest)",
-                    expr.span,
+                    ErrorCode.UNDERSCORE_IN_EXPRESSION,
+                    "underscore in an expression or comparison (it would never be grounded)",
+                    item.span,
                 )
             )
-            return
-        for literal in expr.body:
-            _check_literal(literal, relations, out, in_aggregate=True)
-        in_aggregate = True
-    for child in expression_children(expr):
-        _check_expression(child, relations, out, in_aggregate)
+        elif isinstance(item, Aggregate):
+            if in_aggregate:
+                out.append(
+                    Diagnostic(
+                        ErrorCode.UNSUPPORTED,
+                        f"unsupported nested aggregate `{item.op}` (aggregates cannot nest)",
+                        item.span,
+                    )
+                )
+                continue
+            work.extend((child, True) for child in reversed(expression_children(item)))
+            work.extend((inner, True) for inner in reversed(item.body))
+        else:
+            work.extend((child, in_aggregate) for child in reversed(expression_children(item)))
 
 
 def _non_constant_part(expr: Expr) -> Expr | None:
     """The first part of a fact argument that is not a constant, if any."""
-    for node in _walk(expr):
+    for node in walk_expression(expr):
         if isinstance(node, Variable | Wildcard | Counter | Aggregate):
             return node
     return None
-
-
-def _walk(expr: Expr) -> Iterator[Expr]:
-    yield expr
-    for child in expression_children(expr):
-        yield from _walk(child)

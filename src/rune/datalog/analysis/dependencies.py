@@ -9,6 +9,7 @@ from enum import StrEnum
 from rune.datalog.ast import (
     Aggregate,
     Atom,
+    BooleanLiteral,
     Clause,
     Comparison,
     Expr,
@@ -39,37 +40,31 @@ class Dependency:
 
 
 def clause_dependencies(clause: Clause) -> Iterator[Dependency]:
-    """Every dependency a clause creates, in source order."""
+    """Every dependency a clause creates, in source order (without recursion: expressions
+    may be deeply nested)."""
     head = clause.head.relation
-    for arg in clause.head.args:
-        yield from _expression_dependencies(head, arg, inside_aggregate=False)
-    for literal in clause.body:
-        yield from _literal_dependencies(head, literal, inside_aggregate=False)
-
-
-def _literal_dependencies(
-    head: str, literal: Literal, inside_aggregate: bool
-) -> Iterator[Dependency]:
-    if isinstance(literal, Atom):
-        kind = DependencyKind.AGGREGATE if inside_aggregate else DependencyKind.POSITIVE
-        yield Dependency(head, literal.relation, kind, literal)
-        for arg in literal.args:
-            yield from _expression_dependencies(head, arg, inside_aggregate)
-    elif isinstance(literal, Negation):
-        yield Dependency(head, literal.atom.relation, DependencyKind.NEGATIVE, literal.atom)
-        for arg in literal.atom.args:
-            yield from _expression_dependencies(head, arg, inside_aggregate)
-    elif isinstance(literal, Comparison):
-        yield from _expression_dependencies(head, literal.left, inside_aggregate)
-        yield from _expression_dependencies(head, literal.right, inside_aggregate)
-
-
-def _expression_dependencies(head: str, expr: Expr, inside_aggregate: bool) -> Iterator[Dependency]:
-    if isinstance(expr, Aggregate):
-        for literal in expr.body:
-            yield from _literal_dependencies(head, literal, inside_aggregate=True)
-    for child in expression_children(expr):
-        yield from _expression_dependencies(head, child, inside_aggregate)
+    # Work items: (a literal or an expression, whether it is inside an aggregate body).
+    items: list[Literal | Expr] = [*clause.head.args, *clause.body]
+    stack: list[tuple[Literal | Expr, bool]] = [(item, False) for item in reversed(items)]
+    while stack:
+        item, inside = stack.pop()
+        if isinstance(item, Atom):
+            kind = DependencyKind.AGGREGATE if inside else DependencyKind.POSITIVE
+            yield Dependency(head, item.relation, kind, item)
+            stack.extend((arg, inside) for arg in reversed(item.args))
+        elif isinstance(item, Negation):
+            yield Dependency(head, item.atom.relation, DependencyKind.NEGATIVE, item.atom)
+            stack.extend((arg, inside) for arg in reversed(item.atom.args))
+        elif isinstance(item, Comparison):
+            stack.append((item.right, inside))
+            stack.append((item.left, inside))
+        elif isinstance(item, BooleanLiteral):
+            continue
+        else:
+            # An aggregate's body is visited before its target (pushed last, popped first).
+            stack.extend((child, inside) for child in reversed(expression_children(item)))
+            if isinstance(item, Aggregate):
+                stack.extend((literal, True) for literal in reversed(item.body))
 
 
 def strongly_connected_components(

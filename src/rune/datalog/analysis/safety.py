@@ -132,11 +132,12 @@ def check_mutual_aggregates(clause: Clause) -> list[Diagnostic]:
 
 def _direct_nodes(expr: Expr) -> Iterator[Expr]:
     """``expr`` and its sub-expressions, stopping at (but yielding) aggregates."""
-    yield expr
-    if isinstance(expr, Aggregate):
-        return
-    for child in expression_children(expr):
-        yield from _direct_nodes(child)
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, Aggregate):
+            stack.extend(reversed(expression_children(node)))
 
 
 def _aggregates_of(literal: Literal) -> Iterator[Aggregate]:

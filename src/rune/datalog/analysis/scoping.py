@@ -16,19 +16,17 @@ from dataclasses import dataclass
 from rune.datalog.ast import (
     Aggregate,
     Atom,
-    BinaryOp,
     BooleanLiteral,
     Clause,
     Comparison,
     Expr,
-    FunctorCall,
     Literal,
     Negation,
-    TypeCast,
-    UnaryOp,
     Variable,
     Wildcard,
     expression_children,
+    map_expression,
+    walk_expression,
 )
 
 __all__ = [
@@ -52,36 +50,40 @@ def display_name(name: str) -> str:
 
 def expression_variables(expr: Expr) -> Iterator[Variable]:
     """Every variable occurrence in ``expr``, aggregate bodies included, in source order."""
-    if isinstance(expr, Variable):
-        yield expr
-        return
-    if isinstance(expr, Aggregate):
-        if expr.target is not None:
-            yield from expression_variables(expr.target)
-        for literal in expr.body:
-            yield from literal_variables(literal)
-        return
-    for child in expression_children(expr):
-        yield from expression_variables(child)
+    return _variables([expr])
 
 
 def literal_variables(literal: Literal) -> Iterator[Variable]:
     """Every variable occurrence in ``literal``, in source order."""
-    if isinstance(literal, Atom):
-        for arg in literal.args:
-            yield from expression_variables(arg)
-    elif isinstance(literal, Negation):
-        yield from literal_variables(literal.atom)
-    elif isinstance(literal, Comparison):
-        yield from expression_variables(literal.left)
-        yield from expression_variables(literal.right)
+    return _variables([literal])
+
+
+def _variables(items: list[Expr | Literal]) -> Iterator[Variable]:
+    """Variable occurrences of expressions and literals, in source order, without recursion
+    (expressions may be deeply nested)."""
+    stack = list(reversed(items))
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Variable):
+            yield item
+        elif isinstance(item, Atom):
+            stack.extend(reversed(item.args))
+        elif isinstance(item, Negation):
+            stack.append(item.atom)
+        elif isinstance(item, Comparison):
+            stack.append(item.right)
+            stack.append(item.left)
+        elif isinstance(item, Aggregate):
+            stack.extend(reversed(item.body))
+            if item.target is not None:
+                stack.append(item.target)
+        elif not isinstance(item, BooleanLiteral):
+            stack.extend(reversed(expression_children(item)))
 
 
 def contains_aggregate(expr: Expr) -> bool:
     """Whether an aggregate occurs in ``expr`` (not looking inside aggregate bodies)."""
-    if isinstance(expr, Aggregate):
-        return True
-    return any(contains_aggregate(child) for child in expression_children(expr))
+    return any(isinstance(node, Aggregate) for node in walk_expression(expr))
 
 
 def clause_variable_counts(clause: Clause) -> CounterType[str]:
@@ -101,16 +103,20 @@ def computable(
 
     Aggregates count as values when ``aggregates_ground``, except ``excluded`` (by identity).
     """
-    if isinstance(expr, Variable):
-        return expr.name in grounded
-    if isinstance(expr, Wildcard):
-        return False
-    if isinstance(expr, Aggregate):
-        return aggregates_ground and expr is not excluded
-    return all(
-        computable(child, grounded, aggregates_ground, excluded)
-        for child in expression_children(expr)
-    )
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Variable):
+            if node.name not in grounded:
+                return False
+        elif isinstance(node, Wildcard):
+            return False
+        elif isinstance(node, Aggregate):
+            if not aggregates_ground or node is excluded:
+                return False
+        else:
+            stack.extend(expression_children(node))
+    return True
 
 
 def grounded_variables(
@@ -184,27 +190,29 @@ def scope_clause(clause: Clause) -> tuple[Clause, dict[Aggregate, AggregateScope
     outside_values = grounded_variables(clause.body)
     scopes: dict[Aggregate, AggregateScope] = {}
 
+    def scope_aggregate(expr: Expr) -> Expr | None:
+        if not isinstance(expr, Aggregate):
+            return None
+        number = next(counter)
+        inside = CounterType(v.name for v in expression_variables(expr))
+        outside = {name for name, count in inside.items() if counts[name] > count}
+        without = grounded_variables(clause.body, excluded=expr)
+        target = set()
+        if expr.target is not None:
+            target = {v.name for v in expression_variables(expr.target)}
+        injected = frozenset((inside.keys() & without) - target)
+        witnesses: frozenset[str] = frozenset()
+        if expr.op in ("min", "max"):
+            inner = grounded_variables(expr.body)
+            witnesses = frozenset((inner & outside) - outside_values - injected)
+        local = inside.keys() - injected - witnesses
+        renamed = _rename_expression(expr, {name: f"{name}#{number}" for name in local})
+        assert isinstance(renamed, Aggregate)
+        scopes[renamed] = AggregateScope(injected, witnesses)
+        return renamed
+
     def scope(expr: Expr) -> Expr:
-        if isinstance(expr, Aggregate):
-            number = next(counter)
-            inside = CounterType(v.name for v in expression_variables(expr))
-            outside = {name for name, count in inside.items() if counts[name] > count}
-            without = grounded_variables(clause.body, excluded=expr)
-            target = set()
-            if expr.target is not None:
-                target = {v.name for v in expression_variables(expr.target)}
-            injected = frozenset((inside.keys() & without) - target)
-            witnesses: frozenset[str] = frozenset()
-            if expr.op in ("min", "max"):
-                inner = grounded_variables(expr.body)
-                witnesses = frozenset((inner & outside) - outside_values - injected)
-            local = inside.keys() - injected - witnesses
-            renamed = _rename_expression(expr, {name: f"{name}#{number}" for name in local})
-            assert isinstance(renamed, Aggregate)
-            scopes[renamed] = AggregateScope(injected, witnesses)
-            return renamed
-        children = expression_children(expr)
-        return _rebuild(expr, [scope(child) for child in children]) if children else expr
+        return map_expression(expr, scope_aggregate)
 
     body = tuple(_map_literal(literal, scope) for literal in clause.body)
     head = Atom(clause.head.relation, tuple(scope(a) for a in clause.head.args), clause.head.span)
@@ -248,26 +256,14 @@ def rename_literal(literal: Literal, mapping: Mapping[str, str]) -> Literal:
 
 
 def _rename_expression(expr: Expr, mapping: Mapping[str, str]) -> Expr:
-    if isinstance(expr, Variable):
-        name = mapping.get(expr.name)
-        return expr if name is None else Variable(name, expr.span)
-    if isinstance(expr, Aggregate):
-        target = None if expr.target is None else _rename_expression(expr.target, mapping)
-        body = tuple(rename_literal(literal, mapping) for literal in expr.body)
-        return Aggregate(expr.op, target, body, expr.span)
-    if not expression_children(expr):
-        return expr
-    return _rebuild(expr, [_rename_expression(c, mapping) for c in expression_children(expr)])
+    def rename(node: Expr) -> Expr | None:
+        if isinstance(node, Variable):
+            name = mapping.get(node.name)
+            return node if name is None else Variable(name, node.span)
+        if isinstance(node, Aggregate):
+            target = None if node.target is None else _rename_expression(node.target, mapping)
+            body = tuple(rename_literal(literal, mapping) for literal in node.body)
+            return Aggregate(node.op, target, body, node.span)
+        return None
 
-
-def _rebuild(expr: Expr, children: list[Expr]) -> Expr:
-    """A copy of ``expr`` with new children (for nodes that have children)."""
-    if isinstance(expr, BinaryOp):
-        return BinaryOp(expr.op, children[0], children[1], expr.span)
-    if isinstance(expr, UnaryOp):
-        return UnaryOp(expr.op, children[0], expr.span)
-    if isinstance(expr, FunctorCall):
-        return FunctorCall(expr.name, tuple(children), expr.span)
-    if isinstance(expr, TypeCast):
-        return TypeCast(children[0], expr.type_name, expr.span)
-    raise TypeError(f"unexpected node {type(expr).__name__}")
+    return map_expression(expr, rename)

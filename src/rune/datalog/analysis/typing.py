@@ -31,6 +31,7 @@ from rune.datalog.ast import (
     TypeCast,
     UnaryOp,
     Variable,
+    expression_children,
 )
 from rune.datalog.errors import ErrorCode
 from rune.datalog.types import Kind, TypeEnvironment
@@ -64,14 +65,62 @@ _SIGNATURES: dict[str, tuple[Kind, tuple[Kind | None, ...] | None]] = {
 
 
 class KindInference:
-    """Kinds of the expressions of one clause, given the kinds of its variables."""
+    """Kinds of the expressions of one clause, given the kinds of its variables.
 
-    def __init__(self, types: TypeEnvironment, variable_kinds: dict[str, Kind]) -> None:
+    With ``memoize``, `natural` remembers the kind of every sub-expression it computes (by
+    identity), for callers that ask about the nodes of one tree again and again while the
+    variables' kinds stay the same; `forget` clears what it remembers.
+    """
+
+    def __init__(
+        self, types: TypeEnvironment, variable_kinds: dict[str, Kind], *, memoize: bool = False
+    ) -> None:
         self.types = types
         self.variable_kinds = variable_kinds
+        # id(node) -> (node, its natural kind); the node is kept so that its id stays its own.
+        self._memo: dict[int, tuple[Expr, Natural]] | None = {} if memoize else None
+
+    def forget(self) -> None:
+        """Drop the remembered kinds (the variables' kinds are about to change)."""
+        if self._memo is not None:
+            self._memo.clear()
 
     def natural(self, expr: Expr) -> Natural:
         """The kind ``expr`` has by itself: a kind, a polymorphic literal, or unknown."""
+        if not isinstance(expr, _COMPOSITE):
+            return self._leaf(expr)
+        memo = self._memo
+        if memo is not None:
+            found = memo.get(id(expr))
+            if found is not None:
+                return found[1]
+        # Post-order over the sub-expressions, with an explicit stack (no recursion: an
+        # expression may be thousands of levels deep).
+        results: list[Natural] = []
+        stack: list[tuple[Expr, bool]] = [(expr, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if not isinstance(node, _COMPOSITE):
+                results.append(self._leaf(node))
+                continue
+            if not expanded:
+                known = memo.get(id(node)) if memo is not None else None
+                if known is not None:
+                    results.append(known[1])
+                    continue
+                stack.append((node, True))
+                stack.extend((child, False) for child in reversed(_kind_children(node)))
+                continue
+            count = len(_kind_children(node))
+            children = results[len(results) - count :] if count else []
+            del results[len(results) - count :]
+            value = self._combined(node, children)
+            if memo is not None:
+                memo[id(node)] = (node, value)
+            results.append(value)
+        return results[0]
+
+    def _leaf(self, expr: Expr) -> Natural:
         if isinstance(expr, Variable):
             return self.variable_kinds.get(expr.name)
         if isinstance(expr, NumberConstant):
@@ -84,27 +133,30 @@ class KindInference:
             return Kind.NUMBER
         if isinstance(expr, TypeCast):
             return self.types.kind_of(expr.type_name)
+        return None
+
+    def _combined(self, expr: Expr, children: list[Natural]) -> Natural:
+        """The natural kind of a node with sub-expressions, from theirs."""
         if isinstance(expr, UnaryOp):
-            return self.natural(expr.operand)
+            return children[0]
         if isinstance(expr, BinaryOp):
             if expr.op in _SHIFTS:
-                return self.natural(expr.left)
-            return _combine(self.natural(expr.left), self.natural(expr.right))
+                return children[0]
+            return _combine(children[0], children[1])
         if isinstance(expr, FunctorCall):
             signature = _SIGNATURES.get(expr.name)
             if signature is not None:
                 return signature[0]
             result: Natural = None
-            for arg in expr.args:
-                result = _combine(result, self.natural(arg))
+            for child in children:
+                result = _combine(result, child)
             return result
-        if isinstance(expr, Aggregate):
-            if expr.op == "count":
-                return Kind.NUMBER
-            if expr.op == "mean":
-                return Kind.FLOAT
-            return None if expr.target is None else self.natural(expr.target)
-        return None
+        assert isinstance(expr, Aggregate)
+        if expr.op == "count":
+            return Kind.NUMBER
+        if expr.op == "mean":
+            return Kind.FLOAT
+        return None if expr.target is None else children[0]
 
     def resolve(self, expr: Expr, expected: Kind | None = None) -> Kind:
         """The kind ``expr`` evaluates in: its own, else the one its context expects."""
@@ -114,6 +166,19 @@ class KindInference:
         if expected is not None and (natural is None or expected.is_numeric):
             return expected
         return Kind.NUMBER
+
+
+# Nodes whose kind depends on their sub-expressions (a cast's kind is its type's).
+_COMPOSITE = (UnaryOp, BinaryOp, FunctorCall, Aggregate)
+
+
+def _kind_children(expr: Expr) -> tuple[Expr, ...]:
+    """The sub-expressions whose kinds decide ``expr``'s (none for a fixed-kind functor)."""
+    if isinstance(expr, FunctorCall) and expr.name in _SIGNATURES:
+        return ()
+    if isinstance(expr, Aggregate) and expr.op in ("count", "mean"):
+        return ()
+    return expression_children(expr)
 
 
 def _combine(left: Natural, right: Natural) -> Natural:
@@ -159,11 +224,9 @@ def infer_clause_kinds(
             for name in sorted(polymorphic - kinds.keys()):
                 kinds[name] = Kind.NUMBER
                 changed = True
-    checker = _Checker(inference, relations)
-    head = scoped.head
-    checker.check_atom(head)
-    for literal in scoped.body:
-        checker.check_literal(literal)
+    memoized = KindInference(types, kinds, memoize=True)  # the kinds are settled now
+    checker = _Checker(memoized, relations)
+    checker.run(scoped)
     return kinds, checker.diagnostics
 
 
@@ -172,15 +235,31 @@ class _Checker:
         self.inference = inference
         self.relations = relations
         self.diagnostics: list[Diagnostic] = []
+        # What is left to check: literals, and (expression, expected kind, context) - an
+        # explicit stack, as expressions may be thousands of levels deep.
+        self.work: list[Literal | tuple[Expr, Kind | None, str]] = []
 
     def error(self, message: str, expr: Expr | Literal) -> None:
         self.diagnostics.append(Diagnostic(ErrorCode.TYPE_MISMATCH, message, expr.span))
 
+    def run(self, clause: Clause) -> None:
+        """Check the head and body of ``clause``."""
+        self.work.extend(reversed(clause.body))
+        self.check_atom(clause.head)
+        while self.work:
+            item = self.work.pop()
+            if isinstance(item, tuple):
+                self.check(*item)
+            else:
+                self.check_literal(item)
+
     def check_atom(self, atom: Atom) -> None:
         info = self.relations[atom.relation]
-        for position, (arg, kind) in enumerate(zip(atom.args, info.kinds, strict=True), 1):
+        for position, (arg, kind) in reversed(
+            list(enumerate(zip(atom.args, info.kinds, strict=True), 1))
+        ):
             context = f"argument {position} of `{atom.relation}` is a {kind}"
-            self.check(arg, kind, context)
+            self.work.append((arg, kind, context))
 
     def check_literal(self, literal: Literal) -> None:
         if isinstance(literal, Atom):
@@ -190,8 +269,8 @@ class _Checker:
         elif isinstance(literal, Comparison):
             if literal.op in ("match", "contains", "not_match", "not_contains"):
                 name = literal.op.removeprefix("not_")
-                self.check(literal.left, Kind.SYMBOL, f"`{name}` takes symbols")
-                self.check(literal.right, Kind.SYMBOL, f"`{name}` takes symbols")
+                self.work.append((literal.right, Kind.SYMBOL, f"`{name}` takes symbols"))
+                self.work.append((literal.left, Kind.SYMBOL, f"`{name}` takes symbols"))
                 return
             left = self.inference.natural(literal.left)
             right = self.inference.natural(literal.right)
@@ -199,12 +278,14 @@ class _Checker:
                 self.error(f"type mismatch: cannot compare a {left} with a {right}", literal)
                 return
             common = left if isinstance(left, Kind) else right if isinstance(right, Kind) else None
-            self.check(literal.left, common, "")
-            self.check(literal.right, common, "")
+            self.work.append((literal.right, common, ""))
+            self.work.append((literal.left, common, ""))
         else:
             assert isinstance(literal, BooleanLiteral)
 
     def check(self, expr: Expr, expected: Kind | None, context: str) -> None:
+        """Check one node against the kind its context expects; its sub-expressions are
+        queued, each with the kind expected of it."""
         inference = self.inference
         natural = inference.natural(expr)
         if expected is not None and (
@@ -216,16 +297,17 @@ class _Checker:
             self.error(f"type mismatch: {_describe(expr)} is a {found}{where}", expr)
             return
         own = inference.resolve(expr, expected)
+        queued: list[tuple[Expr, Kind | None, str]] = []
         if isinstance(expr, UnaryOp):
-            self.check_operator(expr.op, expr, own, (expr.operand,))
+            self.check_operator(expr.op, expr, own, (expr.operand,), queued)
         elif isinstance(expr, BinaryOp):
             if expr.op in _SHIFTS:
-                self.check_operator(expr.op, expr, own, (expr.left,))
+                self.check_operator(expr.op, expr, own, (expr.left,), queued)
                 shift = inference.resolve(expr.right)
                 if not shift.is_integral:
                     self.error(f"type mismatch: shift amount is a {shift}", expr.right)
             else:
-                self.check_operator(expr.op, expr, own, (expr.left, expr.right))
+                self.check_operator(expr.op, expr, own, (expr.left, expr.right), queued)
         elif isinstance(expr, FunctorCall):
             signature = _SIGNATURES.get(expr.name)
             if signature is None:
@@ -233,11 +315,11 @@ class _Checker:
                     self.error("type mismatch: `range` takes numbers", expr)
                     return
                 for arg in expr.args:
-                    self.check(arg, own, f"the arguments of `{expr.name}` are {own}s")
-                return
-            kinds = signature[1] or (Kind.SYMBOL,) * len(expr.args)
-            for arg, kind in zip(expr.args, kinds, strict=True):
-                self.check(arg, kind, f"`{expr.name}` takes a {kind} here" if kind else "")
+                    queued.append((arg, own, f"the arguments of `{expr.name}` are {own}s"))
+            else:
+                kinds = signature[1] or (Kind.SYMBOL,) * len(expr.args)
+                for arg, kind in zip(expr.args, kinds, strict=True):
+                    queued.append((arg, kind, f"`{expr.name}` takes a {kind} here" if kind else ""))
         elif isinstance(expr, TypeCast):
             if inference.types.kind_of(expr.type_name) is None:
                 self.diagnostics.append(
@@ -247,24 +329,31 @@ class _Checker:
                         expr.span,
                     )
                 )
-            self.check(expr.value, None, "")
+            queued.append((expr.value, None, ""))
         elif isinstance(expr, Aggregate):
             if expr.target is not None:
                 target = inference.resolve(expr.target)
                 if expr.op in ("sum", "mean") and not target.is_numeric:
                     self.error(f"type mismatch: `{expr.op}` of a {target}", expr.target)
                 else:
-                    self.check(expr.target, None, "")
-            for literal in expr.body:
-                self.check_literal(literal)
+                    queued.append((expr.target, None, ""))
+            self.work.extend(reversed(expr.body))
+        self.work.extend(reversed(queued))
 
-    def check_operator(self, op: str, expr: Expr, kind: Kind, operands: tuple[Expr, ...]) -> None:
+    def check_operator(
+        self,
+        op: str,
+        expr: Expr,
+        kind: Kind,
+        operands: tuple[Expr, ...],
+        queued: list[tuple[Expr, Kind | None, str]],
+    ) -> None:
         allowed = kind.is_numeric if op in _ARITHMETIC or op == "-" else kind.is_integral
         if not allowed:
             self.error(f"type mismatch: operator `{op}` cannot apply to a {kind}", expr)
             return
         for operand in operands:
-            self.check(operand, kind, f"operator `{op}` works on {kind}s here")
+            queued.append((operand, kind, f"operator `{op}` works on {kind}s here"))
 
 
 def _describe(expr: Expr) -> str:
@@ -280,40 +369,24 @@ def _describe(expr: Expr) -> str:
 
 
 def _atoms(clause: Clause) -> Iterator[Atom]:
-    for literal in clause.body:
-        yield from _literal_atoms(literal)
-    for arg in clause.head.args:
-        yield from _expression_atoms(arg)
-
-
-def _literal_atoms(literal: Literal) -> Iterator[Atom]:
-    if isinstance(literal, Atom):
-        yield literal
-        for arg in literal.args:
-            yield from _expression_atoms(arg)
-    elif isinstance(literal, Negation):
-        yield from _literal_atoms(literal.atom)
-    elif isinstance(literal, Comparison):
-        yield from _expression_atoms(literal.left)
-        yield from _expression_atoms(literal.right)
-
-
-def _expression_atoms(expr: Expr) -> Iterator[Atom]:
-    if isinstance(expr, Aggregate):
-        for literal in expr.body:
-            yield from _literal_atoms(literal)
-        if expr.target is not None:
-            yield from _expression_atoms(expr.target)
-    elif isinstance(expr, UnaryOp):
-        yield from _expression_atoms(expr.operand)
-    elif isinstance(expr, BinaryOp):
-        yield from _expression_atoms(expr.left)
-        yield from _expression_atoms(expr.right)
-    elif isinstance(expr, FunctorCall):
-        for arg in expr.args:
-            yield from _expression_atoms(arg)
-    elif isinstance(expr, TypeCast):
-        yield from _expression_atoms(expr.value)
+    """Every atom of the clause, aggregate bodies included (negated ones too)."""
+    stack: list[Literal | Expr] = [*reversed(clause.head.args), *reversed(clause.body)]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Atom):
+            yield item
+            stack.extend(reversed(item.args))
+        elif isinstance(item, Negation):
+            stack.append(item.atom)
+        elif isinstance(item, Comparison):
+            stack.append(item.right)
+            stack.append(item.left)
+        elif isinstance(item, Aggregate):
+            if item.target is not None:
+                stack.append(item.target)
+            stack.extend(reversed(item.body))
+        elif not isinstance(item, BooleanLiteral):
+            stack.extend(reversed(expression_children(item)))
 
 
 def _comparisons(clause: Clause) -> Iterator[Comparison]:
