@@ -245,6 +245,7 @@ def test_deeply_nested_input_is_an_error_not_a_crash(tmp_path: Path) -> None:
     })
     assert load_errors(root) == [
         ("nesting-too-deep", "entities/e.json: $", "entity data is nested too deeply"),
-        ("nesting-too-deep", "rules/r.dl", "a rule is nested too deeply"),
+        ("nesting-too-deep", "rules/r.dl:2:259", "nested too deeply: at most 256 levels of "
+         "brackets, prefix operators, `^`, functor calls, aggregates and negations"),
         ("nesting-too-deep", "schema.json", "the schema is nested too deeply"),
     ]
