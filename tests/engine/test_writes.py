@@ -308,3 +308,21 @@ def test_policies_that_fail_at_run_time_are_counted_and_logged_once(
     assert engine.runtime_errors.rules == 0
     logged = [r for r in caplog.records if "typo" in r.getMessage()]
     assert len(logged) == 1 and "skipped" in logged[0].getMessage()
+
+
+def test_a_runaway_request_rule_is_stopped_by_its_budget() -> None:
+    import time
+
+    rules = ".decl n(x: number)\nn(0) :- request(_, _, _).\nn(x + 1) :- n(x).\n" \
+            'config_num("n", x) :- n(x), x > 1000000000.\n'
+    engine = rune.Engine("permit(principal, action, resource);", rules=rules,
+                         settings=rune.Settings(rule_max_seconds=0.05))
+    start = time.perf_counter()
+    d = engine.authorize(A1, READ, TOOL)
+    assert time.perf_counter() - start < 1.0  # was about 3 s per decision
+    assert d.decision == "deny" and d.errors and "rules:" in d.errors[-1]
+    assert "derivation-limit" in d.errors[-1] or "limit" in d.errors[-1]
+    assert engine.runtime_errors.rules == 1
+    small = rune.Engine("permit(principal, action, resource);", rules=rules,
+                        settings=rune.Settings(rule_max_tuples=100))
+    assert small.authorize(A1, READ, TOOL).decision == "deny"

@@ -249,12 +249,14 @@ def build_snapshot(*, version: int, policies: PolicySet, schema: Schema | None,
                    approvals: Mapping[Any, float],
                    prepared: PreparedPolicySet | None = None,
                    info: RulesInfo | None = None,
-                   max_depth: int = MAX_HIERARCHY_DEPTH) -> Snapshot:
+                   max_depth: int = MAX_HIERARCHY_DEPTH,
+                   rule_limits: Any = None) -> Snapshot:
     """Evaluate the rules over the store, materialize derived entity data, compile.
 
     ``entities`` are the entities as written, ``facts`` the rules' input facts by
     relation (recorded history included). ``prepared`` and ``info`` reuse what an
-    earlier version of the same policies and rules already worked out.
+    earlier version of the same policies and rules already worked out. ``rule_limits``
+    (a `rune.datalog.Limits`) bounds the request rules of each decision.
 
     Raises:
         RuneError: the rules fail, derive invalid entity data, or the entities do not
@@ -297,7 +299,7 @@ def build_snapshot(*, version: int, policies: PolicySet, schema: Schema | None,
         request_scoped=info.request_scoped if info is not None else False,
         cacheable=info.cacheable if info is not None else True,
         request_rules=None if result is None or info is None
-        else RequestRules(result, info.request_scoped),
+        else RequestRules(result, info.request_scoped, rule_limits),
         ask_policies=MappingProxyType({
             p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations}),
         info=info,

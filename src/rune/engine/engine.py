@@ -264,7 +264,8 @@ class Engine:
             snapshot = build_snapshot(
                 version=version, policies=base.policies, schema=base.schema,
                 entities=entities, facts=facts, rules=base.rules, approvals=approvals,
-                max_depth=self._settings.max_hierarchy_depth)
+                max_depth=self._settings.max_hierarchy_depth,
+                rule_limits=self._rule_limits() if base.rules is not None else None)
         except RuneError as exc:
             if not overlay:
                 raise
@@ -275,6 +276,13 @@ class Engine:
         self._history_base = history
         self._retention = None  # made again from the overlay and these rows when needed
         return snapshot
+
+    def _rule_limits(self) -> Any:
+        """The per-decision budget of the request rules (`[limits] rule_max_*`)."""
+        from rune.datalog import Limits
+
+        return Limits(max_tuples=self._settings.rule_max_tuples,
+                      max_seconds=self._settings.rule_max_seconds)
 
     def close(self) -> None:
         """Close the state file (or change log). The engine keeps deciding; writes fail."""

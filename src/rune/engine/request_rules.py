@@ -162,14 +162,15 @@ class RequestRules:
         request_scoped: whether some rule reads the request.
     """
 
-    __slots__ = ("_context", "_fixed", "_now", "_reads", "_request", "_scoped")
+    __slots__ = ("_context", "_fixed", "_now", "_reads", "_request", "_scoped", "limits")
 
-    def __init__(self, result: Any, request_scoped: bool) -> None:
+    def __init__(self, result: Any, request_scoped: bool, limits: Any = None) -> None:
+        self.limits = limits
         self._scoped = None
         self._fixed: RuleOutputs = _NOTHING
         self._reads: frozenset[str] = frozenset()
         if request_scoped:
-            self._scoped = result.scoped(REQUEST_RELATIONS, OUTPUT_RELATIONS)
+            self._scoped = result.scoped(REQUEST_RELATIONS, OUTPUT_RELATIONS, limits=limits)
             self._reads = self._scoped.inputs if self._scoped.fallback is None \
                 else frozenset(REQUEST_RELATIONS)
         if not self._reads:

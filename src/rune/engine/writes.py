@@ -194,7 +194,8 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
         from rune.engine.request_rules import RequestRules
 
         assert snap.info is not None
-        request_rules = RequestRules(result, snap.info.request_scoped)
+        request_rules = RequestRules(result, snap.info.request_scoped,
+                                     snap.request_rules.limits if snap.request_rules else None)
     new = Snapshot(
         version=version, policies=snap.policies, prepared=snap.prepared, schema=snap.schema,
         entity_data=entity_data, entities=store,
