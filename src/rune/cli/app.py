@@ -45,6 +45,7 @@ def run(argv: list[str], *, debug: bool = False) -> int:
     from rune.errors import RuneError
 
     cli = build_cli()
+    _quiet_logs()
     try:
         result = cli.main(argv, prog_name="rune", standalone_mode=False)
     except click.exceptions.Exit as done:
@@ -81,3 +82,17 @@ def _os_error(error: OSError) -> str:
     if error.filename is not None:
         return f"`{error.filename}`: {reason}"
     return reason
+
+
+def _quiet_logs() -> None:
+    """The engine logs a policy's first run-time failure for long-running services; a
+    command shows every decision's errors itself. Bundle warnings print as `warning:`."""
+    import logging
+
+    logging.getLogger("rune.engine").setLevel(logging.CRITICAL)
+    bundle = logging.getLogger("rune.bundle")
+    if not bundle.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        bundle.addHandler(handler)
+        bundle.propagate = False

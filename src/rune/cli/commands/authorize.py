@@ -167,11 +167,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
     print_table(f"{total} request(s)", ["decision", "count"],
                 [(v, n) for v, n in summary["decisions"].items()], right=(1,))
     if summary["reasons"]:
-        print_table("by reason (determining policy or engine reason)", ["reason", "count"],
+        print_table("by reason", ["reason", "count"],
                     list(summary["reasons"].items()), right=(1,))
     latency = summary["latency_us"]
-    print_table("latency (microseconds, including the first decisions)",
-                ["p50", "p90", "p99", "max"],
+    print_table("latency (µs)", ["p50", "p90", "p99", "max"],
                 [(latency["p50"], latency["p90"], latency["p99"], latency["max"])],
                 right=(0, 1, 2, 3))
 

@@ -137,7 +137,9 @@ def _run_case(bundle: Path, suite: Suite, case: Case) -> CaseResult:
                 decision = engine.authorize(request["principal"], request["action"],
                                             request["resource"], request.get("context"))
         assert decision is not None
-        result.failures = _compare(case.expect, decision.to_json())
+        # As JSON would give it: tuples (a config key with several values) are lists.
+        actual = json.loads(json.dumps(decision.to_json(), default=str))
+        result.failures = _compare(case.expect, actual)
     except (RuneError, CliError) as error:
         result.error = error.message if isinstance(error, CliError) else \
             f"{error.diagnostics[0].message}" + (
