@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.conformance.cedar_corpus import all_tests, resolve, sample_tests
 
 from rune.cedar import ParseError, PolicySet
 from rune.cedar.formatter import format_policies
-from tests.conformance.cedar_corpus import all_tests, resolve, sample_tests
 
 
 def trees(text: str) -> list[object]:
@@ -27,19 +27,7 @@ def check_formats(text: str) -> str:
     return out
 
 
-MESSY = '''// Header comment.
-
-@id("read-source")   // the id
-permit(principal in Team::"coding", action == Action::"read_file", resource is File)
-when {
-  resource.path like "src/*" || resource.path like "tests/*" || resource.path like "docs/*" // docs
-};
-@id("x") forbid(principal,action,resource) when {context.a>-1&&!(context.b==[1,2,3])&&context has c} unless {
-   // own line
-   principal == User::"alice" };
-permit(principal, action in [Action::"a", Action::"b"], resource == ?resource) when { if context.x then -context.y < 3 else false};
-// trailing
-'''
+MESSY = (Path(__file__).parent / "messy.cedar").read_text()
 
 EXPECTED = '''// Header comment.
 

@@ -340,7 +340,7 @@ class _Layout:
             self.out.newline()
         self.out.indent -= _INDENT
 
-    # -- expressions ---------------------------------------------------------------------------------
+    # -- expressions -----------------------------------------------------------------------
     def split(self, start: int, end: int, operators: set[str]
               ) -> list[tuple[int, int, int | None]]:
         """Top-level parts of ``start..end`` separated by ``operators``: (start, end,
