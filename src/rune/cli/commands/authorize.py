@@ -75,6 +75,8 @@ def command(bundle: Path, principal: str | None, action: str | None, resource: s
     summary = _summary(items, [t for _, t in decided])
     if output_format == "json":
         echo_json({"decisions": items, "summary": summary})
+    elif requests_file is None and items[0]["decision"] == "error":
+        click.echo(f"error: {items[0]['error']['message']}", err=True)
     else:
         for item in items:
             click.echo("\n".join(_item_lines(item)))

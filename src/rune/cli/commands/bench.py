@@ -78,7 +78,7 @@ def command(bundle: Path, requests_file: Path, decisions: int, warmup: int,
         latencies.append((clock() - start) / 1000.0)
     elapsed = (clock() - started) / 1e9
     latencies.sort()
-    report = {
+    report: dict[str, Any] = {
         "bundle": str(bundle), "requests": count, "skipped": skipped, "decisions": decisions,
         "latency_us": {name: round(percentile(latencies, q), 2) for name, q in (
             ("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999))}

@@ -108,14 +108,22 @@ def _with_builtins(path: Path, fact_dir: Path, bits: int, include_dirs: tuple[Pa
     facts = sorted(f.name[: -len(".facts")] for f in fact_dir.glob("*.facts")) \
         if fact_dir.is_dir() else []
     samples: dict[str, list[tuple[Any, ...]]] = {name: [] for name in facts}
-    full = f"{text}\n{prelude()}"
+    # A file of a bundle runs with the bundle's other rule files (which may declare and
+    # derive what it reads), included so that their errors name them.
+    siblings = ""
+    if _in_bundle_rules(path):
+        siblings = "".join(f'#include "{other.name}"\n' for other in
+                           sorted(path.parent.glob("*.dl")) if other.name != path.name
+                           and '"' not in other.name)
+    full = f"{text}\n{siblings}{prelude()}"
     first = Program.parse(full, str(path), number_bits=bits, include_dirs=include_dirs,
                           infer_declarations=True, fact_samples=samples)
     names = set(first.relation_names)
     directives = [f".input {name}" for name in facts
                   if name in names and name not in first.inputs]
     if not first.outputs:
-        derived = dict.fromkeys(c.head.relation for c in first.ast.clauses)
+        derived = dict.fromkeys(c.head.relation for c in first.ast.clauses
+                                if c.span is None or c.span.file == str(path))
         directives += [f".output {name}" for name in derived]
     if not directives:
         return first
