@@ -589,6 +589,9 @@ def _with_inferred_declarations(
         try:
             compile_program(extended, sources, 64)
         except DatalogError as error:
-            others = [d for d in error.diagnostics if d not in conflicts]
+            # A type error where a conflict is reported says the same thing again.
+            places = {(d.span.file, d.span.offset) for d in conflicts if d.span is not None}
+            others = [d for d in error.diagnostics if d not in conflicts and not (
+                d.span is not None and (d.span.file, d.span.offset) in places)]
         raise DatalogError.from_diagnostics([*conflicts, *others], sources)
     return extended, inferred
