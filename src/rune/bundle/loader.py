@@ -142,12 +142,17 @@ def _id_span(policy: Policy | Template) -> SourceSpan | None:
 
 
 def load_bundle(path: str | Path) -> Bundle:
-    """Load and check a bundle directory.
+    """Load and check a bundle directory, or a single-file `.rune` bundle
+    (`rune.bundle.single_file`).
 
     Raises:
         BundleError: every problem in every file (the caller keeps what it had).
     """
     root = Path(path)
+    if root.suffix == ".rune" and not root.is_dir():  # a single-file bundle
+        from rune.bundle.single_file import load_single_file
+
+        return load_single_file(root)
     if not root.is_dir():
         raise BundleError(f"bundle `{root}` is not a directory", code="bundle-not-found")
     report = Report()
