@@ -1,0 +1,167 @@
+"""AuthZEN to Cedar: how a subject, action, resource and context become a RUNE request.
+
+The mapping (also in the README):
+
+* a Subject or Resource `{"type": T, "id": I}` is the Cedar entity `T::"I"`; `T` must
+  be a Cedar entity type name (`user`, `Doc`, `App::User`), else the request is a 400;
+* an Action `{"name": N}` is `Action::"N"`;
+* `properties` of a subject, resource or action are that entity's attributes for this
+  request, under the engine's rule that **attributes in the store win** (a property
+  only adds what the stored entity does not say; an entity the store does not hold gets
+  them all): see `rune.engine.request_entities`;
+* `context` is the Cedar context, less the members the profiles define for requests
+  (`approval`, `supported_obligations`), which the server reads itself.
+
+Values Cedar cannot hold get a stated treatment, never a crash: a member whose value is
+`null` is dropped (the spec asks senders to omit nulls, so null means absent); a `null`
+inside an array is a 400; a number with a fraction becomes a Cedar `decimal` when it
+has at most four decimal places and fits decimal's range (`0.5` is `decimal("0.5")`),
+else the request is a 400; an integer must fit Cedar's 64-bit Long. Cedar's JSON
+escapes (`{"__entity": {...}}`, `{"__extn": {...}}`) keep their meaning. Values nest at
+most `[limits] max_context_depth` levels (default 32).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from rune.cedar import EntityUID, RequestError
+from rune.cedar.json_format import check_entity_type
+from rune.engine.request_entities import EntityProperties
+from rune.errors import RuneError
+from rune.server.errors import ServerError
+from rune.server.wire.authzen_v1 import Evaluation
+
+__all__ = ["PROFILE_CONTEXT", "action_uid", "cedar_json", "context_of", "entity_uid",
+           "properties_of", "shown"]
+
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+_DECIMAL_LIMIT = Decimal("922337203685477.5807")  # Cedar decimal: a Long of ten-thousandths
+# Context members the AuthZEN profiles define for requests: read by the server, not
+# authorization input (the access request profile lists `approval` among its
+# "profile machinery"; `supported_obligations` is the obligations profile's negotiation).
+PROFILE_CONTEXT = frozenset({"approval", "supported_obligations"})
+_TYPES: dict[str, bool] = {}  # type name -> valid, for names seen (bounded)
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """User input for an error message: cut to ``limit`` characters."""
+    return value if len(value) <= limit else f"{value[:limit]}..."
+
+
+def _check_type(kind: str, path: str) -> None:
+    valid = _TYPES.get(kind)
+    if valid is None:
+        try:
+            check_entity_type(kind, path, RequestError)
+            valid = True
+        except RuneError:
+            valid = False
+        if len(_TYPES) < 4096:
+            _TYPES[kind] = valid
+    if not valid:
+        raise ServerError(f"`{shown(kind)}` is not a Cedar entity type name",
+                          code="invalid-entity-type", path=path)
+
+
+def entity_uid(kind: str, ident: str, path: str) -> str | EntityUID:
+    """The Cedar uid of `{type, id}`: uid text (which the engine caches) for plain ids,
+    an `EntityUID` for ids that need escapes in Cedar's syntax."""
+    _check_type(kind, path)
+    if ident.isascii() and ident.isprintable() and '"' not in ident and "\\" not in ident \
+            and "'" not in ident:
+        return f'{kind}::"{ident}"'
+    return EntityUID(kind, ident)
+
+
+def action_uid(name: str) -> str | EntityUID:
+    """`Action::"name"`."""
+    if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name \
+            and "'" not in name:
+        return f'Action::"{name}"'
+    return EntityUID("Action", name)
+
+
+def _decimal(value: float, path: str) -> dict[str, Any]:
+    try:
+        number = Decimal(repr(value))
+    except InvalidOperation:  # (JSON has no nan or infinity; a Python caller might)
+        number = Decimal("nan")
+    if number.is_finite() and abs(number) <= _DECIMAL_LIMIT:
+        exponent = number.normalize().as_tuple().exponent
+        if isinstance(exponent, int) and exponent >= -4:
+            text = f"{number:.{max(1, -exponent)}f}"
+            return {"__extn": {"fn": "decimal", "arg": text}}
+    raise ServerError(f"`{shown(repr(value))}` cannot be a Cedar value: a number with a "
+                      "fraction must have at most four decimal places and lie within "
+                      "decimal's range", code="unsupported-number", path=path)
+
+
+def cedar_json(value: Any, path: str, depth: int) -> Any:
+    """An AuthZEN JSON value as a Cedar JSON value (see the module docstring), at most
+    ``depth`` levels of arrays and objects deep.
+
+    Raises:
+        ServerError: (400) a value Cedar cannot hold, or nesting deeper than ``depth``.
+    """
+    cls = value.__class__
+    if cls is str or cls is bool:
+        return value
+    if cls is int:
+        if not _LONG_MIN <= value <= _LONG_MAX:
+            raise ServerError(f"the integer `{shown(str(value))}` does not fit in a Cedar "
+                              "Long (64 bits)", code="integer-overflow", path=path)
+        return value
+    if cls is float:
+        return _decimal(value, path)
+    if depth <= 0:
+        raise ServerError("values are nested too deeply", code="nesting-too-deep", path=path)
+    if cls is dict:
+        return {k: cedar_json(v, f"{path}.{k}", depth - 1) for k, v in value.items()
+                if v is not None}
+    if cls is list:
+        out = []
+        for i, item in enumerate(value):
+            if item is None:
+                raise ServerError("`null` cannot be an element of a Cedar set",
+                                  code="invalid-value", path=f"{path}[{i}]")
+            out.append(cedar_json(item, f"{path}[{i}]", depth - 1))
+        return out
+    raise ServerError("unsupported JSON value", code="invalid-value", path=path)
+
+
+def context_of(context: Mapping[str, Any] | None, depth: int) -> Mapping[str, Any] | None:
+    """The Cedar context of an AuthZEN `context` (a copy when anything changes)."""
+    if not context:
+        return None
+    for key, value in context.items():
+        cls = value.__class__
+        if key in PROFILE_CONTEXT or not (cls is str or cls is bool or (
+                cls is int and _LONG_MIN <= value <= _LONG_MAX)):
+            break
+    else:
+        return context  # flat and plain: as sent (the engine's fast path)
+    return {k: cedar_json(v, f"$.context.{k}", depth) for k, v in context.items()
+            if k not in PROFILE_CONTEXT and v is not None}
+
+
+def properties_of(evaluation: Evaluation, depth: int) -> list[EntityProperties]:
+    """The `properties` of the evaluation's entities, as the engine takes them."""
+    out: list[EntityProperties] = []
+    for entity, path in ((evaluation.subject, "$.subject"), (evaluation.resource,
+                                                               "$.resource")):
+        if entity.properties and entity.id is not None:
+            out.append(EntityProperties(
+                EntityUID(entity.type, entity.id),
+                cedar_json(dict(entity.properties), f"{path}.properties", depth),
+                f"{path}.properties"))
+    action = evaluation.action
+    if action.properties:
+        out.append(EntityProperties(
+            EntityUID("Action", action.name),
+            cedar_json(dict(action.properties), "$.action.properties", depth),
+            "$.action.properties"))
+    return out
+
