@@ -35,7 +35,7 @@ from rune.server.errors import ServerError
 from rune.server.wire.authzen_v1 import Evaluation
 
 __all__ = ["PROFILE_CONTEXT", "action_uid", "cedar_json", "context_of", "entity_uid",
-           "properties_of", "shown"]
+           "is_entity_type", "properties_of", "shown"]
 
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _DECIMAL_LIMIT = Decimal("922337203685477.5807")  # Cedar decimal: a Long of ten-thousandths
@@ -51,17 +51,22 @@ def shown(value: str, limit: int = 80) -> str:
     return value if len(value) <= limit else f"{value[:limit]}..."
 
 
-def _check_type(kind: str, path: str) -> None:
+def is_entity_type(kind: str) -> bool:
+    """Whether ``kind`` is a Cedar entity type name (remembered for names seen)."""
     valid = _TYPES.get(kind)
     if valid is None:
         try:
-            check_entity_type(kind, path, RequestError)
+            check_entity_type(kind, "$", RequestError)
             valid = True
         except RuneError:
             valid = False
         if len(_TYPES) < 4096:
             _TYPES[kind] = valid
-    if not valid:
+    return valid
+
+
+def _check_type(kind: str, path: str) -> None:
+    if not is_entity_type(kind):
         raise ServerError(f"`{shown(kind)}` is not a Cedar entity type name",
                           code="invalid-entity-type", path=path)
 
