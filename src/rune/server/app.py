@@ -134,6 +134,8 @@ _ID_ROUTES: dict[tuple[str, str], Route] = {
                                             _ADMIN, rune_api.deny_task_route, False),
 }
 _NOT_FOUND = ServerError("no such route", status=404, code="not-found")
+_FAST_ROUTE = _ROUTES["/access/v1/evaluation"]
+_JSON_HEADERS = [("content-type", JSON)]
 _MAX_REQUEST_ID = 200
 
 
@@ -173,6 +175,9 @@ class App:
         self._watcher: asyncio.Task[None] | None = None
         self._stop_watching: asyncio.Event | None = None
         self._openapi: bytes | None = None
+        self._public_url = config.public_url
+        self._fallback_host = (f"[{config.host}]:{config.port}" if ":" in config.host
+                               else f"{config.host}:{config.port}")
         self._ids = 0
         self._prefix = os.urandom(4).hex()
 
@@ -267,23 +272,12 @@ class App:
                     return candidate, (ident,)
         raise _NOT_FOUND
 
-    def _request_id(self, headers: Headers) -> str | None:
-        value = headers.get("x-request-id")
-        if value is None:
-            return None
+    def _request_id(self, value: str) -> str:
         if not value or len(value) > _MAX_REQUEST_ID or not value.isascii() \
                 or not value.isprintable() or any(s in value for s in self._secrets):
             raise ServerError(f"`X-Request-ID` must be 1 to {_MAX_REQUEST_ID} visible ASCII "
                               "characters and no secret", code="invalid-request-id")
         return value  # type: ignore[no-any-return]
-
-    def _base_url(self, scheme: str, headers: Headers) -> str:
-        if self.config.public_url is not None:
-            return self.config.public_url
-        host = headers.get("host") or f"{self.config.host}:{self.config.port}"
-        if not host.isascii() or not host.isprintable() or "/" in host or " " in host:
-            host = f"{self.config.host}:{self.config.port}"
-        return f"{scheme}://{host}"
 
     def _check_body(self, route: Route, headers: Headers) -> int | None:
         """Check the media type and declared size; the declared length, if any."""
@@ -335,11 +329,16 @@ class App:
                       read: Callable[[int | None], Awaitable[bytes]]) -> Reply:
         started = time.perf_counter()
         request_id: str | None = None
-        name = "unknown"
+        route = _ROUTES.get(path)
+        name = path if route is not None else "unknown"
         try:
-            request_id = self._request_id(headers)
-            route, params = self._route(path)
-            name = route.name
+            given = headers.get("x-request-id")
+            if given is not None:
+                request_id = self._request_id(given)
+            params: tuple[str, ...] = ()
+            if route is None:
+                route, params = self._route(path)
+                name = route.name
             if method not in route.methods:
                 error = ServerError(f"`{method}` is not allowed here", status=405,
                                     code="method-not-allowed")
@@ -355,8 +354,8 @@ class App:
                 size = self._check_body(route, headers)
                 raw = await read(size)
                 body = self._parse(raw) if raw.strip() else None
-            call = Call(method, body, headers, request_id, self._base_url(scheme, headers),
-                        params)
+            call = Call(method, body, headers, request_id, scheme, self._public_url,
+                        self._fallback_host, params)
             reply = await route.handler(self, call)
             if request_id is not None:
                 reply.headers = [*(reply.headers or ()), ("x-request-id", request_id)]
@@ -369,11 +368,50 @@ class App:
         self.metrics.observe(name, time.perf_counter() - started)
         return reply
 
+    async def _evaluation(self, scope: Any, proto: Any, headers: Headers) -> Reply | None:
+        """`POST /access/v1/evaluation` in its common form, with fewer layers than
+        `_handle` (the same checks, in the same order); None when the request is not in
+        that form (it then takes `_handle`, before its body has been read)."""
+        if headers.get("content-type") != JSON or headers.get("x-request-id") is not None:
+            return None
+        length = headers.get("content-length")
+        if length is None or not length.isdigit() or int(length) > self.config.max_body_bytes:
+            return None
+        started = time.perf_counter()
+        try:
+            if self._api is not None:
+                self._authorize(_FAST_ROUTE, headers)
+            body = self._parse(await proto())
+            call = Call("POST", body, headers, None, scope.scheme, self._public_url,
+                        self._fallback_host)
+            reply = await authzen.evaluation_route(self, call)
+        except ServerError as error:
+            reply = self._error(error, None, _FAST_ROUTE.name)
+        except Exception:
+            _log.exception("internal error on POST %s", _FAST_ROUTE.name)
+            reply = self._error(ServerError("internal error", status=500, code="internal"),
+                                None, _FAST_ROUTE.name)
+        self.metrics.observe(_FAST_ROUTE.name, time.perf_counter() - started)
+        return reply
+
     # -- RSGI (granian) ------------------------------------------------------------------
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         """Serve one RSGI request."""
         if scope.proto != "http":
             return
+        if scope.path == "/access/v1/evaluation" and scope.method == "POST":
+            headers = scope.headers
+            reply = await self._evaluation(scope, proto, headers)
+            if reply is not None:
+                if reply.headers:
+                    proto.response_bytes(reply.status, [("content-type", reply.content_type),
+                                                        *reply.headers], reply.body)
+                else:
+                    proto.response_bytes(reply.status, _JSON_HEADERS
+                                         if reply.content_type is JSON
+                                         else [("content-type", reply.content_type)],
+                                         reply.body)
+                return
         limit = self.config.max_body_bytes
 
         async def read(size: int | None) -> bytes:

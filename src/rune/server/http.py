@@ -22,19 +22,35 @@ class Headers(Protocol):
 
 class Call:
     """One request as a handler sees it: the decoded JSON body (None for a GET), the
-    headers, path parameters, the client's request id, and the base URL endpoints are
-    advertised under."""
+    headers, path parameters, the client's request id, and (`base_url`) the base URL
+    endpoints are advertised under: ``public_url`` when configured, else the request's
+    scheme and `Host` (``fallback_host`` when it has none, or a strange one)."""
 
-    __slots__ = ("base_url", "body", "headers", "method", "params", "request_id")
+    __slots__ = ("body", "fallback_host", "headers", "method", "params", "public_url",
+                 "request_id", "scheme")
 
     def __init__(self, method: str, body: Any, headers: Headers, request_id: str | None,
-                 base_url: str, params: tuple[str, ...] = ()) -> None:
+                 scheme: str, public_url: str | None, fallback_host: str,
+                 params: tuple[str, ...] = ()) -> None:
         self.method = method
         self.body = body
         self.headers = headers
         self.request_id = request_id
-        self.base_url = base_url
+        self.scheme = scheme
+        self.public_url = public_url
+        self.fallback_host = fallback_host
         self.params = params
+
+    @property
+    def base_url(self) -> str:
+        """The PDP's base URL for this request (no trailing slash)."""
+        if self.public_url is not None:
+            return self.public_url
+        host = self.headers.get("host")
+        if not host or not host.isascii() or not host.isprintable() or "/" in host \
+                or " " in host or "@" in host:
+            host = self.fallback_host
+        return f"{self.scheme}://{host}"
 
 
 class Reply:

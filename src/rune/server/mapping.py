@@ -71,22 +71,48 @@ def _check_type(kind: str, path: str) -> None:
                           code="invalid-entity-type", path=path)
 
 
+_UIDS: dict[tuple[str, str], str | EntityUID] = {}  # recent uids (bounded)
+_UIDS_MAX = 1 << 16
+
+
 def entity_uid(kind: str, ident: str, path: str) -> str | EntityUID:
     """The Cedar uid of `{type, id}`: uid text (which the engine caches) for plain ids,
     an `EntityUID` for ids that need escapes in Cedar's syntax."""
+    key = (kind, ident)
+    found = _UIDS.get(key)
+    if found is not None:
+        return found
     _check_type(kind, path)
+    uid: str | EntityUID
     if ident.isascii() and ident.isprintable() and '"' not in ident and "\\" not in ident \
             and "'" not in ident:
-        return f'{kind}::"{ident}"'
-    return EntityUID(kind, ident)
+        uid = f'{kind}::"{ident}"'
+    else:
+        uid = EntityUID(kind, ident)
+    if len(_UIDS) >= _UIDS_MAX:
+        _UIDS.clear()
+    _UIDS[key] = uid
+    return uid
 
 
 def action_uid(name: str) -> str | EntityUID:
     """`Action::"name"`."""
+    found = _ACTIONS.get(name)
+    if found is not None:
+        return found
+    uid: str | EntityUID
     if name.isascii() and name.isprintable() and '"' not in name and "\\" not in name \
             and "'" not in name:
-        return f'Action::"{name}"'
-    return EntityUID("Action", name)
+        uid = f'Action::"{name}"'
+    else:
+        uid = EntityUID("Action", name)
+    if len(_ACTIONS) >= 4096:
+        _ACTIONS.clear()
+    _ACTIONS[name] = uid
+    return uid
+
+
+_ACTIONS: dict[str, str | EntityUID] = {}
 
 
 def _decimal(value: float, path: str) -> dict[str, Any]:

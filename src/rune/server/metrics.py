@@ -21,7 +21,7 @@ families when `/metrics` is scraped. Exported:
 
 from __future__ import annotations
 
-import bisect
+from bisect import bisect_left as _bisect
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -89,7 +89,7 @@ class Metrics:
         histogram = self.durations.get(route)
         if histogram is None:
             histogram = self.durations[route] = _Histogram()
-        histogram.counts[bisect.bisect_left(BUCKETS, seconds)] += 1
+        histogram.counts[_bisect(BUCKETS, seconds)] += 1
         histogram.total += seconds
 
     # -- scraping --------------------------------------------------------------------------

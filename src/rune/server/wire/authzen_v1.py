@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from rune.server.errors import ServerError
 
@@ -54,8 +54,9 @@ class SearchKind(StrEnum):
     ACTION = "action"
 
 
-@dataclass(frozen=True, slots=True)
-class Entity:
+# Entity, Action and Evaluation are built for every request: immutable named tuples,
+# which cost a third of a frozen dataclass to construct.
+class Entity(NamedTuple):
     """A Subject or a Resource: `{type, id, properties}` (``id`` None only where the
     request searches for it). ``raw`` is the object as sent."""
 
@@ -65,8 +66,7 @@ class Entity:
     raw: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Action:
+class Action(NamedTuple):
     """An Action: `{name, properties}`; ``raw`` is the object as sent."""
 
     name: str
@@ -74,8 +74,7 @@ class Action:
     raw: Mapping[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """One access evaluation request."""
 
     subject: Entity
@@ -200,12 +199,39 @@ def _context(body: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     return _object(value, f"{path}.context")
 
 
+_new = tuple.__new__
+
+
 def parse_evaluation(body: Any) -> Evaluation:
     """An Access Evaluation request body.
 
     Raises:
         ServerError: (400) a required member missing or of the wrong type.
     """
+    # Fast path: a well-formed request (what nearly every request is), checked inline.
+    if body.__class__ is dict:
+        s = body.get("subject")
+        a = body.get("action")
+        r = body.get("resource")
+        c = body.get("context")
+        if s.__class__ is dict and a.__class__ is dict and r.__class__ is dict and (
+                c is None or c.__class__ is dict):
+            st = s.get("type")
+            si = s.get("id")
+            name = a.get("name")
+            rt = r.get("type")
+            ri = r.get("id")
+            sp = s.get("properties")
+            ap = a.get("properties")
+            rp = r.get("properties")
+            if st.__class__ is str and si.__class__ is str and name.__class__ is str \
+                    and rt.__class__ is str and ri.__class__ is str \
+                    and (sp is None or sp.__class__ is dict) \
+                    and (ap is None or ap.__class__ is dict) \
+                    and (rp is None or rp.__class__ is dict):
+                return _new(Evaluation, (_new(Entity, (st, si, sp, s)),
+                                         _new(Action, (name, ap, a)),
+                                         _new(Entity, (rt, ri, rp, r)), c))
     top = _object(body, "$")
     return Evaluation(parse_entity(_member(top, "subject", "$"), "$.subject"),
                       parse_action(_member(top, "action", "$"), "$.action"),
