@@ -54,7 +54,8 @@ class Server:
         environment = {k: v for k, v in os.environ.items()
                        if k not in ("RUNE_API_TOKEN", "RUNE_ADMIN_TOKEN")}
         environment.update(env or {})
-        self.log = open(_log_path(self.port), "w+b")  # noqa: SIM115 (closed in stop)
+        self.log_path = _log_path(self.port)
+        self.log = open(self.log_path, "w+b")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
             [*rune_command(), "serve", str(bundle), "--port", str(self.port), *args],
             stdout=self.log, stderr=subprocess.STDOUT, env=environment)
@@ -75,9 +76,8 @@ class Server:
         raise RuntimeError(f"rune serve did not start:\n{self.output()}")
 
     def output(self) -> str:
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        """What the server printed so far."""
+        return self.log_path.read_bytes().decode(errors="replace")
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0, **kwargs)

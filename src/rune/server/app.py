@@ -54,6 +54,11 @@ __all__ = ["App"]
 _log = logging.getLogger("rune.server")
 
 Handler = Callable[[Any, Call], Awaitable[Reply]]
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before its request was read: nobody to answer."""
+
 _OPEN, _API, _ADMIN = "open", "api", "admin"
 
 
@@ -135,6 +140,12 @@ _ID_ROUTES: dict[tuple[str, str], Route] = {
 }
 _NOT_FOUND = ServerError("no such route", status=404, code="not-found")
 _FAST_ROUTE = _ROUTES["/access/v1/evaluation"]
+_GONE = Reply(499, b"")  # (never sent: the client is gone)
+try:
+    from granian.rsgi import ProtocolClosed as _PROTOCOL_CLOSED
+except ImportError:  # served through ASGI without granian
+    class _PROTOCOL_CLOSED(Exception):  # type: ignore[no-redef]  # noqa: N801
+        """Never raised."""
 _JSON_HEADERS = [("content-type", JSON)]
 _MAX_REQUEST_ID = 200
 
@@ -326,7 +337,7 @@ class App:
         return json_reply(error_body(error), error.status, headers)
 
     async def _handle(self, method: str, path: str, scheme: str, headers: Headers,
-                      read: Callable[[int | None], Awaitable[bytes]]) -> Reply:
+                      read: Callable[[int | None], Awaitable[bytes]]) -> Reply | None:
         started = time.perf_counter()
         request_id: str | None = None
         route = _ROUTES.get(path)
@@ -361,6 +372,8 @@ class App:
                 reply.headers = [*(reply.headers or ()), ("x-request-id", request_id)]
         except ServerError as error:
             reply = self._error(error, request_id, name)
+        except _ClientGone:
+            return None
         except Exception:
             _log.exception("internal error on %s %s", method, name)
             reply = self._error(ServerError("internal error", status=500, code="internal"),
@@ -381,7 +394,11 @@ class App:
         try:
             if self._api is not None:
                 self._authorize(_FAST_ROUTE, headers)
-            body = self._parse(await proto())
+            try:
+                raw = await proto()
+            except _PROTOCOL_CLOSED:
+                return _GONE
+            body = self._parse(raw)
             call = Call("POST", body, headers, None, scope.scheme, self._public_url,
                         self._fallback_host)
             reply = await authzen.evaluation_route(self, call)
@@ -402,6 +419,8 @@ class App:
         if scope.path == "/access/v1/evaluation" and scope.method == "POST":
             headers = scope.headers
             reply = await self._evaluation(scope, proto, headers)
+            if reply is _GONE:
+                return
             if reply is not None:
                 if reply.headers:
                     proto.response_bytes(reply.status, [("content-type", reply.content_type),
@@ -415,18 +434,23 @@ class App:
         limit = self.config.max_body_bytes
 
         async def read(size: int | None) -> bytes:
-            if size is not None:
-                return await proto()  # type: ignore[no-any-return]
-            chunks = []
-            total = 0
-            async for chunk in proto:
-                total += len(chunk)
-                if total > limit:
-                    raise _too_large(limit)
-                chunks.append(chunk)
-            return b"".join(chunks)
+            try:
+                if size is not None:
+                    return await proto()  # type: ignore[no-any-return]
+                chunks = []
+                total = 0
+                async for chunk in proto:
+                    total += len(chunk)
+                    if total > limit:
+                        raise _too_large(limit)
+                    chunks.append(chunk)
+                return b"".join(chunks)
+            except _PROTOCOL_CLOSED:
+                raise _ClientGone from None
 
         reply = await self._handle(scope.method, scope.path, scope.scheme, scope.headers, read)
+        if reply is None:
+            return
         headers = [("content-type", reply.content_type)]
         if reply.headers:
             headers += reply.headers
@@ -462,6 +486,8 @@ class App:
             total = 0
             while True:
                 message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise _ClientGone
                 chunk = message.get("body", b"")
                 total += len(chunk)
                 if total > limit:
@@ -473,6 +499,8 @@ class App:
         headers = header_map(scope["headers"])
         reply = await self._handle(scope["method"], scope["path"], scope.get("scheme", "http"),
                                    headers, read)
+        if reply is None:
+            return
         raw = [(b"content-type", reply.content_type.encode())]
         raw += [(k.encode(), v.encode("latin-1")) for k, v in reply.headers or ()]
         await send({"type": "http.response.start", "status": reply.status, "headers": raw})
