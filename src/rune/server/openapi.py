@@ -64,6 +64,15 @@ def _get(summary: str, response: dict[str, Any], *codes: int, tag: str,
 
 
 _ANY_OBJECT: dict[str, Any] = {"type": "object"}
+
+
+def _opt(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional member: the server takes `null` as absent (AuthZEN asks senders to
+    omit nulls, and a receiver to treat them so)."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+_OPT_OBJECT = _opt(_ANY_OBJECT)
 _UID = {"oneOf": [{"type": "string", "description": 'Cedar uid text: Type::"id"'},
                   {"type": "object", "required": ["type", "id"],
                    "properties": {"type": {"type": "string"}, "id": {"type": "string"}}}]}
@@ -78,32 +87,33 @@ _SCHEMAS: dict[str, Any] = {
                                "status": {"type": "integer"}, "detail": {"type": "string"}}},
     "Subject": {"type": "object", "required": ["type", "id"], "properties": {
         "type": {"type": "string"}, "id": {"type": "string"},
-        "properties": _ANY_OBJECT}},
+        "properties": _OPT_OBJECT}},
     "SearchedEntity": {"type": "object", "required": ["type"], "properties": {
-        "type": {"type": "string"}, "id": {"type": "string"}, "properties": _ANY_OBJECT}},
+        "type": {"type": "string"}, "id": _opt({"type": "string"}),
+        "properties": _OPT_OBJECT}},
     "Action": {"type": "object", "required": ["name"], "properties": {
-        "name": {"type": "string"}, "properties": _ANY_OBJECT}},
-    "Context": _ANY_OBJECT,
+        "name": {"type": "string"}, "properties": _OPT_OBJECT}},
+    "Context": _OPT_OBJECT,
     "EvaluationRequest": {"type": "object", "required": ["subject", "action", "resource"],
                           "properties": {"subject": _ref("Subject"), "action": _ref("Action"),
                                          "resource": _ref("Subject"),
                                          "context": _ref("Context")}},
     "Decision": {"type": "object", "required": ["decision"], "properties": {
         "decision": {"type": "boolean"}, "context": _ANY_OBJECT}},
+    # Items are not constrained: under `execute_all` a malformed item is that item's
+    # `{"decision": false}` (with the error in its context), not the request's failure.
     "EvaluationsRequest": {"type": "object", "properties": {
-        "subject": _ref("Subject"), "action": _ref("Action"), "resource": _ref("Subject"),
-        "context": _ref("Context"),
-        "options": {"type": "object", "properties": {"evaluations_semantic": {
-            "enum": ["execute_all", "deny_on_first_deny", "permit_on_first_permit"]}}},
-        "evaluations": {"type": "array", "maxItems": 10_000, "items": {
-            "type": "object", "properties": {
-                "subject": _ref("Subject"), "action": _ref("Action"),
-                "resource": _ref("Subject"), "context": _ref("Context")}}}}},
+        "subject": _opt(_ref("Subject")), "action": _opt(_ref("Action")),
+        "resource": _opt(_ref("Subject")), "context": _ref("Context"),
+        "options": _opt({"type": "object", "properties": {"evaluations_semantic": _opt({
+            "enum": ["execute_all", "deny_on_first_deny", "permit_on_first_permit"]})}}),
+        "evaluations": _opt({"type": "array", "maxItems": 10_000, "items": {}})}},
     "EvaluationsResponse": {"type": "object", "properties": {
         "decision": {"type": "boolean"}, "context": _ANY_OBJECT,
         "evaluations": {"type": "array", "items": _ref("Decision")}}},
-    "Page": {"type": "object", "properties": {
-        "token": {"type": "string"}, "limit": {"type": "integer", "minimum": 0}}},
+    "Page": _opt({"type": "object", "properties": {
+        "token": _opt({"type": "string"}),
+        "limit": _opt({"type": "integer", "minimum": 0})}}),
     "SubjectSearchRequest": {"type": "object", "required": ["subject", "action", "resource"],
                              "properties": {"subject": _ref("SearchedEntity"),
                                             "action": _ref("Action"),
@@ -128,16 +138,16 @@ _SCHEMAS: dict[str, Any] = {
                  "properties": {"policy_decision_point": {"type": "string"},
                                 "access_evaluation_endpoint": {"type": "string"}}},
     "AccessRequest": {"type": "object", "required": ["subject"], "properties": {
-        "subject": _ref("Subject"), "resource": _ref("Subject"), "action": _ref("Action"),
-        "items": {"type": "array", "items": _ANY_OBJECT}, "context": _ANY_OBJECT,
-        "denial": {"type": "object", "properties": {
-            "evaluation_id": {"type": "string"}, "expires_at": {"type": "string"}}}}},
+        "subject": _ref("Subject"), "resource": _opt(_ref("Subject")),
+        "action": _opt(_ref("Action")),
+        "items": _opt({"type": "array", "items": _ANY_OBJECT}), "context": {},
+        "denial": {}}},
     "TaskResponse": {"type": "object", "required": ["task"], "properties": {
         "task": {"type": "object", "required": ["id", "status", "status_endpoint"]},
         "result": _ANY_OBJECT}},
     "DecideRequest": {"type": "object", "required": ["principal", "action", "resource"],
                       "properties": {"principal": _UID, "action": _UID, "resource": _UID,
-                                     "context": _ANY_OBJECT, "explain": {"type": "boolean"}}},
+                                     "context": _OPT_OBJECT, "explain": {"type": "boolean"}}},
     "RuneDecision": {"type": "object", "required": ["decision", "reasons", "errors",
                                                     "config", "obligations", "version"],
                      "properties": {"decision": {"enum": ["allow", "deny", "ask"]},
@@ -175,11 +185,12 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "responses": _answers(_ref("TaskResponse"), 400, 401, 404, 405, 410)}},
-        "/access/v1/requests/{id}/cancel": {"post": {
+        "/access/v1/requests/{id}/cancel": {method: {
             "summary": "Cancel an access request", "tags": [authzen],
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
-            "responses": _answers(_ref("TaskResponse"), 400, 401, 404, 405, 409, 410)}},
+            "responses": _answers(_ref("TaskResponse"), 400, 401, 404, 405, 409, 410)}
+            for method in ("post", "delete")},
         "/.well-known/authzen-configuration": _get("PDP metadata", _ref("Metadata"),
                                                    tag=authzen),
         "/v1/decide": _post("RUNE's whole decision", _ref("DecideRequest"),
@@ -198,18 +209,20 @@ def openapi_document() -> dict[str, Any]:
                 "version": {"type": "integer"}}}, tag=admin),
         "/v1/admin/write": _post("Write entities and facts (admin)", {
             "type": "object", "properties": {
-                "entities": {"type": "array", "items": _ANY_OBJECT},
-                "remove_entities": {"type": "array", "items": _UID},
-                "facts": _ANY_OBJECT, "retract": _ANY_OBJECT}}, _ref("Version"), tag=admin),
+                "entities": _opt({"type": "array", "items": _ANY_OBJECT}),
+                "remove_entities": _opt({"type": "array", "items": _UID}),
+                "facts": _OPT_OBJECT, "retract": _OPT_OBJECT}}, _ref("Version"), tag=admin),
         "/v1/admin/record": _post("Record a performed action (admin)", {
             "type": "object", "required": ["principal", "action", "resource"],
             "properties": {"principal": _UID, "action": _UID, "resource": _UID,
-                           "at": {"type": "number"}, "amount": {"type": "integer"}}},
+                           "at": _opt({"type": "number"}),
+                           "amount": _opt({"type": "integer"})}},
             _ref("Version"), tag=admin),
         "/v1/admin/approve": _post("Approve a request (admin)", {
             "type": "object", "required": ["principal", "action", "resource"],
             "properties": {"principal": _UID, "action": _UID, "resource": _UID,
-                           "ttl_seconds": {"type": "number"}}}, _ref("Version"), tag=admin),
+                           "ttl_seconds": _opt({"type": "number"})}}, _ref("Version"),
+            tag=admin),
         "/v1/admin/reload": {"post": {"summary": "Reload the bundle (admin)", "tags": [admin],
                                       "responses": _answers(_ref("Version"), 401, 404, 405,
                                                             409)}},
@@ -222,7 +235,8 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "requestBody": _body({"type": "object", "properties": {
-                "ttl_seconds": {"type": "number", "exclusiveMinimum": 0}}}, required=False),
+                "ttl_seconds": _opt({"type": "number", "exclusiveMinimum": 0})}},
+                required=False),
             "responses": _answers(_ref("TaskResponse"), 400, 401, 404, 405, 409, 410, 413)}},
         "/v1/admin/requests/{id}/deny": {"post": {
             "summary": "Deny an access request (admin)", "tags": [admin],
