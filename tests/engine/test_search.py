@@ -20,7 +20,8 @@ POLICIES = """
 @id("edit") permit(principal is User, action in [Action::"edit", Action::"read"], resource is Doc)
   when { principal has level && principal.level > 3 };
 @id("no-secret") forbid(principal, action, resource) when { resource has secret };
-@id("ask") @ask("publishing") permit(principal is User, action == Action::"publish", resource is Doc);
+@id("ask") @ask("publishing")
+permit(principal is User, action == Action::"publish", resource is Doc);
 """
 
 

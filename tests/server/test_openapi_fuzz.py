@@ -29,7 +29,8 @@ def test_every_route_is_documented(client: httpx.Client) -> None:
     assert documented == served
 
 
-def fuzz(tmp_path: Path, examples: int, seed: int | None = None) -> subprocess.CompletedProcess[str]:
+def fuzz(tmp_path: Path, examples: int,
+         seed: int | None = None) -> subprocess.CompletedProcess[str]:
     root = copy_bundle(CODING, tmp_path / "bundle")
     server = Server(root, "--no-watch", env={"RUNE_ADMIN_TOKEN": ADMIN_TOKEN})
     try:

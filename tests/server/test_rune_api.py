@@ -121,7 +121,8 @@ def test_the_asgi_interface_serves_the_same_app(tmp_path: Path) -> None:
             body = {"subject": {"type": "Agent", "id": "a1"}, "action": {"name": "write_file"},
                     "resource": {"type": "File", "id": "src/app.py"}, "context": {"env": "dev"}}
             answer = client.post("/access/v1/evaluation", json=body).json()
-            assert answer["decision"] is True and answer["context"]["config"]["review"] == "optional"
+            assert answer["decision"] is True
+            assert answer["context"]["config"]["review"] == "optional"
             assert client.post("/access/v1/evaluation", content=b"{x",
                                headers={"content-type": "application/json"}).status_code == 400
     finally:

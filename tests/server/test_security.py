@@ -206,9 +206,9 @@ def test_tls(tmp_path: Path) -> None:
             assert client.post("/access/v1/evaluation", json=GOOD).json() == {"decision": True}
             metadata = client.get("/.well-known/authzen-configuration").json()
             assert metadata["policy_decision_point"].startswith("https://")
-        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as plain:
-            with pytest.raises(httpx.HTTPError):
-                plain.post("/access/v1/evaluation", json=GOOD)
+        with httpx.Client(base_url=f"http://127.0.0.1:{server.port}", timeout=5) as plain, \
+                pytest.raises(httpx.HTTPError):
+            plain.post("/access/v1/evaluation", json=GOOD)
     finally:
         server.stop()
     assert "TLS" not in server.output() or "error" not in server.output().lower()

@@ -142,9 +142,9 @@ _NOT_FOUND = ServerError("no such route", status=404, code="not-found")
 _FAST_ROUTE = _ROUTES["/access/v1/evaluation"]
 _GONE = Reply(499, b"")  # (never sent: the client is gone)
 try:
-    from granian.rsgi import ProtocolClosed as _PROTOCOL_CLOSED
+    from granian._granian import RSGIProtocolClosed as _ProtocolClosed
 except ImportError:  # served through ASGI without granian
-    class _PROTOCOL_CLOSED(Exception):  # type: ignore[no-redef]  # noqa: N801
+    class _ProtocolClosed(Exception):  # type: ignore[no-redef]
         """Never raised."""
 _JSON_HEADERS = [("content-type", JSON)]
 _MAX_REQUEST_ID = 200
@@ -396,7 +396,7 @@ class App:
                 self._authorize(_FAST_ROUTE, headers)
             try:
                 raw = await proto()
-            except _PROTOCOL_CLOSED:
+            except _ProtocolClosed:
                 return _GONE
             body = self._parse(raw)
             call = Call("POST", body, headers, None, scope.scheme, self._public_url,
@@ -445,7 +445,7 @@ class App:
                         raise _too_large(limit)
                     chunks.append(chunk)
                 return b"".join(chunks)
-            except _PROTOCOL_CLOSED:
+            except _ProtocolClosed:
                 raise _ClientGone from None
 
         reply = await self._handle(scope.method, scope.path, scope.scheme, scope.headers, read)

@@ -308,7 +308,9 @@ class AccessRequests:
 
     def approval_until(self, approval: Any) -> float | None:
         """When a known approval expires."""
-        found = self._approvals.get(approval.get("id")) if approval.__class__ is dict else None
+        if approval.__class__ is not dict or approval.get("id").__class__ is not str:
+            return None
+        found = self._approvals.get(approval["id"])
         return found[2] if found is not None else None
 
 

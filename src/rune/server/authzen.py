@@ -54,7 +54,18 @@ from rune.server.wire.authzen_v1 import (
 if TYPE_CHECKING:
     from rune.server.app import App
 
-__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "evaluate", "routes"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "MAX_PAGE",
+    "cancel_route",
+    "evaluate",
+    "evaluation_route",
+    "evaluations_route",
+    "metadata_route",
+    "search_route",
+    "submit_route",
+    "task_route",
+]
 
 _ALLOW, _DENY, _ASK = Verdict.ALLOW, Verdict.DENY, Verdict.ASK
 _TRUE = {"decision": True}
@@ -171,9 +182,8 @@ async def evaluations_route(app: App, call: Call) -> Reply:
     counts: dict[Any, int] = {}
     for item in batch.items:
         allowed = False
-        if item.__class__ is ServerError:
-            error: Any = item
-            answers.append(_failed(error))
+        if isinstance(item, ServerError):
+            answers.append(_failed(item))
         else:
             try:
                 decision, answer = evaluate(app, item, call)

@@ -28,6 +28,7 @@ Sinks plug in through `DecisionLogSink`; `FileSink` rotates by size and keeps N 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -242,10 +243,9 @@ class DecisionLog:
     def _settle(self, batch: list[_Entry], error: OSError | None) -> None:
         futures = [entry[6] for entry in batch if entry[6] is not None]
         if futures and self._loop is not None:
-            try:
+            # (A closed loop raises RuntimeError: nobody waits any more.)
+            with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(_resolve, futures, error)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
 
     def _line(self, entry: _Entry) -> bytes:
         decision_id, at, api, request_id, request, decision, _ = entry

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -16,8 +15,8 @@ PROBLEM_JSON = "application/problem+json"
 class Headers(Protocol):
     """Request headers by lower-case name (granian's RSGI headers, or a dict)."""
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """The header's value, or ``default``."""
+    def get(self, key: str, /) -> Any:
+        """The header's value, or None."""
 
 
 class Call:
@@ -72,7 +71,7 @@ def json_reply(value: Any, status: int = 200, headers: list[tuple[str, str]] | N
     return Reply(status, orjson.dumps(value), content_type, headers)
 
 
-def header_map(pairs: list[tuple[bytes, bytes]]) -> Mapping[str, str]:
+def header_map(pairs: list[tuple[bytes, bytes]]) -> dict[str, str]:
     """ASGI's header pairs as a dict by lower-case name (the first of repeated ones)."""
     out: dict[str, str] = {}
     for name, value in pairs:
