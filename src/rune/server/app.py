@@ -40,6 +40,7 @@ from rune.server import authzen, rune_api
 from rune.server.approvals import AccessRequests
 from rune.server.errors import ServerError
 from rune.server.http import JSON, PROBLEM_JSON, Call, Headers, Reply, header_map, json_reply
+from rune.server.mapping import Redundant
 from rune.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from rune.server.metrics import Metrics
 from rune.server.wire.authzen_v1 import SearchKind, error_body
@@ -169,6 +170,7 @@ class App:
         self.config = config
         self.log = decision_log
         self.cache = CacheCounter()
+        self.redundant = Redundant()
         self.requests = AccessRequests(denial_ttl_seconds=config.access_request_ttl_seconds)
         log = decision_log
         self.metrics = Metrics(

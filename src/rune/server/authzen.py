@@ -78,8 +78,11 @@ _NEXT_ACTION = {"approval_expired": "request", "approval_unverifiable": "none",
                 "policy_denied": "none"}
 
 
-def evaluate(app: App, evaluation: Evaluation, call: Call) -> tuple[Any, dict[str, Any]]:
+def evaluate(app: App, evaluation: Evaluation, call: Call,
+             memo: dict[int, Any] | None = None) -> tuple[Any, dict[str, Any]]:
     """Decide one AuthZEN evaluation: (the engine's decision, the AuthZEN answer).
+
+    ``memo`` (for a batch) remembers the properties of entities shared by evaluations.
 
     Raises:
         ServerError: (400) a request the mapping or the engine refuses.
@@ -93,8 +96,12 @@ def evaluate(app: App, evaluation: Evaluation, call: Call) -> tuple[Any, dict[st
     raw_context = evaluation.context
     context = context_of(raw_context, depth) if raw_context else None
     try:
-        if subject.properties or resource.properties or action.properties:
-            decision = decide(app.engine, p, a, r, context, properties_of(evaluation, depth))
+        properties = (properties_of(evaluation, depth, app.engine.snapshot.entities, memo,
+                                    app.redundant)
+                      if subject.properties or resource.properties or action.properties
+                      else None)
+        if properties:
+            decision = decide(app.engine, p, a, r, context, properties)
         else:
             decision = app.engine.authorize(p, a, r, context)
             app.cache.observe((p, a, r), decision)
@@ -180,13 +187,14 @@ async def evaluations_route(app: App, call: Call) -> Reply:
     futures: list[asyncio.Future[None]] = []
     answers: list[dict[str, Any]] = []
     counts: dict[Any, int] = {}
+    memo: dict[int, Any] = {}
     for item in batch.items:
         allowed = False
         if isinstance(item, ServerError):
             answers.append(_failed(item))
         else:
             try:
-                decision, answer = evaluate(app, item, call)
+                decision, answer = evaluate(app, item, call, memo)
             except ServerError as failure:
                 answers.append(_failed(failure))
             else:

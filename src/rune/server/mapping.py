@@ -178,21 +178,69 @@ def context_of(context: Mapping[str, Any] | None, depth: int) -> Mapping[str, An
             if k not in PROFILE_CONTEXT and v is not None}
 
 
-def properties_of(evaluation: Evaluation, depth: int) -> list[EntityProperties]:
-    """The `properties` of the evaluation's entities, as the engine takes them."""
+def entity_properties(kind: str, ident: str, properties: Mapping[str, Any], path: str,
+                      store: Mapping[EntityUID, Any], depth: int) -> EntityProperties | None:
+    """The properties of one entity as the engine takes them, or None when the stored
+    entity already has every one of them (the store wins: there is nothing to add, and
+    the ignored values are not even read)."""
+    uid = EntityUID(kind, ident)
+    stored = store.get(uid)
+    if stored is not None:
+        attrs = stored.attrs
+        if all(name in attrs for name in properties):
+            return None
+        properties = {k: v for k, v in properties.items() if k not in attrs}
+    return EntityProperties(uid, cedar_json(dict(properties), path, depth), path)
+
+
+class Redundant:
+    """The entities whose properties, by name, all name stored attributes: for one store
+    (a version), (type, id, property names) seen to add nothing (bounded)."""
+
+    __slots__ = ("keys", "store")
+
+    def __init__(self) -> None:
+        self.store: Any = None
+        self.keys: set[tuple[str, str, tuple[str, ...]]] = set()
+
+    def of(self, store: Any) -> set[tuple[str, str, tuple[str, ...]]]:
+        """The keys for ``store`` (emptied when the store changes, or grows large)."""
+        if store is not self.store or len(self.keys) >= 1 << 16:
+            self.store = store
+            self.keys = set()
+        return self.keys
+
+
+def properties_of(evaluation: Evaluation, depth: int, store: Mapping[EntityUID, Any],
+                  memo: dict[int, EntityProperties | None] | None = None,
+                  redundant: Redundant | None = None) -> list[EntityProperties]:
+    """The `properties` of the evaluation's entities that add to the store, as the engine
+    takes them (``memo`` remembers them by entity object, for a batch's shared defaults;
+    ``redundant`` the entities whose properties add nothing, for this store)."""
+    seen = redundant.of(store) if redundant is not None else None
     out: list[EntityProperties] = []
-    for entity, path in ((evaluation.subject, "$.subject"), (evaluation.resource,
-                                                               "$.resource")):
-        if entity.properties and entity.id is not None:
-            out.append(EntityProperties(
-                EntityUID(entity.type, entity.id),
-                cedar_json(dict(entity.properties), f"{path}.properties", depth),
-                f"{path}.properties"))
-    action = evaluation.action
-    if action.properties:
-        out.append(EntityProperties(
-            EntityUID("Action", action.name),
-            cedar_json(dict(action.properties), "$.action.properties", depth),
-            "$.action.properties"))
+    for entity, kind, ident, path in (
+            (evaluation.subject, evaluation.subject.type, evaluation.subject.id,
+             "$.subject.properties"),
+            (evaluation.action, "Action", evaluation.action.name, "$.action.properties"),
+            (evaluation.resource, evaluation.resource.type, evaluation.resource.id,
+             "$.resource.properties")):
+        properties = entity.properties
+        if not properties or ident is None:
+            continue
+        if memo is not None and id(entity) in memo:
+            found = memo[id(entity)]
+        else:
+            key = (kind, ident, tuple(properties))
+            if seen is not None and key in seen:
+                found = None
+            else:
+                found = entity_properties(kind, ident, properties, path, store, depth)
+                if found is None and seen is not None:
+                    seen.add(key)
+            if memo is not None:
+                memo[id(entity)] = found
+        if found is not None:
+            out.append(found)
     return out
 

@@ -143,6 +143,8 @@ def _bound(entity: Entity) -> dict[str, Any]:
 
 # -- parsing ---------------------------------------------------------------------------------
 
+_new = tuple.__new__
+
 def _object(body: Any, path: str) -> Mapping[str, Any]:
     if body.__class__ is not dict:
         raise ServerError(f"`{path}` must be a JSON object", code="invalid-field", path=path)
@@ -173,6 +175,13 @@ def _properties(body: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
 def parse_entity(value: Any, path: str, *, needs_id: bool = True) -> Entity:
     """A Subject or Resource object (``needs_id`` False: the `id` may be missing, and is
     then ignored, as a search's target's is)."""
+    if value.__class__ is dict:  # fast path: a well-formed entity
+        kind = value.get("type")
+        ident = value.get("id")
+        properties = value.get("properties")
+        if kind.__class__ is str and ident.__class__ is str and (
+                properties is None or properties.__class__ is dict):
+            return _new(Entity, (kind, ident, properties, value))
     body = _object(value, path)
     kind = _string(_member(body, "type", path), f"{path}.type")
     raw_id = body.get("id")
@@ -197,9 +206,6 @@ def _context(body: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     if value is None:
         return None
     return _object(value, f"{path}.context")
-
-
-_new = tuple.__new__
 
 
 def parse_evaluation(body: Any) -> Evaluation:
