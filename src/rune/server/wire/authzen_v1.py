@@ -176,12 +176,12 @@ def parse_entity(value: Any, path: str, *, needs_id: bool = True) -> Entity:
     """A Subject or Resource object (``needs_id`` False: the `id` may be missing, and is
     then ignored, as a search's target's is)."""
     if value.__class__ is dict:  # fast path: a well-formed entity
-        kind = value.get("type")
-        ident = value.get("id")
-        properties = value.get("properties")
-        if kind.__class__ is str and ident.__class__ is str and (
-                properties is None or properties.__class__ is dict):
-            return _new(Entity, (kind, ident, properties, value))
+        given_type = value.get("type")
+        given_id = value.get("id")
+        given = value.get("properties")
+        if given_type.__class__ is str and given_id.__class__ is str and (
+                given is None or given.__class__ is dict):
+            return _new(Entity, (given_type, given_id, given, value))
     body = _object(value, path)
     kind = _string(_member(body, "type", path), f"{path}.type")
     raw_id = body.get("id")
