@@ -129,3 +129,13 @@ def test_environment_and_command_line_override_the_settings(tmp_path: Path) -> N
     with pytest.raises(ServerError) as bad:
         load_config(tmp_path, {"RUNE_API_TOKEN": "weak"})
     assert "weak" not in str(bad.value)
+
+
+@pytest.mark.parametrize(("override", "code"), [
+    ({"port": 70000}, "invalid-port"), ({"max_body_bytes": 0}, "invalid-body-limit"),
+    ({"host": "a b"}, "invalid-host"), ({"tls_cert": Path("c.pem")}, "invalid-tls")])
+def test_bad_command_line_values_are_refused(tmp_path: Path, override: dict[str, object],
+                                             code: str) -> None:
+    with pytest.raises(ServerError) as bad:
+        load_config(tmp_path, {}, **override)
+    assert bad.value.code == code

@@ -85,6 +85,16 @@ class ServerConfig:
         if ("tls_cert" in given) != ("tls_key" in given):
             raise ServerError("TLS takes a certificate and its key: give both",
                               code="invalid-tls")
+        if "port" in given and not 0 < given["port"] < 65536:
+            raise ServerError(f"the port must be from 1 to 65535, not `{given['port']}`",
+                              code="invalid-port")
+        if "max_body_bytes" in given and given["max_body_bytes"] <= 0:
+            raise ServerError("the body limit must be at least 1 byte",
+                              code="invalid-body-limit")
+        if "host" in given and (not given["host"] or not all(
+                c.isascii() and (c.isalnum() or c in ".-:_[]%") for c in given["host"])):
+            raise ServerError(f"`{given['host'][:80]}` is not a host name or an IP address",
+                              code="invalid-host")
         return replace(config, **given) if given else config
 
 

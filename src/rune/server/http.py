@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 import orjson
 
-__all__ = ["JSON", "PROBLEM_JSON", "Call", "Headers", "Reply", "json_reply"]
+__all__ = ["Call", "Headers", "JSON", "PROBLEM_JSON", "Reply", "json_reply"]
 
 JSON = "application/json"
 PROBLEM_JSON = "application/problem+json"

@@ -34,7 +34,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE", "BUCKETS", "Metrics"]
+__all__ = ["BUCKETS", "CONTENT_TYPE", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds: decisions take tens of microseconds, searches and writes milliseconds.

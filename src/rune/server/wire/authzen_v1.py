@@ -18,11 +18,11 @@ from typing import Any, NamedTuple
 from rune.server.errors import ServerError
 
 __all__ = [
-    "MAX_EVALUATIONS",
     "Action",
     "Entity",
     "Evaluation",
     "Evaluations",
+    "MAX_EVALUATIONS",
     "Page",
     "Search",
     "SearchKind",

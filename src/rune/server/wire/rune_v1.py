@@ -20,9 +20,9 @@ from typing import Any
 from rune.server.errors import ServerError
 
 __all__ = [
-    "MAX_BATCH",
     "Approve",
     "Decide",
+    "MAX_BATCH",
     "Record",
     "Write",
     "decision_json",
