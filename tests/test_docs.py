@@ -87,7 +87,7 @@ def test_python_block_runs(item: tuple[Path, int, str],
 
 @pytest.mark.parametrize("item", blocks("console"), ids=block_id)
 def test_console_block_shows_real_output(item: tuple[Path, int, str]) -> None:
-    doc, offset, text = item
+    doc, _offset, text = item
     update = bool(os.environ.get("RUNE_UPDATE_DOCS"))
     rebuilt = []
     for command, expected in sessions(text):

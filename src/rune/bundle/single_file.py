@@ -84,7 +84,7 @@ def load_single_file(path: str | Path) -> Bundle:
     policies, numbered = reader.policies(settings)
     schema = reader.schema()
     if schema is not None and settings.validation_mode is not ValidationMode.OFF:
-        _validate(numbered, schema, settings.validation_mode, report)
+        _validate(numbered, schema, settings.validation_mode, report, file.parent)
     entities = reader.entities(schema)
     data = reader.data()
     rules = reader.rules(data)
