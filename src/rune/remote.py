@@ -248,13 +248,13 @@ class RemoteEngine:
         except ValueError:
             answer = None
         if response.status != 200:
-            error = answer.get("error") if isinstance(answer, dict) else None
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                raise RemoteError(f"{self.url}{path}: {error['message']}",
-                                  code=str(error.get("code") or "remote-error"),
+            problem = answer.get("error") if isinstance(answer, dict) else None
+            if isinstance(problem, dict) and isinstance(problem.get("message"), str):
+                where = problem.get("path")
+                raise RemoteError(f"{self.url}{path}: {problem['message']}",
+                                  code=str(problem.get("code") or "remote-error"),
                                   status=response.status,
-                                  path=error.get("path") if isinstance(error.get("path"),
-                                                                       str) else None)
+                                  path=where if isinstance(where, str) else None)
             raise RemoteError(f"{self.url}{path} answered HTTP {response.status}",
                               code="remote-error", status=response.status)
         if not isinstance(answer, dict):
