@@ -234,12 +234,44 @@ def _keep(check: Callable[[bytes], None], findings: Path) -> Callable[[bytes], N
     return one_input
 
 
+def _instrument_modules(atheris: Any, prefixes: tuple[str, ...]) -> None:
+    """Instrument every function and method defined in the loaded modules whose names
+    start with one of ``prefixes`` (`atheris.instrument_all` does every module)."""
+    import types
+
+    def instrument(value: Any, module: str) -> None:
+        if isinstance(value, staticmethod | classmethod):
+            value = value.__func__
+        elif isinstance(value, property):
+            for part in (value.fget, value.fset, value.fdel):
+                instrument(part, module)
+            return
+        if isinstance(value, types.FunctionType) and value.__module__ == module:
+            atheris.instrument_func(value)
+
+    for name, module in list(sys.modules.items()):
+        if module is None or not name.startswith(prefixes):
+            continue
+        if name.startswith("fuzz._"):
+            continue
+        for value in list(vars(module).values()):
+            if isinstance(value, type) and value.__module__ == name:
+                for member in list(vars(value).values()):
+                    instrument(member, name)
+            else:
+                instrument(value, name)
+
+
 def main(module_name: str, check: Callable[[bytes], None]) -> None:
     """Run ``check`` under atheris with libFuzzer's arguments from the command line.
 
     Every `rune` module is imported and instrumented first, so coverage guides the
-    search through all of RUNE (modules RUNE imports lazily included). With
-    ``RUNE_FUZZ_FINDINGS=dir`` failures are written there and the run goes on.
+    search through all of RUNE (modules RUNE imports lazily included).
+    ``RUNE_FUZZ_INSTRUMENT`` chooses what is instrumented: ``rune`` (the default), ``all``
+    (RUNE and the standard library it calls: about seven times slower to start), or
+    ``target`` (only the target module: starts at once, for short CI runs that mostly
+    replay the corpus). With ``RUNE_FUZZ_FINDINGS=dir`` failures are written there and
+    the run goes on.
     """
     import importlib
     import pkgutil
@@ -255,8 +287,13 @@ def main(module_name: str, check: Callable[[bytes], None]) -> None:
     for info in pkgutil.walk_packages(rune.__path__, "rune."):
         importlib.import_module(info.name)
     # The targets imported RUNE before atheris was loaded, so instrument what is loaded
-    # now (RUNE, and the standard library it calls) rather than hooking imports.
-    atheris.instrument_all()
+    # now rather than hooking imports.
+    scope = os.environ.get("RUNE_FUZZ_INSTRUMENT", "rune")
+    if scope == "all":
+        atheris.instrument_all()
+    else:
+        prefixes = ("__main__",) if scope == "target" else ("rune", "fuzz", "__main__")
+        _instrument_modules(atheris, prefixes)
     one_input = check
     findings = os.environ.get("RUNE_FUZZ_FINDINGS")
     if findings:
