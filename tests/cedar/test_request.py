@@ -76,3 +76,65 @@ def test_unnormalized_or_invalid_uid_text(text: str) -> None:
     with pytest.raises(RequestError) as info:
         Request(text, 'Action::"v"', 'Photo::"p"')
     assert info.value.path == "$.principal"
+
+
+# -- context limits (issue 9): size and depth, each refused with the JSON path ---------------
+
+_UIDS = ('User::"alice"', 'Action::"view"', 'Photo::"p"')
+
+
+def _nested(levels: int, as_list: bool = False) -> object:
+    """``levels`` records (or lists) one inside the other, around the number 1."""
+    value: object = 1
+    for _ in range(levels):
+        value = [value] if as_list else {"a": value}
+    return value
+
+
+def test_context_depth_is_limited_with_the_path() -> None:
+    assert Request(*_UIDS, {"a": _nested(3)}, max_context_depth=4).context
+    with pytest.raises(RequestError) as caught:
+        Request(*_UIDS, {"a": _nested(4)}, max_context_depth=4)
+    assert caught.value.code == "nesting-too-deep"
+    assert caught.value.path == "$.context.a.a.a.a"  # the fifth level, the context first
+    with pytest.raises(RequestError) as caught:
+        Request(*_UIDS, {"s": _nested(4, as_list=True)}, max_context_depth=4)
+    assert caught.value.path == "$.context.s[0][0][0]"
+
+
+def test_a_context_nested_a_million_levels_is_refused_quickly() -> None:
+    # Once a raw RecursionError (or a long recursion); now a loop stops at the limit.
+    for as_list in (False, True):
+        with pytest.raises(RequestError) as caught:
+            Request(*_UIDS, {"x": _nested(1_000_000, as_list)})
+        assert caught.value.code == "nesting-too-deep"
+        assert len(str(caught.value)) < 20_000
+
+
+def test_a_context_that_contains_itself_is_too_deep() -> None:
+    context: dict[str, object] = {}
+    context["me"] = context
+    with pytest.raises(RequestError, match="nested too deeply"):
+        Request(*_UIDS, context)
+
+
+@pytest.mark.parametrize("context", [
+    {"s": "x" * 2_000},                      # one long string (the flat fast path)
+    {"k" * 2_000: 1},                        # one long key
+    {"list": list(range(2_000))},            # many values
+    {"r": {"a": "x" * 1_000, "b": "y" * 1_000}},
+], ids=["string", "key", "values", "nested"])
+def test_context_size_is_limited_with_the_path(context: dict[str, object]) -> None:
+    with pytest.raises(RequestError) as caught:
+        Request(*_UIDS, context, max_context_size=1_000)
+    assert caught.value.code == "context-too-large"
+    assert caught.value.path is not None and caught.value.path.startswith("$.context.")
+    assert Request(*_UIDS, context, max_context_size=10_000).context
+
+
+def test_default_context_limits_admit_large_real_contexts() -> None:
+    context = {"path": "x" * 500_000, "tags": [f"t{i}" for i in range(10_000)],
+               "deep": _nested(100)}
+    assert len(Request(*_UIDS, context).context) == 3
+    with pytest.raises(RequestError, match="context is too large"):
+        Request(*_UIDS, {"blob": "x" * (1 << 20)})

@@ -47,10 +47,14 @@ tools that share the file.
     costs memory in each entity's closed ancestor set (a chain of n levels holds about
     n*n/2 references: 256 levels about 2 MB, 10,000 would be gigabytes).
     ``max_context_bytes`` (integer > 0, default 1 MiB): the size of one request's
-    context, as JSON. Contexts describe a request (a path, an amount, a ticket), not the
-    data it carries.
+    context, as JSON (one per value and per key, plus the characters of every string and
+    key). Contexts describe a request (a path, an amount, a ticket), not the data it
+    carries. A larger one is refused (`context-too-large`, with the JSON path where the
+    limit was crossed).
     ``max_context_depth`` (integer > 0, default 32): how deeply records and sets may nest
-    in a context; evaluating a value recurses once per level.
+    in a context, the context itself being level 1; deeper is refused
+    (`nesting-too-deep`, with the path). Real contexts are a few levels deep; an agent
+    that writes the context should not choose how much work reading it takes.
 
 ``[validation]``
     ``mode`` (`"strict"`, the default, `"warn"` or `"off"`): when the bundle has a

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from rune.cedar.errors import CedarError, EntitiesError, EvaluationError
 from rune.cedar.values import LONG_MAX, LONG_MIN, CedarRecord, CedarSet, EntityUID, intern_uid
-from rune.errors import Diagnostic
+from rune.errors import Diagnostic, shown
 
 __all__ = [
     "EntityData",
@@ -124,41 +124,136 @@ def _is_entity_escape(body: Any) -> bool:
             and body.get("id").__class__ is str)
 
 
+_NOT_AN_ESCAPE = object()  # `_escape`: the object is an ordinary record
+
+# Values nested deeper than this are converted by a loop, not by recursion: JSON from
+# text is rarely deeper, and a Python mapping may be nested any number of levels.
+_RECURSION_DEPTH = 48
+
+
 def value_from_json(data: Any, path: str, error: type[CedarError] = EntitiesError) -> Any:
-    """Convert a JSON value (already decoded) into a Cedar value, without a schema."""
+    """Convert a JSON value (already decoded) into a Cedar value, without a schema.
+
+    Values may be nested to any depth (deep ones are converted without recursion).
+    """
+    return _from_json(data, path, error, 0)
+
+
+def _from_json(data: Any, path: str, error: type[CedarError], depth: int) -> Any:
+    cls = data.__class__
+    if cls is bool or cls is str:
+        return data
+    if cls is list:
+        if depth >= _RECURSION_DEPTH:
+            return _from_json_deep(data, path, error)
+        return CedarSet(_from_json(v, f"{path}[{i}]", error, depth + 1)
+                        for i, v in enumerate(data))
+    if cls is dict:
+        if len(data) == 1:
+            escaped = _escape(data, path, error)
+            if escaped is not _NOT_AN_ESCAPE:
+                return escaped
+        if depth >= _RECURSION_DEPTH:
+            return _from_json_deep(data, path, error)
+        record = CedarRecord()
+        for key, value in data.items():
+            record[key] = _from_json(value, f"{path}.{key}", error, depth + 1)
+        return record
+    return _scalar_from_json(data, path, error)
+
+
+def _escape(data: dict[str, Any], path: str, error: type[CedarError]) -> Any:
+    """The value of a one-key object that is an `__entity`/`__extn` escape, else
+    `_NOT_AN_ESCAPE`."""
+    if "__entity" in data and _is_entity_escape(data["__entity"]):
+        # As Cedar: fields besides `type` and `id` are ignored, and an `__entity`
+        # object without them is an ordinary record.
+        body = data["__entity"]
+        return EntityUID(check_entity_type(body["type"], f"{path}.__entity.type", error),
+                         body["id"])
+    if "__extn" in data and _is_extension_escape(data):
+        return extension_from_json(data, f"{path}.__extn", error)
+    if "__expr" in data:
+        raise error("the `__expr` escape is no longer supported",
+                    code="unsupported-escape", path=path)
+    return _NOT_AN_ESCAPE
+
+
+def _scalar_from_json(data: Any, path: str, error: type[CedarError]) -> Any:
+    """A JSON value that is neither a list nor an object, or an error naming it."""
     cls = data.__class__
     if cls is bool or cls is str:
         return data
     if cls is int:
         if not LONG_MIN <= data <= LONG_MAX:
-            raise error(f"integer `{data}` does not fit in a 64-bit Long",
+            raise error(f"integer `{shown(data)}` does not fit in a 64-bit Long",
                         code="integer-overflow", path=path)
         return data
-    if cls is list:
-        return CedarSet(value_from_json(v, f"{path}[{i}]", error) for i, v in enumerate(data))
-    if cls is dict:
-        if len(data) == 1:
-            if "__entity" in data and _is_entity_escape(data["__entity"]):
-                # As Cedar: fields besides `type` and `id` are ignored, and an `__entity`
-                # object without them is an ordinary record.
-                body = data["__entity"]
-                return EntityUID(check_entity_type(body["type"], f"{path}.__entity.type",
-                                                   error), body["id"])
-            if "__extn" in data and _is_extension_escape(data):
-                return extension_from_json(data, f"{path}.__extn", error)
-            if "__expr" in data:
-                raise error("the `__expr` escape is no longer supported",
-                            code="unsupported-escape", path=path)
-        record = CedarRecord()
-        for key, value in data.items():
-            record[key] = value_from_json(value, f"{path}.{key}", error)
-        return record
     if data is None:
         raise error("`null` is not a Cedar value", code="invalid-value", path=path)
     if cls is float:
         raise error(f"`{data}` is not a Cedar value: Cedar has no floating-point numbers",
                     code="invalid-value", path=path)
-    raise error(f"unsupported JSON value `{data!r}`", code="invalid-value", path=path)
+    raise error(f"unsupported JSON value `{shown(data)}` ({type(data).__name__})",
+                code="invalid-value", path=path)
+
+
+def _from_json_deep(data: Any, path: str, error: type[CedarError]) -> Any:
+    """`value_from_json` for a deep value, with a stack of open containers instead of
+    recursion: each frame is [is_record, its items, the converted ones, current key].
+
+    Paths are built only for an error: building each level's path as it is entered
+    would cost memory quadratic in the depth.
+    """
+    stack: list[list[Any]] = []
+    value = data
+    while True:
+        # Open `value` if it is a list or a record, else convert it.
+        cls = value.__class__
+        opened = False
+        try:
+            if cls is list:
+                stack.append([False, iter(enumerate(value)), [], None])
+                opened = True
+            elif cls is dict:
+                done = _escape(value, "", error) if len(value) == 1 else _NOT_AN_ESCAPE
+                if done is _NOT_AN_ESCAPE:
+                    stack.append([True, iter(value.items()), CedarRecord(), None])
+                    opened = True
+            else:
+                done = _scalar_from_json(value, "", error)
+        except CedarError as exc:
+            at = _deep_path(path, stack) + (exc.path or "")
+            raise error(exc.message, code=exc.code, path=at) from None
+        # Hand the finished value to its container, closing every container that is
+        # complete, until one has an item left to convert.
+        while True:
+            if not opened:
+                if not stack:
+                    return done
+                top = stack[-1]
+                if top[0]:
+                    top[2][top[3]] = done
+                else:
+                    top[2].append(done)
+            opened = False
+            top = stack[-1]
+            item = next(top[1], None)
+            if item is not None:
+                top[3], value = item
+                break
+            stack.pop()
+            done = top[2] if top[0] else CedarSet(top[2])
+
+
+def _deep_path(path: str, stack: list[list[Any]]) -> str:
+    """The JSON path of the item being converted by `_from_json_deep`, with the middle
+    of a very long one left out."""
+    steps = [f".{frame[3]}" if frame[0] else f"[{frame[3]}]" for frame in stack
+             if frame[3] is not None]
+    if len(steps) > 40:
+        steps[20:-20] = [f"...({len(steps) - 40:,} levels)..."]
+    return path + "".join(steps)
 
 
 def _is_extension_escape(data: dict[str, Any]) -> bool:
@@ -237,16 +332,47 @@ def entities_data_from_json(items: Iterable[Any]) -> list[EntityData]:
 
 
 def value_to_json(value: Any) -> Any:
-    """Convert a Cedar value to Cedar's JSON format (explicit escapes)."""
+    """Convert a Cedar value to Cedar's JSON format (explicit escapes), at any depth."""
+    return _to_json(value, 0)
+
+
+def _to_json(value: Any, depth: int) -> Any:
     cls = value.__class__
     if cls is bool or cls is int or cls is str:
         return value
     if cls is EntityUID:
         return {"__entity": {"type": value.type, "id": value.id}}
-    if cls is CedarSet:
-        return [value_to_json(v) for v in value]
-    if cls is CedarRecord:
-        return {k: value_to_json(v) for k, v in value.items()}
+    if cls is CedarSet or cls is CedarRecord:
+        if depth >= _RECURSION_DEPTH:
+            return _to_json_deep(value)
+        if cls is CedarSet:
+            return [_to_json(v, depth + 1) for v in value]
+        return {k: _to_json(v, depth + 1) for k, v in value.items()}
     from rune.cedar.extensions import to_json
 
     return to_json(value)
+
+
+def _to_json_deep(value: Any) -> Any:
+    """`value_to_json` without recursion: containers are filled after their members."""
+    # Each frame: [the Cedar container, its JSON (filled in place), its items iterator].
+    root: list[Any] = []
+    stack: list[tuple[Any, Any]] = [(value, (root, None))]
+    while stack:
+        item, (target, key) = stack.pop()
+        cls = item.__class__
+        if cls is CedarSet:
+            out: Any = []
+            stack.extend((member, (out, None)) for member in reversed(list(item)))
+        elif cls is CedarRecord:
+            out = {}
+            for name in item:
+                out[name] = None  # keeps the record's key order
+            stack.extend((member, (out, name)) for name, member in reversed(item.items()))
+        else:
+            out = _to_json(item, 0)
+        if key is None:
+            target.append(out)
+        else:
+            target[key] = out
+    return root[0]

@@ -26,6 +26,24 @@ raw Python exception.
     evaluates every construct to 2,000 levels without using Python's call stack for
     the nesting, and reports `nesting-too-deep` beyond.
 
+``MAX_CONTEXT_SIZE`` = 1,048,576 (1 Mi), error `context-too-large`
+    The largest request context `Request` accepts, counted as JSON is written: one per
+    value and per record key, plus the characters of every string and key (so a
+    context of 1 MiB of JSON text is within it). A context describes a request (a
+    path, an amount, a ticket), not the data it carries; evaluation (`like`,
+    `containsAll`, equality) costs time in its size.
+
+``MAX_CONTEXT_DEPTH`` = 2,000 levels, error `nesting-too-deep`
+    How deeply records and sets (and `__entity`/`__extn` escapes, as JSON objects)
+    may nest in a request context, the context record itself being level 1: as deep as
+    an expression may reach into it (`MAX_NESTING_DEPTH`). Both context limits are
+    checked by a loop over the context before anything else reads it, so a context
+    nested a million levels (or containing itself) is refused, not recursed into, with
+    the JSON path where the limit was crossed. `Request` takes both as arguments; an
+    engine passes its bundle's `rune.toml` `[limits] max_context_bytes` (default 1 MiB)
+    and `max_context_depth` (default 32: real contexts are a few levels deep, and an
+    agent that controls a context should not choose how deep it is).
+
 ``MAX_REPORTED_ERRORS`` = 100 problems, then one `too-many-errors`
     The most diagnostics one `ParseError` carries. Parsing goes on to the end of the text
     (it is linear), but a text with a problem on every token would otherwise build, sort
@@ -37,13 +55,26 @@ from __future__ import annotations
 from rune.cedar.errors import ParseError
 from rune.errors import SourceSpan
 
-__all__ = ["MAX_NESTING_DEPTH", "MAX_POLICY_TEXT_LENGTH", "MAX_REPORTED_ERRORS", "checked_text"]
+__all__ = [
+    "MAX_CONTEXT_DEPTH",
+    "MAX_CONTEXT_SIZE",
+    "MAX_NESTING_DEPTH",
+    "MAX_POLICY_TEXT_LENGTH",
+    "MAX_REPORTED_ERRORS",
+    "checked_text",
+]
 
 MAX_POLICY_TEXT_LENGTH = 1 << 20
 """The most characters of Cedar text one parse call reads (see the module docstring)."""
 
 MAX_NESTING_DEPTH = 2_000
 """The deepest nesting of Cedar expressions accepted (see the module docstring)."""
+
+MAX_CONTEXT_SIZE = 1 << 20
+"""The largest request context accepted, in JSON units (see the module docstring)."""
+
+MAX_CONTEXT_DEPTH = MAX_NESTING_DEPTH
+"""The deepest nesting of records and sets in a request context (see the docstring)."""
 
 MAX_REPORTED_ERRORS = 100
 """The most diagnostics one `ParseError` reports (see the module docstring)."""

@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+from rune.cedar import limits as _limits
 from rune.cedar.errors import CedarError, ParseError, RequestError
 from rune.cedar.json_format import entity_uid_from_json, value_from_json
 from rune.cedar.values import (
@@ -17,11 +18,12 @@ from rune.cedar.values import (
     escape_debug,
     intern_uid,
 )
+from rune.errors import shown
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
 
-__all__ = ["Request", "to_entity_uid"]
+__all__ = ["Request", "check_context", "to_entity_uid"]
 
 _RESERVED = frozenset({"true", "false", "if", "then", "else", "in", "is", "like", "has",
                        "__cedar"})
@@ -115,10 +117,13 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         return known
     if cls is dict:
         return entity_uid_from_json(value, path, error)
-    raise error(f"expected an entity uid, got `{value!r}`", code="invalid-entity-uid", path=path)
+    raise error(f"expected an entity uid, got `{shown(value)}`", code="invalid-entity-uid",
+                path=path)
 
 
-def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecord:
+def _context(value: Any, schema: Schema | None, action: EntityUID,
+             max_size: int = _limits.MAX_CONTEXT_SIZE,
+             max_depth: int = _limits.MAX_CONTEXT_DEPTH) -> CedarRecord:
     if value is None:
         return CedarRecord()
     if value.__class__ is CedarRecord:
@@ -128,45 +133,73 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
                            path="$.context")
     if value.__class__ is not dict:
         value = dict(value)
-    _check_keys(value)
+    check_context(value, max_size, max_depth)
     if schema is not None:
         return schema.parse_context(action, value)
     # (Flat contexts of strings, Booleans and Longs take `Request.__new__`'s fast path.)
-    try:
-        result = value_from_json(value, "$.context", RequestError)
-    except RecursionError:
-        raise RequestError("context is nested too deeply", code="nesting-too-deep",
-                           path="$.context") from None
+    result = value_from_json(value, "$.context", RequestError)
     assert isinstance(result, CedarRecord)
     return result
 
 
 _PLAIN_KEYS = frozenset({int, float, bool, type(None)})
+_Trail = tuple[Any, str] | None  # (the parent's trail, this step): a path built on demand
 
 
-def _check_keys(context: dict[Any, Any]) -> None:
-    """Reject a key that is not a string, at any depth of the context (JSON objects have
-    only string keys; anything else would reach the evaluator)."""
-    stack: list[tuple[Any, str]] = [(context, "$.context")]
-    seen: set[int] = set()  # (a container met twice, even in a cycle, is read once)
+def _path(trail: _Trail) -> str:
+    steps: list[str] = []
+    while trail is not None:
+        trail, step = trail
+        steps.append(step)
+    return "$.context" + "".join(reversed(steps))
+
+
+def check_context(context: Mapping[Any, Any], max_size: int = _limits.MAX_CONTEXT_SIZE,
+                  max_depth: int = _limits.MAX_CONTEXT_DEPTH) -> None:
+    """Refuse a context (JSON-style, before parsing) larger than ``max_size`` or nested
+    deeper than ``max_depth`` (see `rune.cedar.limits`), or with a key that is not a
+    string at any depth (JSON objects have only string keys; anything else would reach
+    the evaluator), in one loop: nothing recurses, and a context that contains itself is
+    too deep.
+
+    Raises:
+        RequestError: `context-too-large`, `nesting-too-deep` or `invalid-key`, with the
+            JSON path of the value that crossed the limit.
+    """
+    size = 1
+    stack: list[tuple[Any, int, _Trail]] = [(context, 1, None)]
     while stack:
-        value, path = stack.pop()
-        if id(value) in seen:
-            continue
-        seen.add(id(value))
+        value, depth, trail = stack.pop()
+        if depth > max_depth:
+            raise RequestError(
+                f"context is nested too deeply: more than {max_depth:,} levels of records "
+                f"and sets",
+                code="nesting-too-deep", path=_path(trail))
         if isinstance(value, Mapping):
-            for key, item in value.items():
-                if key.__class__ is not str:
-                    shown = repr(key) if key.__class__ in _PLAIN_KEYS else "..."
-                    raise RequestError(
-                        f"record keys must be strings, found `{shown[:40]}` "
-                        f"({type(key).__name__})",
-                        code="invalid-key", path=path)
-                if isinstance(item, (Mapping, list, tuple)):
-                    stack.append((item, f"{path}.{key}"))
+            items: Any = value.items()
         else:
-            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(value)
-                         if isinstance(item, (Mapping, list, tuple)))
+            items = enumerate(value)
+        mapping = isinstance(value, Mapping)
+        for key, item in items:
+            if mapping:
+                if key.__class__ is not str:
+                    text = repr(key) if key.__class__ in _PLAIN_KEYS else "..."
+                    raise RequestError(
+                        f"record keys must be strings, found `{text[:40]}` "
+                        f"({type(key).__name__})",
+                        code="invalid-key", path=_path(trail))
+                size += 1 + len(key)
+            size += 1
+            if item.__class__ is str:
+                size += len(item)
+            elif isinstance(item, (Mapping, list, tuple)):
+                step = f".{shown(key)}" if mapping else f"[{key}]"
+                stack.append((item, depth + 1, (trail, step)))
+            if size > max_size:
+                step = f".{shown(key)}" if mapping else f"[{key}]"
+                raise RequestError(
+                    f"context is too large: more than {max_size:,} values and characters",
+                    code="context-too-large", path=_path((trail, step)))
 
 
 class Request:
@@ -179,6 +212,11 @@ class Request:
     With a ``schema``, the context is parsed by the declared types and the request is
     validated against the action's `appliesTo`. A request also unpacks like the tuple
     ``(principal, action, resource, context)``.
+
+    A context larger than ``max_context_size`` or nested deeper than
+    ``max_context_depth`` is refused (`rune.cedar.limits`: by default 1 Mi values and
+    characters, and 2,000 levels; an engine passes its bundle's `[limits]`). A context
+    given as a `CedarRecord` is taken as already parsed and checked.
 
     Raises:
         RequestError: an ill-formed uid or context, or a request the schema rejects.
@@ -196,6 +234,9 @@ class Request:
         resource: Any,
         context: Any = None,
         schema: Schema | None = None,
+        *,
+        max_context_size: int = _limits.MAX_CONTEXT_SIZE,
+        max_context_depth: int = _limits.MAX_CONTEXT_DEPTH,
     ) -> None:
         # Hot path: uids given as text are looked up in the parse cache inline (a dict
         # uid raises TypeError and takes the full path).
@@ -214,22 +255,30 @@ class Request:
             r = to_entity_uid(resource, "$.resource")
         if schema is None and context.__class__ is dict:
             # Fast path: a flat context of strings, Booleans and in-range integers, under
-            # string keys.
+            # string keys, sized as `check_context` sizes it.
+            size = 1 + 2 * len(context)
             for key, v in context.items():
                 k = v.__class__
                 if key.__class__ is not str:
                     pass  # (`_context` reports it)
+                elif k is str:
+                    size += len(key) + len(v)
+                    continue
                 elif k is int:
                     if _LMIN <= v <= _LMAX:
+                        size += len(key)
                         continue
-                elif k is str or k is bool:
+                elif k is bool:
+                    size += len(key)
                     continue
-                c = _context(context, None, a)
+                c = _context(context, None, a, max_context_size, max_context_depth)
                 break
             else:
+                if size > max_context_size:
+                    check_context(context, max_context_size)  # raises `context-too-large`
                 c = CedarRecord(context)
         else:
-            c = _context(context, schema, a)
+            c = _context(context, schema, a, max_context_size, max_context_depth)
             if schema is not None:
                 schema.validate_request(p, a, r, c)
         self._p = p

@@ -67,7 +67,7 @@ from rune.datalog.plan import RulePlan, Source, plan_rule
 from rune.datalog.relation import Relation, Row
 from rune.datalog.runtime import EvaluationEnv, RuntimeFailure, format_float
 from rune.datalog.types import Kind
-from rune.errors import SourceSpan
+from rune.errors import SourceSpan, shown
 
 if TYPE_CHECKING:
     from rune.datalog.program import Program, Result
@@ -271,7 +271,8 @@ def explain(result: Result, relation: str, row: Sequence[Any]) -> Proof:
     values = tuple(row)
     if len(values) != info.arity:
         raise DatalogError(
-            f"row {values!r} for `{relation}` has {len(values)} values, expected {info.arity}",
+            f"row `{shown(values, 80)}` for `{relation}` has {len(values)} values, "
+            f"expected {info.arity}",
             code=ErrorCode.INVALID_INPUT,
         )
     if Kind.FLOAT in info.kinds:
@@ -279,9 +280,13 @@ def explain(result: Result, relation: str, row: Sequence[Any]) -> Proof:
             float(v) if k is Kind.FLOAT and isinstance(v, int) else v
             for v, k in zip(values, info.kinds, strict=True)
         )
-    if values not in result.relation(relation).tuples:
+    try:
+        present = values in result.relation(relation).tuples
+    except TypeError:  # an unhashable value (a list, a dict) is in no relation
+        present = False
+    if not present:
         raise DatalogError(
-            f"`{relation}` does not hold {values!r}: there is nothing to explain",
+            f"`{relation}` does not hold `{shown(values, 80)}`: there is nothing to explain",
             code=ErrorCode.MISSING_FACT,
         )
     explainer = result._memo.get("explainer")

@@ -112,6 +112,14 @@ def check_pattern(name: str, arity: int, pattern: object) -> Sequence[Any]:
         raise _invalid(
             f"query pattern for `{name}` has {len(pattern)} values, expected {arity}"
         )
+    for column, value in enumerate(pattern):
+        try:
+            hash(value)
+        except TypeError:
+            raise _invalid(
+                f"query pattern for `{name}`: column {column + 1} is a {_type(value)}; "
+                f"give a value of the column's type, or None for any"
+            ) from None
     return pattern
 
 

@@ -26,7 +26,7 @@ from rune.datalog.limits import Limits
 from rune.datalog.parser import parse_program
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
-from rune.errors import Diagnostic
+from rune.errors import Diagnostic, shown
 
 if TYPE_CHECKING:
     from rune.datalog.explain import Proof
@@ -36,6 +36,12 @@ __all__ = ["Program", "RelationView", "Result"]
 
 Facts = Mapping[str, Iterable[Sequence[Any]]]
 
+
+
+def _named(relation: object) -> str:
+    """A relation name as messages show it: its repr, bounded (a caller may pass any
+    object, even one whose repr is megabytes long or recurses)."""
+    return shown(repr(relation) if isinstance(relation, str) else relation, 100)
 
 class Program:
     """A parsed, checked and compiled Datalog program.
@@ -164,7 +170,8 @@ class Program:
     def _relation_info(self, relation: str) -> RelationInfo:
         info = self.analysed.relations.get(relation) if isinstance(relation, str) else None
         if info is None or "@" in relation:
-            raise DatalogError(f"no relation named {relation!r}", code=ErrorCode.INVALID_INPUT)
+            raise DatalogError(f"no relation named {_named(relation)}",
+                               code=ErrorCode.INVALID_INPUT)
         return info
 
     @property
@@ -446,7 +453,8 @@ class Result(Mapping[str, RelationView]):
         """
         view = self._views.get(relation) if isinstance(relation, str) else None
         if view is None:
-            raise DatalogError(f"no relation named {relation!r}", code=ErrorCode.INVALID_INPUT)
+            raise DatalogError(f"no relation named {_named(relation)}",
+                               code=ErrorCode.INVALID_INPUT)
         return view.query(pattern)
 
     def origin(self, relation: str, row: Sequence[Any]) -> Clause | None:

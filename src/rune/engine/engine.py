@@ -381,18 +381,32 @@ class Engine:
             if context is None:
                 c = CedarRecord()
             elif context.__class__ is dict:
-                for v in context.values():  # type: ignore[union-attr]
+                # Flat: string keys over strings, Booleans and Longs, sized as
+                # `check_context` sizes it (against `[limits] max_context_bytes`).
+                size = 1 + 2 * len(context)  # type: ignore[arg-type]
+                for key, v in context.items():  # type: ignore[union-attr]
+                    if key.__class__ is not str:
+                        break
                     k = v.__class__
+                    if k is str:
+                        size += len(key) + len(v)
+                        continue
                     if k is int:
                         if _LMIN <= v <= _LMAX:
+                            size += len(key)
                             continue
-                    elif k is str or k is bool:
+                    elif k is bool:
+                        size += len(key)
                         continue
                     break
                 else:
-                    c = CedarRecord(context)
-            if c is None:  # a nested context (or not a dict): the full parse
-                request = Request(p, a, r, context)
+                    if size <= self._settings.max_context_bytes:
+                        c = CedarRecord(context)
+            if c is None:  # a nested context (or not a dict, or too large): the full parse
+                settings = self._settings
+                request = Request(p, a, r, context,
+                                  max_context_size=settings.max_context_bytes,
+                                  max_context_depth=settings.max_context_depth)
                 c = request._c
             else:
                 request = _new_request(Request)
@@ -427,9 +441,10 @@ class Engine:
                     cache.clear()
                 cache[triple] = decision
             return decision  # type: ignore[no-any-return]
-        schema = snap.schema
-        request = (Request(principal, action, resource, context) if schema is None
-                   else Request(principal, action, resource, context, schema=schema))
+        settings = self._settings
+        request = Request(principal, action, resource, context, snap.schema,
+                          max_context_size=settings.max_context_bytes,
+                          max_context_depth=settings.max_context_depth)
         decision = self._decide(snap, request)
         if triple is not None:
             if len(cache) >= _CACHE_MAX:

@@ -483,10 +483,20 @@ def _failed_condition(policy: Policy, tree: cedar.PolicyAST, slots: Mapping[str,
 
 
 def _split(expr: cedar.Expr, kind: type[cedar.And] | type[cedar.Or]) -> list[cedar.Expr]:
-    """The operands of a chain of `&&` (or `||`), left to right."""
-    if isinstance(expr, kind):
-        return [*_split(expr.left, kind), *_split(expr.right, kind)]
-    return [expr]
+    """The operands of a chain of `&&` (or `||`), left to right.
+
+    A loop over an explicit stack: the parser nests a chain of n operands n levels deep,
+    and allow-lists of thousands are real policies.
+    """
+    operands: list[cedar.Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, kind):
+            stack += (node.right, node.left)  # the left operand comes out first
+        else:
+            operands.append(node)
+    return operands
 
 
 def _evaluate(policy_id: str, policy: cedar.PolicyAST, slots: Mapping[str, EntityUID],

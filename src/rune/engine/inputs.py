@@ -16,7 +16,7 @@ from rune.cedar.request import to_entity_uid
 from rune.cedar.values import LONG_MAX, EntityUID
 from rune.engine.errors import EngineError
 from rune.engine.numbers import MAX_APPROVAL_TTL_SECONDS, positive_seconds, timestamp
-from rune.errors import RuneError
+from rune.errors import RuneError, shown
 from rune.store.changes import (
     Approve,
     AssertFact,
@@ -153,7 +153,7 @@ def record_change(principal: Any, action: Any, resource: Any, *, at: Any, amount
     """
     if amount is not None and (amount.__class__ is not int or not 0 <= amount <= LONG_MAX):
         raise EngineError(f"`amount` must be a whole number from 0 to {LONG_MAX}, not "
-                          f"`{amount!r}`", code="invalid-number", path="$.amount")
+                          f"`{shown(amount)}`", code="invalid-number", path="$.amount")
     return Record(_uid(principal, "$.principal"), _uid(action, "$.action"),
                   _uid(resource, "$.resource"), timestamp(at, "at"), 0, amount)
 

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 from rune.engine.errors import EngineError
+from rune.errors import shown
 
 __all__ = ["MAX_APPROVAL_TTL_SECONDS", "MAX_TIMESTAMP", "positive_seconds", "timestamp"]
 
@@ -23,6 +24,11 @@ def _is_number(value: Any) -> bool:
     return value.__class__ in (int, float)  # bool is refused: `True` is no duration
 
 
+def _is_finite(value: int | float) -> bool:
+    # `math.isfinite` converts an int to float: OverflowError past ~1.8e308.
+    return value.__class__ is int or math.isfinite(value)
+
+
 def positive_seconds(value: Any, name: str, *, maximum: float | None = None) -> float:
     """``value`` as a finite, positive number of seconds (at most ``maximum``).
 
@@ -32,18 +38,19 @@ def positive_seconds(value: Any, name: str, *, maximum: float | None = None) -> 
     if not _is_number(value):
         raise EngineError(f"`{name}` must be a number of seconds, not "
                           f"{type(value).__name__}", code="invalid-number", path=f"$.{name}")
-    if not math.isfinite(value) or value <= 0:
+    if not _is_finite(value) or value <= 0:
         raise EngineError(f"`{name}` must be a finite number of seconds above zero, not "
-                          f"`{value}`", code="invalid-number", path=f"$.{name}")
+                          f"`{shown(value)}`", code="invalid-number", path=f"$.{name}")
     if maximum is not None and value > maximum:
-        raise EngineError(f"`{name}` must be at most {maximum:g} seconds, not `{value}`",
+        raise EngineError(f"`{name}` must be at most {maximum:g} seconds, "
+                          f"not `{shown(value)}`",
                           code="invalid-number", path=f"$.{name}")
     return float(value)
 
 
 def timestamp(value: Any, name: str) -> int:
-    if not _is_number(value) or not math.isfinite(value) or not 0 <= value < MAX_TIMESTAMP:
+    if not _is_number(value) or not _is_finite(value) or not 0 <= value < MAX_TIMESTAMP:
         raise EngineError(f"`{name}` must be a time in seconds since the epoch (a finite "
-                          f"number from 0 to 2**53), not `{value!r}`", code="invalid-number",
-                          path=f"$.{name}")
+                          f"number from 0 to 2**53), not `{shown(value)}`",
+                          code="invalid-number", path=f"$.{name}")
     return int(value)

@@ -293,3 +293,36 @@ def test_templates_are_typechecked_by_rune() -> None:
     assert not validate(policies, SCHEMA).passed
     (template,) = policies.templates
     assert typecheck_policy(template.ast, PREPARED)
+
+
+# -- long chains and deep nesting (issue 9): typed without recursion -------------------------
+
+
+@pytest.mark.parametrize("operator", ["||", "&&"])
+def test_long_boolean_chains_typecheck(operator: str) -> None:
+    # A 1,000-way allow-list `||` raised RecursionError in the typechecker.
+    names = f" {operator} ".join(f'principal.name == "user{i}"' for i in range(1_000))
+    policies = PolicySet.from_str(WRAP.format(names))
+    assert validate(policies, SCHEMA).passed
+    broken = PolicySet.from_str(WRAP.format(names + f" {operator} principal.nope"))
+    (error,) = validate(broken, SCHEMA).errors
+    assert error.code == "unsafe-attribute-access"
+    assert error.span is not None and error.span.column > 1_000
+
+
+def test_deeply_nested_expressions_typecheck() -> None:
+    depth = 1_500
+    condition = ("(" * depth + "principal.age > 1" + ")" * depth
+                 + " && " + "!(" * depth + "context.flag" + ")" * depth)
+    policies = PolicySet.from_str(WRAP.format(condition))
+    (error,) = validate(policies, SCHEMA).errors
+    assert error.code == "unsafe-optional-attribute-access"
+    nested_if = "if true then " * 600 + "1" + " else 2" * 600
+    assert validate(PolicySet.from_str(WRAP.format(f"({nested_if}) == 1")), SCHEMA).passed
+
+
+def test_deeply_nested_types_are_refused_not_crashed() -> None:
+    # A set literal 1,000 levels deep has a type as deep; cedar-policy overflows its stack.
+    deep = "[" * 1_000 + "1" + "]" * 1_000
+    (error,) = validate(PolicySet.from_str(WRAP.format(f"{deep} == {deep}")), SCHEMA).errors
+    assert error.code == "nesting-too-deep"

@@ -11,8 +11,9 @@ when no type `e` may have descends (transitively) from a type `x` may have.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rune.cedar import ast
 from rune.cedar.errors import EvaluationError
@@ -255,6 +256,8 @@ class PreparedSchema:
 
 # -- the typechecker -----------------------------------------------------------------------
 _Answer = tuple[_Type, Capabilities]
+_Request = tuple[ast.Expr, Capabilities]  # what a typing step yields: type this, please
+_Typing = Generator[_Request, Any, _Answer]  # a typing step, run by `_Checker.run`
 _NOT_A_LITERAL = object()
 
 
@@ -286,28 +289,81 @@ class _Checker:
             return expr.value
         if isinstance(expr, ast.Var):
             return self.action_uid if expr.name == "action" else _NOT_A_LITERAL
-        if isinstance(expr, ast.And | ast.Or):
-            left = self.literal_value(expr.left)
-            right = self.literal_value(expr.right)
-            if left.__class__ is bool and right.__class__ is bool:
-                return (left and right) if isinstance(expr, ast.And) else (left or right)
-        return _NOT_A_LITERAL
+        if not isinstance(expr, ast.And | ast.Or):
+            return _NOT_A_LITERAL
+        # Folded bottom-up with a stack: `&&`/`||` chains may be any length.
+        values: dict[int, object] = {}
+        stack: list[tuple[ast.Expr, bool]] = [(expr, False)]
+        while stack:
+            node, operands_done = stack.pop()
+            if not isinstance(node, ast.And | ast.Or):
+                values[id(node)] = self.literal_value(node)
+            elif not operands_done:
+                stack += ((node, True), (node.right, False), (node.left, False))
+            else:
+                left, right = values[id(node.left)], values[id(node.right)]
+                if left.__class__ is bool and right.__class__ is bool:
+                    values[id(node)] = ((left and right) if isinstance(node, ast.And)
+                                        else (left or right))
+                else:
+                    values[id(node)] = _NOT_A_LITERAL
+        return values[id(expr)]
 
-    def expect_bool(self, expr: ast.Expr, caps: Capabilities) -> tuple[str, Capabilities]:
-        ty, found = self.type_of(expr, caps)
+    def run(self, expr: ast.Expr, caps: Capabilities) -> _Answer:
+        """The type of ``expr``, computed without recursion.
+
+        Every `type_of...` method is a generator: where it needs the type of a
+        subexpression it yields ``(subexpression, capabilities)`` and is sent the answer.
+        This loop keeps the generators on a list instead of Python's call stack, so an
+        expression nested as deeply as the parser accepts (`MAX_NESTING_DEPTH`) or a
+        chain of any length typechecks without `RecursionError`.
+        """
+        stack: list[_Typing] = [self.type_of(expr, caps)]
+        answer: Any = None
+        failure: _Fail | None = None
+        while True:
+            top = stack[-1]
+            try:
+                if failure is not None:
+                    thrown, failure = failure, None
+                    request = top.throw(thrown)
+                else:
+                    request = top.send(answer)
+            except StopIteration as done:
+                stack.pop()
+                if not stack:
+                    return done.value  # type: ignore[no-any-return]
+                answer = done.value
+                continue
+            except _Fail as exc:
+                stack.pop()
+                if not stack:
+                    raise
+                failure = exc
+                continue
+            stack.append(self.type_of(*request))
+            answer = None
+
+    def expect_bool(self, expr: ast.Expr, caps: Capabilities
+                    ) -> Generator[_Request, Any, tuple[str, Capabilities]]:
+        ty, found = yield (expr, caps)
+        return self.bool_kind(ty), found
+
+    @staticmethod
+    def bool_kind(ty: _Type) -> str:
         if not isinstance(ty, _Bool):
             raise _unexpected("Bool", ty)
-        return ty.kind, found
+        return ty.kind
 
-    def type_of(self, expr: ast.Expr, caps: Capabilities) -> _Answer:
+    def type_of(self, expr: ast.Expr, caps: Capabilities) -> _Typing:
         try:
-            return self.type_of_node(expr, caps)
+            return (yield from self.type_of_node(expr, caps))
         except _Fail as exc:
             if exc.span is None:
                 exc.span = getattr(expr, "span", None)
             raise
 
-    def type_of_node(self, expr: ast.Expr, caps: Capabilities) -> _Answer:
+    def type_of_node(self, expr: ast.Expr, caps: Capabilities) -> _Typing:
         if isinstance(expr, ast.Literal):
             return self.type_of_literal(expr.value), _NO_CAPS
         if isinstance(expr, ast.Var):
@@ -326,69 +382,51 @@ class _Checker:
                 raise _Fail("internal-invariant-violated",
                             f"internal invariant violated: untyped slot `?{expr.name}`")
             return _Entity(slot_type), _NO_CAPS
-        if isinstance(expr, ast.And):
-            kind1, caps1 = self.expect_bool(expr.left, caps)
-            if kind1 == FF:
-                return _BOOL_TYPES[FF], _NO_CAPS
-            kind2, caps2 = self.expect_bool(expr.right, caps | caps1)
-            if kind2 == FF:
-                return _BOOL_TYPES[FF], _NO_CAPS
-            if kind2 == TT:
-                return _BOOL_TYPES[kind1], caps1 | caps2
-            return _BOOL_TYPES[ANY], caps1 | caps2
-        if isinstance(expr, ast.Or):
-            kind1, caps1 = self.expect_bool(expr.left, caps)
-            if kind1 == TT:
-                return _BOOL_TYPES[TT], caps1
-            if kind1 == FF:
-                kind2, caps2 = self.expect_bool(expr.right, caps)
-                return _BOOL_TYPES[kind2], caps2
-            kind2, caps2 = self.expect_bool(expr.right, caps)
-            if kind2 == TT:
-                return _BOOL_TYPES[TT], _NO_CAPS
-            if kind2 == FF:
-                return _BOOL_TYPES[ANY], caps1
-            return _BOOL_TYPES[ANY], caps1 & caps2
+        if isinstance(expr, ast.And | ast.Or):
+            return (yield from self.type_of_chain(expr, caps))
         if isinstance(expr, ast.If):
-            kind1, caps1 = self.expect_bool(expr.cond, caps)
+            kind1, caps1 = yield from self.expect_bool(expr.cond, caps)
             if kind1 == TT:
-                ty2, caps2 = self.type_of(expr.then, caps | caps1)
+                ty2, caps2 = yield (expr.then, caps | caps1)
                 return ty2, caps1 | caps2
             if kind1 == FF:
-                return self.type_of(expr.else_, caps)
-            ty2, caps2 = self.type_of(expr.then, caps | caps1)
-            ty3, caps3 = self.type_of(expr.else_, caps)
+                answer: _Answer = yield (expr.else_, caps)
+                return answer
+            ty2, caps2 = yield (expr.then, caps | caps1)
+            ty3, caps3 = yield (expr.else_, caps)
             joined = _lub(ty2, ty3)
             if joined is None:
                 raise _incompatible(ty2, ty3)
             return joined, (caps1 | caps2) & caps3
         if isinstance(expr, ast.Not):
-            kind, _ = self.expect_bool(expr.arg, caps)
+            kind, _ = yield from self.expect_bool(expr.arg, caps)
             return _BOOL_TYPES[_NOT[kind]], _NO_CAPS
         if isinstance(expr, ast.Neg):
-            ty, _ = self.type_of(expr.arg, caps)
+            ty, _ = yield (expr.arg, caps)
             if ty != _LONG:
                 raise _unexpected("Long", ty)
             return _LONG, _NO_CAPS
         if isinstance(expr, ast.BinaryOp):
-            return self.type_of_binary(expr, caps)
+            return (yield from self.type_of_binary(expr, caps))
         if isinstance(expr, ast.Like):
-            ty, _ = self.type_of(expr.expr, caps)
+            ty, _ = yield (expr.expr, caps)
             if ty != _STRING:
                 raise _unexpected("String", ty)
             return _BOOL_TYPES[ANY], _NO_CAPS
         if isinstance(expr, ast.Is):
-            return self.type_of_is(expr, caps)
+            return (yield from self.type_of_is(expr, caps))
         if isinstance(expr, ast.Has):
-            ty, _ = self.type_of(expr.expr, caps)
+            ty, _ = yield (expr.expr, caps)
             return self.type_of_has(ty, expr.expr, expr.attr, caps)
         if isinstance(expr, ast.GetAttr):
-            ty, _ = self.type_of(expr.expr, caps)
+            ty, _ = yield (expr.expr, caps)
             return self.type_of_get(ty, expr.expr, expr.attr, caps), _NO_CAPS
         if isinstance(expr, ast.SetLiteral):
             if not expr.elements:
                 raise _Fail("empty-set-forbidden", "empty set literals are forbidden in policies")
-            types = [self.type_of(e, caps)[0] for e in expr.elements]
+            types = []
+            for element_expr in expr.elements:
+                types.append((yield (element_expr, caps))[0])
             element = types[0]
             for ty in types[1:]:
                 widened = _lub(element, ty)
@@ -397,13 +435,63 @@ class _Checker:
                 element = widened
             return _Set(element), _NO_CAPS
         if isinstance(expr, ast.RecordLiteral):
-            attrs = {name: self.type_of(value, caps)[0] for name, value in expr.items}
+            attrs = {}
+            for name, value in expr.items:
+                attrs[name] = (yield (value, caps))[0]
             return _Record(tuple(sorted((n, True, t) for n, t in attrs.items()))), _NO_CAPS
         if isinstance(expr, ast.MethodCall):
-            return self.type_of_method(expr, caps)
+            return (yield from self.type_of_method(expr, caps))
         if isinstance(expr, ast.ExtensionCall):
-            return self.type_of_call(expr.name, expr.args, caps), _NO_CAPS
+            return (yield from self.type_of_call(expr.name, expr.args, caps)), _NO_CAPS
         raise _Fail("unsupported-expression", f"cannot typecheck `{type(expr).__name__}`")
+
+    def type_of_chain(self, expr: ast.And | ast.Or, caps: Capabilities) -> _Typing:
+        """`a && b && c ...` or `a || b || c ...` (nested to the left), one operand after
+        the other: a chain of any length is one loop. Each step is the rule for one `&&`
+        or `||` node, its left operand being the chain so far."""
+        spine: list[ast.And | ast.Or] = []
+        node: ast.Expr = expr
+        while node.__class__ is expr.__class__:
+            spine.append(node)  # type: ignore[arg-type]
+            node = node.left  # type: ignore[attr-defined]
+        ty, caps1 = yield (node, caps)
+        for step in reversed(spine):
+            try:
+                kind1 = self.bool_kind(ty)
+                if isinstance(step, ast.And):
+                    ty, caps1 = yield from self.and_step(step, kind1, caps1, caps)
+                else:
+                    ty, caps1 = yield from self.or_step(step, kind1, caps1, caps)
+            except _Fail as exc:
+                if exc.span is None and step is not expr:
+                    exc.span = getattr(step, "span", None)
+                raise
+        return ty, caps1
+
+    def and_step(self, expr: ast.And, kind1: str, caps1: Capabilities, caps: Capabilities
+                 ) -> _Typing:
+        if kind1 == FF:
+            return _BOOL_TYPES[FF], _NO_CAPS
+        kind2, caps2 = yield from self.expect_bool(expr.right, caps | caps1)
+        if kind2 == FF:
+            return _BOOL_TYPES[FF], _NO_CAPS
+        if kind2 == TT:
+            return _BOOL_TYPES[kind1], caps1 | caps2
+        return _BOOL_TYPES[ANY], caps1 | caps2
+
+    def or_step(self, expr: ast.Or, kind1: str, caps1: Capabilities, caps: Capabilities
+                ) -> _Typing:
+        if kind1 == TT:
+            return _BOOL_TYPES[TT], caps1
+        if kind1 == FF:
+            kind2, caps2 = yield from self.expect_bool(expr.right, caps)
+            return _BOOL_TYPES[kind2], caps2
+        kind2, caps2 = yield from self.expect_bool(expr.right, caps)
+        if kind2 == TT:
+            return _BOOL_TYPES[TT], _NO_CAPS
+        if kind2 == FF:
+            return _BOOL_TYPES[ANY], caps1
+        return _BOOL_TYPES[ANY], caps1 & caps2
 
     def type_of_literal(self, value: object) -> _Type:
         cls = value.__class__
@@ -421,10 +509,10 @@ class _Checker:
             raise _Fail("unrecognized-entity", f"unrecognized entity `{value}`")
         return _Entity(value.type)
 
-    def type_of_binary(self, expr: ast.BinaryOp, caps: Capabilities) -> _Answer:
+    def type_of_binary(self, expr: ast.BinaryOp, caps: Capabilities) -> _Typing:
         op = expr.op
-        left, _ = self.type_of(expr.left, caps)
-        right, _ = self.type_of(expr.right, caps)
+        left, _ = yield (expr.left, caps)
+        right, _ = yield (expr.right, caps)
         if op in ("==", "!="):
             kind = self.type_of_eq(left, right, expr.left, expr.right)
             return _BOOL_TYPES[kind if op == "==" else _NOT[kind]], _NO_CAPS
@@ -483,14 +571,14 @@ class _Checker:
         uid = self.literal_uid(expr)
         return None if uid is None else [uid]
 
-    def type_of_is(self, expr: ast.Is, caps: Capabilities) -> _Answer:
-        ty, _ = self.type_of(expr.expr, caps)
+    def type_of_is(self, expr: ast.Is, caps: Capabilities) -> _Typing:
+        ty, _ = yield (expr.expr, caps)
         if not isinstance(ty, _Entity):
             raise _unexpected("Entity", ty)
         kind = TT if ty.name == expr.entity_type else FF
         if expr.in_expr is None or kind == FF:
             return _BOOL_TYPES[kind], _NO_CAPS
-        right, _ = self.type_of(expr.in_expr, caps)
+        right, _ = yield (expr.in_expr, caps)
         in_kind = self.type_of_in(ty, right, expr.expr, expr.in_expr)
         if in_kind == FF:
             return _BOOL_TYPES[FF], _NO_CAPS
@@ -538,10 +626,12 @@ class _Checker:
                         f"on {where}")
         return attr_type
 
-    def type_of_method(self, expr: ast.MethodCall, caps: Capabilities) -> _Answer:
+    def type_of_method(self, expr: ast.MethodCall, caps: Capabilities) -> _Typing:
         name = expr.name
-        receiver, _ = self.type_of(expr.receiver, caps)
-        args = [self.type_of(a, caps)[0] for a in expr.args]
+        receiver, _ = yield (expr.receiver, caps)
+        args = []
+        for arg_expr in expr.args:
+            args.append((yield (arg_expr, caps))[0])
         if name in ("contains", "containsAll", "containsAny", "isEmpty"):
             expected = 0 if name == "isEmpty" else 1
             if len(args) != expected:
@@ -585,8 +675,11 @@ class _Checker:
             return tag_type, _NO_CAPS
         return self.check_extension(name, [receiver, *args], None), _NO_CAPS
 
-    def type_of_call(self, name: str, args: tuple[ast.Expr, ...], caps: Capabilities) -> _Type:
-        types = [self.type_of(a, caps)[0] for a in args]
+    def type_of_call(self, name: str, args: tuple[ast.Expr, ...], caps: Capabilities
+                     ) -> Generator[_Request, Any, _Type]:
+        types = []
+        for arg in args:
+            types.append((yield (arg, caps))[0])
         return self.check_extension(name, types, args)
 
     def check_extension(self, name: str, types: list[_Type],
@@ -644,7 +737,15 @@ def check_in_environment(schema: PreparedSchema, env: Env, expr: ast.Expr
     """The first error in ``expr`` (a whole policy's expression) in one environment, or
     None when it has a Boolean type there."""
     try:
-        _Checker(schema, env).expect_bool(expr, _NO_CAPS)
+        checker = _Checker(schema, env)
+        checker.bool_kind(checker.run(expr, _NO_CAPS)[0])
     except _Fail as exc:
         return exc.error
+    except RecursionError:
+        # Expressions are typed without recursion, but types themselves are compared,
+        # joined and printed recursively: a set literal nested ~1,000 levels deep has a
+        # type as deep (cedar-policy overflows its stack on ~600). Refused, not crashed.
+        return PolicyTypeError("nesting-too-deep",
+                               "the types of this expression are nested too deeply to check",
+                               getattr(expr, "span", None))
     return None

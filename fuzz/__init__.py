@@ -1,0 +1,1 @@
+"""Fuzz targets for RUNE's entry points (see fuzz/README.md); run with `make fuzz`."""
