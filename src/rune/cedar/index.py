@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from rune.cedar import _runtime, ast
+from rune.cedar import ast
 from rune.cedar.compiler import (
-    _NO_CONST,
+    NAMESPACE,
     CompiledPolicy,
     FusablePart,
     compile_policy,
@@ -178,13 +178,21 @@ class _Dimension:
              cache: dict[EntityUID, int]) -> int:
         """The bitset of policies whose scope in this dimension admits ``uid`` (given the
         store's ancestors of it), remembered in ``cache``."""
+        b = self.admits(uid, entities.get(uid) if self.in_ else None)
+        if len(cache) >= _BITS_CACHE_MAX:
+            cache.clear()
+        cache[uid] = b
+        return b
+
+    def admits(self, uid: EntityUID, e: Any) -> int:
+        """The bitset of policies whose scope in this dimension admits ``uid``, whose
+        entity in the store is ``e`` (None when it has none)."""
         b = self.any | self.type_.get(uid[0], 0)
         if self.eq:
             b |= self.eq.get(uid, 0)
         in_ = self.in_
         if in_:
             b |= in_.get(uid, 0)
-            e = entities.get(uid)
             if e is not None and (ancestors := e.ancestors):
                 in_items = self.in_items
                 # Test the few indexed keys, or look up each ancestor: whichever is
@@ -196,9 +204,6 @@ class _Dimension:
                 else:
                     for a in ancestors:
                         b |= in_.get(a, 0)
-        if len(cache) >= _BITS_CACHE_MAX:
-            cache.clear()
-        cache[uid] = b
         return b
 
 
@@ -365,14 +370,14 @@ class PreparedPolicySet:
         reads its strings, which with many principals are rarely in the CPU caches. The
         entry holds the uid, so its id cannot be reused while the entry lives; readers
         check ``entry[0] is uid``."""
-        caches = self._caches_for(entities)
-        _, pc, _, _, entries = caches
-        bits = pc.get(uid)
-        if bits is None:
-            bits = self.principal.miss(uid, entities, pc)
+        entries = self._caches_for(entities)[4]
+        # A first sighting: its bits are computed from its entity, not looked up by uid
+        # (with many principals each lookup in a large table is a cache miss).
+        entity = entities.get(uid)
+        entry = (uid, self.principal.admits(uid, entity), entity)
         if len(entries) >= _BITS_CACHE_MAX:
             entries.clear()
-        entry = entries[id(uid)] = (uid, bits, entities.get(uid))
+        entries[id(uid)] = entry
         return entry
 
     def _part(self, position: int) -> FusablePart:
@@ -432,8 +437,7 @@ class PreparedPolicySet:
                 done[mask] = out
             return out
 
-        namespace: dict[str, Any] = {"_rt": _runtime, "_MISSING": _NO_CONST, "_slow": slow,
-                                     "_UNSET": _UNSET,
+        namespace: dict[str, Any] = {**NAMESPACE, "_slow": slow, "_UNSET": _UNSET,
                                      "_finish": finish, "_done": done}
         for i, part in enumerate(parts):
             for name, value in part.constants.items():
@@ -472,7 +476,14 @@ class PreparedPolicySet:
         b2 = rc.get(resource)  # (looked up even when bits is 0: `authorize` inlines this)
         if b2 is None:
             b2 = self.resource.miss(resource, entities, rc)
-        bits &= b & b2
+        return self.run(bits & b & b2, principal, action, resource, context, entities)
+
+    def run(
+        self, bits: int, principal: EntityUID, action: EntityUID, resource: EntityUID,
+        context: CedarRecord, entities: Mapping[EntityUID, Any],
+    ) -> Response:
+        """Decide a request whose candidate bitset (see `candidates`) is ``bits``: the plan
+        part of `decide`, for callers that computed the bitset themselves."""
         plan: Any = self._plans.get(bits)
         cls = plan.__class__
         if cls is _function:
@@ -484,6 +495,9 @@ class PreparedPolicySet:
                 if plan.__class__ is _function:
                     return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
         elif cls is not list:
+            if not self.indexed:  # (small sets run every policy's `full`, in order)
+                return _response(*self.evaluate(principal, action, resource, context,
+                                                entities))
             plan = self._plan_for(bits)
             if plan.__class__ is _function:
                 return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
