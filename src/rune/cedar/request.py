@@ -13,6 +13,7 @@ from rune.cedar.values import (
     LONG_MAX,
     LONG_MIN,
     CedarRecord,
+    CedarSet,
     EntityUID,
     escape_debug,
     intern_uid,
@@ -142,6 +143,75 @@ def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecor
 
 
 _PLAIN_KEYS = frozenset({int, float, bool, type(None)})
+# Nesting levels `_plain_record` converts; deeper contexts take the full parse.
+_PLAIN_DEPTH = 8
+
+
+def _plain_record(value: dict[Any, Any], depth: int = 0) -> CedarRecord | None:
+    """``value`` as a record, when it holds only string keys and strings, Booleans,
+    in-range integers, and lists and dicts of those nested at most `_PLAIN_DEPTH` levels,
+    with no one-key JSON escape (`__entity`, `__extn`, `__expr`): the full parse
+    (`_context`) gives the same record for those. None for anything else, which the full
+    parse then decides or reports.
+
+    The common nested context (a `session` record, a list of scopes) costs a copy, not
+    the full parse's path strings and checks at every level."""
+    record = CedarRecord(value)
+    for key, v in value.items():
+        if key.__class__ is not str:
+            return None
+        k = v.__class__
+        if k is str or k is bool:
+            continue
+        if k is int:
+            if _LMIN <= v <= _LMAX:
+                continue
+            return None
+        if depth >= _PLAIN_DEPTH:
+            return None
+        inner: Any
+        if k is dict:
+            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
+                return None
+            inner = _plain_record(v, depth + 1)
+        elif k is list:
+            inner = _plain_set(v, depth + 1)
+        else:
+            return None
+        if inner is None:
+            return None
+        record[key] = inner
+    return record
+
+
+def _plain_set(items: list[Any], depth: int) -> CedarSet | None:
+    """A list as `_plain_record` converts it (None: the full parse decides)."""
+    converted: list[Any] | None = None
+    for i, v in enumerate(items):
+        k = v.__class__
+        if k is str or k is bool:
+            continue
+        if k is int:
+            if _LMIN <= v <= _LMAX:
+                continue
+            return None
+        if depth >= _PLAIN_DEPTH:
+            return None
+        inner: Any
+        if k is dict:
+            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
+                return None
+            inner = _plain_record(v, depth + 1)
+        elif k is list:
+            inner = _plain_set(v, depth + 1)
+        else:
+            return None
+        if inner is None:
+            return None
+        if converted is None:
+            converted = list(items)
+        converted[i] = inner
+    return CedarSet(items if converted is None else converted)
 
 
 def _check_keys(context: dict[Any, Any]) -> None:
@@ -224,7 +294,9 @@ class Request:
                         continue
                 elif k is str or k is bool:
                     continue
-                c = _context(context, None, a)
+                # Nested (or not plain): converted as a whole, or else the full parse.
+                plain = _plain_record(context)
+                c = plain if plain is not None else _context(context, None, a)
                 break
             else:
                 c = CedarRecord(context)

@@ -31,7 +31,7 @@ from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.index import FUSED_PLAN_TYPE as _FUSED
 from rune.cedar.json_format import EntityData
-from rune.cedar.request import _UID_CACHE, to_entity_uid
+from rune.cedar.request import _UID_CACHE, _plain_record, to_entity_uid
 from rune.cedar.values import LONG_MAX as _LMAX
 from rune.cedar.values import LONG_MIN as _LMIN
 from rune.cedar.values import CedarRecord
@@ -378,17 +378,21 @@ class Engine:
             if context is None:
                 c = CedarRecord()
             elif context.__class__ is dict:
-                for v in context.values():  # type: ignore[union-attr]
+                for key, v in context.items():  # type: ignore[union-attr]
                     k = v.__class__
+                    if key.__class__ is not str:
+                        break  # (`Request` reports it)
                     if k is int:
                         if _LMIN <= v <= _LMAX:
                             continue
                     elif k is str or k is bool:
                         continue
+                    # Nested records and sets of plain values: converted as a whole.
+                    c = _plain_record(context)  # type: ignore[arg-type]
                     break
                 else:
                     c = CedarRecord(context)
-            if c is None:  # a nested context (or not a dict): the full parse
+            if c is None:  # not a dict, or not plain: the full parse
                 request = Request(p, a, r, context)
                 c = request._c
             else:
@@ -397,7 +401,7 @@ class Engine:
                 request._a = a
                 request._r = r
                 request._c = c
-            response: Any = None
+            response: Any
             caches = prepared._caches  # read once: (store, ...) as one consistent whole
             if caches[0] is store:
                 # As `PreparedPolicySet.decide`, written out (first sightings included).
@@ -408,10 +412,13 @@ class Engine:
                 b2 = rc.get(r)
                 if b2 is None:
                     b2 = prepared.resource.miss(r, store, rc)
-                plan: Any = prepared._plans.get(pbits & b & b2)
+                bits = pbits & b & b2
+                plan: Any = prepared._plans.get(bits)
                 if plan.__class__ is _FUSED:
                     response = plan(p, a, r, c, store, entity)
-            if response is None:
+                else:
+                    response = prepared.run(bits, p, a, r, c, store)
+            else:
                 response = prepared.decide(p, a, r, c, store)
             if response[2]:
                 decision = self._decide(snap, request)
