@@ -4,7 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test conformance bench bench-cedar bench-datalog bench-engine bench-writes lint clean
+.PHONY: demo test conformance bench bench-cedar bench-datalog bench-engine bench-writes \
+	bench-server fuzz-server lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,16 @@ bench-engine: $(STAMP)
 
 bench-writes: $(STAMP)
 	$(PY) benchmarks/engine_writes.py
+
+# `rune serve` under wrk (Debian's package, installed here when missing) beside a JSON
+# echo on the same stack and beside Cerbos (its npm package, fetched on first use).
+bench-server: $(STAMP)
+	command -v wrk >/dev/null || apt-get install -y wrk
+	$(PY) benchmarks/server.py
+
+# A long schemathesis campaign against /openapi.json (CI runs a small one in `make test`).
+fuzz-server: $(STAMP)
+	RUNE_FUZZ_EXAMPLES=500 $(PY) -m pytest tests/server/test_openapi_fuzz.py -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples

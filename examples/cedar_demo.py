@@ -1,7 +1,8 @@
-"""Authorize a handful of agent requests against the bundled example and print the decisions.
+"""Authorize a handful of agent requests with the Cedar layer alone and print the decisions.
 
-Run with `make demo`. The example lives in `examples/agents/`: Cedar policies, the entity
-graph (agents, teams, files, tables) and the requests to decide.
+Run with `python examples/cedar_demo.py` (`make demo` runs `coding_agent_demo.py`, the
+engine's tour). The example bundle lives in `examples/agents/`: Cedar policies, the
+entity graph (agents, teams, files, tables) and the requests to decide, one per line.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ HERE = Path(__file__).resolve().parent / "agents"
 
 def main() -> None:
     """Load the example bundle and print one line per decision, with reasons and errors."""
-    policy_file = HERE / "policies.cedar"
+    policy_file = HERE / "policies" / "fleet.cedar"
     policies = PolicySet.from_str(policy_file.read_text(), file=str(policy_file))
-    entities = Entities.from_json((HERE / "entities.json").read_text())
+    entities = Entities.from_json((HERE / "entities" / "fleet.json").read_text())
     names = {p.id: p.annotated_id or p.id for p in policies}
     print(f"loaded {len(policies)} policies and {len(entities)} entities from {HERE}\n")
-    for item in json.loads((HERE / "requests.json").read_text()):
+    for line in (HERE / "requests.jsonl").read_text().splitlines():
+        item = json.loads(line)
         request = Request(item["principal"], item["action"], item["resource"], item["context"])
         response = authorize(request, policies, entities)
         context = ", ".join(f"{k}={format_value(v)}" for k, v in request.context.items())

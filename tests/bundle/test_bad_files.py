@@ -199,14 +199,16 @@ def test_every_bad_file_is_reported_at_once(tmp_path: Path) -> None:
 def test_errors_in_several_rule_files_name_each_file(tmp_path: Path) -> None:
     root = bundle(tmp_path, {
         "rules/a.dl": ".decl a(x: number)\na(1) :- .\n",
-        "rules/b.dl": "\n\nb(x) :- a(x).\n",
+        "rules/b.dl": "\n\nb(x) :- a(x, 2).\n",
     })
     assert load_errors(root) == [
         ("syntax-error", "rules/a.dl:2:9", "expected an expression, found `.`"),
     ]
     (root / "rules" / "a.dl").write_text(".decl a(x: number)\na(1).\n")
+    # (`b` needs no `.decl` in a bundle: its declaration is inferred.)
     assert load_errors(root) == [
-        ("undeclared-relation", "rules/b.dl:3:1", "undeclared relation `b`"),
+        ("arity-mismatch", "rules/b.dl:3:9",
+         "relation `a` has arity 1, but is used with 2 arguments"),
     ]
 
 

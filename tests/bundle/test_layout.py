@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from rune.bundle import load_bundle
+from rune.cedar import EntityUID
 from tests.bundle.conftest import POLICY, SCHEMA, load_errors, load_warnings, write_bundle
 
 
@@ -81,13 +82,22 @@ def test_a_bundle_needs_a_policy_file(tmp_path: Path) -> None:
                                   "the bundle has no `policies/*.cedar` file")]
 
 
-def test_templates_are_refused_rather_than_dropped(tmp_path: Path) -> None:
-    # The old loader dropped them silently: a forbid template never applied.
-    root = write_bundle(tmp_path / "b", {"policies/a.cedar": POLICY + (
-        '\n@id("block")\nforbid(principal == ?principal, action, resource);\n')})
-    assert load_errors(root) == [
-        ("template-in-bundle", "policies/a.cedar:4:1", "a bundle cannot link templates: this "
-         "policy has `?principal` or `?resource` slots and would never apply")]
+def test_an_unlinked_template_is_a_warning_and_a_linked_one_applies(tmp_path: Path) -> None:
+    # The old loader dropped templates silently: a forbid template never applied. Now a
+    # bundle links them in `policies/links.json`; one without a link is reported.
+    template = '\n@id("block")\nforbid(principal == ?principal, action, resource);\n'
+    root = write_bundle(tmp_path / "b", {"policies/a.cedar": POLICY + template})
+    assert load_warnings(root) == [
+        ("unlinked-template", "policies/a.cedar:4:1", "template `block` has no link in "
+         "`policies/links.json`: it applies to nothing until it is linked")]
+    (root / "policies" / "links.json").write_text(
+        '[{"template_id": "block", "link_id": "block-mallory",'
+        ' "args": {"?principal": "User::\\"mallory\\""}}]')
+    bundle = load_bundle(root)
+    assert not bundle.warnings
+    linked = bundle.policies.policy("block-mallory")
+    assert linked.template_id == "block" and dict(linked.slot_values) == {
+        "principal": EntityUID("User", "mallory")}
 
 
 def test_max_policy_bytes_is_enforced_before_reading(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ forbid(principal, action, resource) when { principal has flag && principal.flag 
 permit(principal in Group::"g1", action == Action::"deploy", resource);
 @id("oncall-call")
 permit(principal, action == Action::"call", resource) when { principal.hasTag("oncall") };
+@id("t-block")
+forbid(principal == ?principal, action == Action::"read", resource);
 @ask("a human approves calls from g0")
 @id("g0-call")
 permit(principal in Group::"g0", action == Action::"call", resource);
@@ -81,6 +83,7 @@ class Model:
         self.approvals: dict[tuple[str, str, str], float] = {}
         self.seq = 0
         self.latest: int | None = None
+        self.links: dict[str, str] = {}  # link id -> blocked agent
 
     def record(self, p: str, a: str, r: str, at: int, amount: int | None, now: float
                ) -> None:
@@ -135,7 +138,11 @@ record = st.builds(lambda a, act, amount, back: ("record", a, act, amount, back)
 approve = st.builds(lambda a, ttl: ("approve", a, ttl), st.sampled_from(AGENTS),
                     st.integers(1, 200))
 tick = st.builds(lambda s: ("tick", s), st.integers(1, 80))
-simple = st.one_of(upsert_agent, upsert_group, remove, fact, retract, record, approve)
+link = st.builds(lambda n, a: ("link", f"block-{n}", a), st.integers(0, 2),
+                 st.sampled_from(AGENTS))
+unlink = st.builds(lambda n: ("unlink", f"block-{n}"), st.integers(0, 2))
+simple = st.one_of(upsert_agent, upsert_group, remove, fact, retract, record, approve, link,
+                   unlink)
 step = st.one_of(simple, tick, st.just(("reload",)),
                  st.lists(simple, min_size=1, max_size=4).map(lambda ops: ("tx", ops)))
 
@@ -188,6 +195,12 @@ class Harness:
             model.approvals[(agent, "call", "t")] = now + ttl
             target.approve(f'Agent::"{agent}"', 'Action::"call"', 'Tool::"t"',
                            ttl_seconds=ttl)
+        elif kind == "link":
+            model.links[op[1]] = op[2]
+            target.link("t-block", op[1], principal=f'Agent::"{op[2]}"')
+        elif kind == "unlink" and op[1] in model.links:  # (unknown links: test_templates)
+            del model.links[op[1]]
+            target.unlink(op[1])
 
     def step(self, op: tuple[Any, ...]) -> None:
         """Apply ``op``; when the engine refuses it, check that a rebuild refuses the same
@@ -227,6 +240,8 @@ class Harness:
         engine = rune.Engine(POLICIES, entities=list(model.entities.values()), rules=RULES,
                              facts=facts, clock=lambda: self.now[0],
                              settings=rune.Settings(history_retention_seconds=RETENTION))
+        for link_id, agent in model.links.items():
+            engine.link("t-block", link_id, principal=f'Agent::"{agent}"')
         for (agent, action, resource), expires in model.approvals.items():
             if expires > self.now[0]:
                 engine.approve(f'Agent::"{agent}"', f'Action::"{action}"',

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from rune.bundle.errors import BundleError
 from rune.bundle.loader import Bundle, load_bundle, named_policies
-from rune.bundle.settings import Settings, StateSync, ValidationMode
+from rune.bundle.settings import DecisionLogSync, Settings, StateSync, ValidationMode
 
 __all__ = [
     "Bundle",
     "BundleError",
+    "DecisionLogSync",
     "Settings",
     "StateSync",
     "ValidationMode",

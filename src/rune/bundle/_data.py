@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -144,12 +145,26 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     )
     sources = {name: text for p in parsed for name, text in p.sources.items()}
     try:
-        return Program(ast, sources, file=str(root / "rules")), True
+        # Relations used without `.decl` are declared with inferred types; a relation with
+        # a facts file counts as filled (its rows are read once the types are known).
+        filled: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _fact_relations(root)}
+        return Program(ast, sources, file=str(root / "rules"), infer_declarations=True,
+                       fact_samples=filled), True
     except RuneError as error:
         report.add(error, root / "rules")
     except RecursionError:
         report.error("nesting-too-deep", "a rule is nested too deeply", root / "rules")
     return None, False
+
+
+def _fact_relations(root: Path) -> list[str]:
+    """The relations `facts/` has a file for (the loader lists them again to read them)."""
+    try:
+        names = os.listdir(root / "facts")
+    except OSError:
+        return []
+    return [n[: -len(".facts")] for n in names
+            if n.endswith(".facts") and len(n) > len(".facts") and not n.startswith(".")]
 
 
 def _read_include(path: Path) -> str:

@@ -3,7 +3,12 @@
 Layout (every part optional except at least one policy file)::
 
     rune.toml              settings (see `rune.bundle.settings` for every key)
-    policies/*.cedar       Cedar policies; ids are the `@id("...")` annotation when present
+    policies/*.cedar       Cedar policies and templates; ids are the `@id("...")`
+                           annotation when present, else `policy0`, `policy1`, ... in order
+    policies/links.json    template links: `[{"template_id": ..., "link_id": ...,
+                           "args": {"?principal": uid, "?resource": uid}}]`, a uid written
+                           `"Type::\"id\""` or `{"type": ..., "id": ...}` (the format of
+                           `cedar`'s `--template-linked` files)
     rules/*.dl             Datalog rules (the built-in relations are predeclared)
     schema.cedarschema     a Cedar schema (or schema.json, the JSON form; not both)
     entities/*.json        entities in Cedar's JSON format
@@ -39,7 +44,7 @@ from rune.bundle._files import FileTooLarge, Report
 from rune.bundle.errors import BundleError
 from rune.bundle.settings import Settings, ValidationMode
 from rune.cedar.json_format import EntityData
-from rune.cedar.policy_set import Policy, PolicySet
+from rune.cedar.policy_set import Policy, PolicySet, Template
 from rune.cedar.values import EntityUID
 from rune.errors import Diagnostic, EngineError, RuneError, SourceSpan
 
@@ -76,39 +81,56 @@ class Bundle:
 
 def named_policies(policies: PolicySet, *,
                    sources: Mapping[str, str] | None = None) -> PolicySet:
-    """The same policies, each renamed to its `@id` annotation where it has one.
+    """The same policies and templates, each renamed to its `@id` annotation where it has
+    one (links follow their template).
 
     Args:
-        policies: the policies (templates are kept as they are).
+        policies: the policies and templates.
         sources: the text of each policy file by name, for the diagnostics' snippets.
 
     Raises:
-        EngineError: (`duplicate-policy-id`) one diagnostic per policy whose id another
-            policy already has, at its `@id` (or the policy), naming where the first is.
+        EngineError: (`duplicate-policy-id`) one diagnostic per policy or template whose
+            id another already has, at its `@id` (or the policy), naming where the first is.
     """
-    renamed: list[Policy] = []
-    first: dict[str, Policy] = {}
+    first: dict[str, Policy | Template] = {}
     problems: list[Diagnostic] = []
-    for p in policies:
-        new_id = p.annotated_id or p.id
+    renamed_templates: list[Template] = []
+    template_ids: dict[str, str] = {}
+    renamed: list[Policy] = []
+
+    def claim(item: Policy | Template) -> str | None:
+        new_id: str = item.annotated_id or item.id
         other = first.get(new_id)
         if other is not None:
-            span = _id_span(p)
+            span = _id_span(item)
             source = sources.get(span.file or "") if sources and span else None
             problems.append(Diagnostic(
                 "duplicate-policy-id", f"two policies have the id `{new_id}`; the other is "
                 f"at `{_id_span(other) or '<unknown>'}`", span, source=source))
-            continue
-        first[new_id] = p
-        renamed.append(p.with_id(new_id))
+            return None
+        first[new_id] = item
+        return new_id
+
+    for template in policies.templates:
+        new_id = claim(template)
+        if new_id is not None:
+            template_ids[template.id] = new_id
+            renamed_templates.append(template.with_id(new_id))
+    for p in policies:
+        new_id = claim(p)
+        if new_id is not None:
+            policy = p.with_id(new_id)
+            if p.template_id is not None and p.template_id in template_ids:
+                policy = policy.with_template_id(template_ids[p.template_id])
+            renamed.append(policy)
     if problems:
         message = problems[0].message if len(problems) == 1 else \
             f"{len(problems)} policies have an id another policy has"
         raise EngineError(message, code="duplicate-policy-id", diagnostics=problems)
-    return PolicySet.from_policies(renamed, tuple(policies.templates))
+    return PolicySet.from_policies(renamed, tuple(renamed_templates))
 
 
-def _id_span(policy: Policy) -> SourceSpan | None:
+def _id_span(policy: Policy | Template) -> SourceSpan | None:
     """Where the policy's id is written: its `@id` annotation, else the policy itself."""
     if policy.span is None:
         return None
@@ -120,12 +142,17 @@ def _id_span(policy: Policy) -> SourceSpan | None:
 
 
 def load_bundle(path: str | Path) -> Bundle:
-    """Load and check a bundle directory.
+    """Load and check a bundle directory, or a single-file `.rune` bundle
+    (`rune.bundle.single_file`).
 
     Raises:
         BundleError: every problem in every file (the caller keeps what it had).
     """
     root = Path(path)
+    if root.suffix == ".rune" and not root.is_dir():  # a single-file bundle
+        from rune.bundle.single_file import load_single_file
+
+        return load_single_file(root)
     if not root.is_dir():
         raise BundleError(f"bundle `{root}` is not a directory", code="bundle-not-found")
     report = Report()
@@ -134,7 +161,8 @@ def load_bundle(path: str | Path) -> Bundle:
     policies, numbered = _read_policies(root, files["policies"], settings, report)
     schema = _read_schema(root, files, report)
     if schema is not None and settings.validation_mode is not ValidationMode.OFF:
-        _validate(numbered, schema, settings.validation_mode, report)
+        _validate(policies if len(policies) or policies.templates else numbered, schema,
+                  settings.validation_mode, report, root)
     entities = read_entities(files["entities"], schema, settings, report)
     rules, rules_loaded = read_rules(root, files["rules"], report)
     facts = read_facts(files["facts"], rules, rules_loaded, report)
@@ -194,6 +222,8 @@ def _list_files(root: Path, report: Report) -> dict[str, list[Path]]:
             if _hidden(name):
                 continue
             file = root / directory / name
+            if directory == "policies" and name == LINKS_FILE:
+                continue  # read with the policies
             if name.endswith(extension) and len(name) > len(extension):
                 files[directory].append(file)
                 continue
@@ -229,10 +259,12 @@ def _read_settings(root: Path, files: Mapping[str, list[Path]], report: Report) 
 
 def _read_policies(root: Path, files: list[Path], settings: Settings, report: Report
                    ) -> tuple[PolicySet, PolicySet]:
-    """The policies renamed to their `@id`s, and numbered (`policy0`...) as parsed."""
+    """The policies and templates renamed to their `@id`s, with the links of
+    `policies/links.json`; and the same numbered as parsed (`policy0`... across files,
+    templates counted, as Cedar numbers one text)."""
     if not files:
         report.error("no-policies", "the bundle has no `policies/*.cedar` file", root)
-    policies: list[Policy] = []
+    items: list[Policy | Template] = []
     used = 0
     limit = settings.max_policy_bytes
     for file in files:
@@ -253,18 +285,84 @@ def _read_policies(root: Path, files: list[Path], settings: Settings, report: Re
         except RecursionError:
             report.error("nesting-too-deep", "a policy is nested too deeply", file)
             continue
-        policies.extend(parsed)
-        for template in parsed.templates:
-            # A bundle has no way to link a template: it would load and never apply.
-            report.error("template-in-bundle", "a bundle cannot link templates: this "
-                         "policy has `?principal` or `?resource` slots and would never apply",
-                         file, span=template.span)
-    numbered = PolicySet.from_policies([p.with_id(f"policy{i}") for i, p in enumerate(policies)])
+        # Policies and templates in the order of the text (`policyN` is their position).
+        items.extend(sorted((*parsed, *parsed.templates), key=lambda x: int(x.id[6:])))
+    numbered_policies = [x.with_id(f"policy{i}") for i, x in enumerate(items)]
+    numbered = PolicySet.from_policies(
+        [x for x in numbered_policies if isinstance(x, Policy)],
+        tuple(x for x in numbered_policies if isinstance(x, Template)))
     try:
-        return named_policies(numbered, sources=report.sources), numbered
+        named = named_policies(numbered, sources=report.sources)
     except RuneError as error:
         report.add(error, root / "policies")
         return PolicySet(), numbered
+    links = root / "policies" / LINKS_FILE
+    if links.is_file() or links.is_symlink():
+        named = _read_links(links, named, report)
+    linked = {p.template_id for p in named if p.template_id is not None}
+    for template in named.templates:
+        if template.id not in linked:
+            # Not an error (links may come later, through `Engine.link`), but it applies
+            # to nothing yet: a forbid template would silently never fire.
+            report.warn("unlinked-template", f"template `{template.id}` has no link in "
+                        f"`policies/{LINKS_FILE}`: it applies to nothing until it is linked",
+                        template.span.file if template.span and template.span.file
+                        else root / "policies", span=template.span)
+    return named, numbered
+
+
+def _read_links(file: Path, policies: PolicySet, report: Report) -> PolicySet:
+    """``policies`` with the links of ``file`` (every bad link reported at its path)."""
+    import json
+
+    text = report.read(file)
+    if text is None:
+        return policies
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        report.error("invalid-json", f"invalid JSON: {exc.msg}", file,
+                     path=f"line {exc.lineno} column {exc.colno}")
+        return policies
+    except (RecursionError, ValueError):
+        report.error("invalid-json", "the links are nested too deeply or malformed", file)
+        return policies
+    if not isinstance(data, list):
+        report.error("invalid-links", "the links must be a JSON list", file, path="$")
+        return policies
+    for i, item in enumerate(data):
+        where = f"$[{i}]"
+        if not isinstance(item, dict):
+            report.error("invalid-link", "a link must be an object with `template_id`, "
+                         "`link_id` and `args`", file, path=where)
+            continue
+        template_id, link_id, args = (item.get("template_id"), item.get("link_id"),
+                                      item.get("args", {}))
+        bad = next((k for k, v in (("template_id", template_id), ("link_id", link_id))
+                    if not isinstance(v, str)), None)
+        if bad is not None:
+            report.error("invalid-link", f"`{bad}` must be a string", file,
+                         path=f"{where}.{bad}")
+            continue
+        if not isinstance(args, dict):
+            report.error("invalid-link", "`args` must map `?principal`/`?resource` to "
+                         "uids", file, path=f"{where}.args")
+            continue
+        assert isinstance(template_id, str) and isinstance(link_id, str)
+        try:
+            policies = policies.link(template_id, link_id, args)
+        except RuneError as error:
+            report.error(error.code, error.message, file,
+                         path=f"{where}.{_link_field(error.code)}")
+    return policies
+
+
+LINKS_FILE = "links.json"
+
+
+def _link_field(code: str) -> str:
+    return {"unknown-template": "template_id", "duplicate-policy-id": "link_id"}.get(
+        code, "args")
 
 
 def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
@@ -292,9 +390,9 @@ def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
 
 
 def _validate(policies: PolicySet, schema: Schema, mode: ValidationMode,
-              report: Report) -> None:
-    """Validate ``policies`` (numbered as parsed) in Cedar's strict mode; each error is
-    a bundle error, or a warning in `warn` mode."""
+              report: Report, root: Path) -> None:
+    """Validate ``policies`` (templates and links included) in Cedar's strict mode; each
+    error is a bundle error, or a warning in `warn` mode."""
     from rune.cedar.schema import validate
 
     try:
@@ -304,12 +402,19 @@ def _validate(policies: PolicySet, schema: Schema, mode: ValidationMode,
                      next((p.span.file for p in policies if p.span and p.span.file), "?"))
         return
     add = report.warn if mode is ValidationMode.WARN else report.error
+    templates = {t.id: t for t in policies.templates}
     for error in result.errors:
-        policy = policies.policy(error.policy_id)
-        name = policy.annotated_id or error.policy_id
-        span = error.span or policy.span
+        item: Any = templates.get(error.policy_id) or policies.policy(error.policy_id)
+        if getattr(item, "template_id", None) is not None:
+            add(error.code, f"link `{error.policy_id}` (of template `{item.template_id}`) "
+                f"does not validate against the schema: {error.message}",
+                root / "policies" / LINKS_FILE)
+            continue
+        name = item.annotated_id or error.policy_id
+        span = error.span or item.span
         file = (span.file if span is not None else None) or "policies"
         if span is not None and span.file is None:
             span = replace(span, file=file)
-        add(error.code, f"policy `{name}` does not validate against the schema: "
+        kind = "template" if error.policy_id in templates else "policy"
+        add(error.code, f"{kind} `{name}` does not validate against the schema: "
             f"{error.message}", file, span=span)

@@ -60,6 +60,55 @@ tools that share the file.
     `"warn"` loads it and reports them as warnings (`Bundle.warnings`, and the
     `rune.bundle` logger); `"off"` skips validation. Entities are always read as the
     schema directs, and facts as their relations' column types direct.
+
+``[server]`` (what `rune serve` reads; the command line and the environment override it)
+    ``host`` (string, default `"127.0.0.1"`): the address the server binds. Loopback, so
+    that a server started to try a bundle is not reachable from the network until its
+    operator says so (`"0.0.0.0"` or `"::"` for every interface).
+    ``port`` (integer from 1 to 65535, default 8180): the TCP port.
+    ``api_token`` (string, default none: decision routes are open): the bearer token the
+    decision routes (AuthZEN evaluation and search, access requests, `/v1/decide`)
+    require. `RUNE_API_TOKEN` overrides it; keeping the token in the environment keeps it
+    out of the bundle. At least 16 visible ASCII characters: a short token can be guessed.
+    ``admin_token`` (string, default none: the admin routes answer 404): the bearer token
+    of the admin routes (writes, records, approvals, reload, queries, explanations).
+    `RUNE_ADMIN_TOKEN` overrides it. Same form as ``api_token``. Without one no route
+    reveals policies, rules or entity data.
+    ``tls_cert`` and ``tls_key`` (paths, default none: plain HTTP): a PEM certificate
+    chain and its private key, relative to the bundle unless absolute; the server speaks
+    only TLS (1.3) when both are given. One without the other is refused.
+    ``max_body_bytes`` (integer > 0, default 1 MiB): the largest request body; a larger
+    one is answered 413 before it is read. A batch of a thousand evaluations fits in a
+    few hundred kilobytes.
+    ``watch`` (boolean, default true): reload the bundle when its files change. A bundle
+    with errors keeps the running version serving.
+    ``public_url`` (string, default none: the scheme and `Host` of each request): the
+    PDP's base URL as the AuthZEN metadata advertises it. Set it behind a proxy, or to
+    stop a client-chosen `Host` header from naming the endpoints.
+    ``access_request_ttl_seconds`` (number > 0, default 600): how long a requestable
+    denial (an "ask" decision) can be turned into an access request. Ten minutes is
+    enough for a client to submit it and short enough that a stale denial is not.
+
+``[server.decision_log]``
+    ``path`` (string, default none: no decision log): the file that receives one JSON
+    line per decision, relative to the bundle unless absolute; rotated files get `.1`,
+    `.2`, ... appended.
+    ``sync`` (`"batched"`, the default, or `"always"`): with `"always"` a decision's line
+    is written and fsynced before its response is sent, so no client ever holds a
+    decision whose line a crash could lose (concurrent decisions share one fsync). With
+    `"batched"` lines are written by a background thread every ``flush_seconds``: a
+    crash loses at most the decisions answered in the last ``flush_seconds``.
+    ``flush_seconds`` (number > 0, default 0.2): the batched writer's period, and so the
+    bound on what a crash can lose in that mode.
+    ``max_bytes`` (integer > 0, default 64 MiB): the size at which the file is rotated.
+    ``keep`` (integer > 0, default 10): rotated files kept; older ones are deleted.
+    ``mask`` (array of JSON paths, default none): request fields written as `"***"`,
+    such as `"$.context.password"` or `"$.subject.properties.*"` (`*` is any key or
+    element). The request is logged as evaluated: `subject`, `action`, `resource`,
+    `context`.
+    ``max_backlog`` (integer > 0, default 100,000): lines waiting for the writer; past
+    it decisions wait for the disk instead of the log growing without bound or dropping
+    lines.
 """
 
 from __future__ import annotations
@@ -78,7 +127,7 @@ from rune.bundle.errors import BundleError
 from rune.cedar.entities import MAX_HIERARCHY_DEPTH
 from rune.errors import Diagnostic, SourceSpan
 
-__all__ = ["Settings", "StateSync", "ValidationMode"]
+__all__ = ["DecisionLogSync", "Settings", "StateSync", "ValidationMode"]
 
 _MAX_INT = (1 << 63) - 1  # a TOML integer is 64-bit; tomllib itself does not check
 
@@ -96,6 +145,13 @@ class StateSync(StrEnum):
 
     FULL = "full"
     NORMAL = "normal"
+
+
+class DecisionLogSync(StrEnum):
+    """When decision log lines reach the disk (see `[server.decision_log] sync`)."""
+
+    BATCHED = "batched"
+    ALWAYS = "always"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,13 +178,31 @@ class Settings:
     max_context_bytes: int = 1 << 20
     max_context_depth: int = 32
     validation_mode: ValidationMode = ValidationMode.STRICT
+    server_host: str = "127.0.0.1"
+    server_port: int = 8180
+    # Secrets: never part of a repr (settings are logged and printed in errors).
+    server_api_token: str | None = field(default=None, repr=False)
+    server_admin_token: str | None = field(default=None, repr=False)
+    server_tls_cert: Path | None = None
+    server_tls_key: Path | None = None
+    server_max_body_bytes: int = 1 << 20
+    server_watch: bool = True
+    server_public_url: str | None = None
+    server_access_request_ttl_seconds: float = 600.0
+    decision_log_path: Path | None = None
+    decision_log_sync: DecisionLogSync = DecisionLogSync.BATCHED
+    decision_log_flush_seconds: float = 0.2
+    decision_log_max_bytes: int = 64 << 20
+    decision_log_keep: int = 10
+    decision_log_mask: tuple[str, ...] = ()
+    decision_log_max_backlog: int = 100_000
     extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
         problems: list[Diagnostic] = []
         for key in _KEYS:
             value = getattr(self, key.field)
-            if value is None and key.field == "state_path":
+            if value is None and key.field in _OPTIONAL:
                 continue
             try:
                 object.__setattr__(self, key.field, key.check(value))
@@ -137,6 +211,12 @@ class Settings:
                                            path=key.field))
         if not isinstance(self.extra, MappingProxyType):
             object.__setattr__(self, "extra", MappingProxyType(dict(self.extra)))
+        if (self.server_tls_cert is None) != (self.server_tls_key is None):
+            given, missing = (("server_tls_cert", "server_tls_key")
+                              if self.server_tls_key is None
+                              else ("server_tls_key", "server_tls_cert"))
+            problems.append(Diagnostic("invalid-setting", f"`{given}` needs `{missing}` too: "
+                                       "TLS takes a certificate and its key", path=missing))
         if problems:
             raise BundleError("invalid settings", code="invalid-settings",
                               diagnostics=problems)
@@ -164,9 +244,18 @@ class Settings:
         extra: dict[str, Any] = {}
         if data is not None:
             _read_tables(data, text, name, problems, values, extra)
-        path = values.get("state_path")
-        if isinstance(path, Path) and not path.is_absolute():
-            values["state_path"] = Path(base) / path
+        for field_name in _PATHS:
+            path = values.get(field_name)
+            if isinstance(path, Path) and not path.is_absolute():
+                values[field_name] = Path(base) / path
+        if not problems and (("server_tls_cert" in values) != ("server_tls_key" in values)):
+            given, missing = (("tls_cert", "tls_key") if "server_tls_cert" in values
+                              else ("tls_key", "tls_cert"))
+            span = _locate(text, "server", given, name)
+            problems.append(Diagnostic(
+                "invalid-setting", f"`[server] {given}` needs `{missing}` too: TLS takes a "
+                "certificate and its key", span, None if span else f"{name}: server.{given}",
+                source=text))
         if problems:
             raise BundleError(f"`{name}` has {len(problems)} error(s)", code="invalid-settings",
                               diagnostics=problems)
@@ -244,6 +333,58 @@ def _choice(choices: type[StrEnum]) -> Callable[[Any], StrEnum]:
     return check
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be `true` or `false`, not {_show(value)}")
+    return value
+
+
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        raise _Invalid(f"must be a port number from 1 to 65535, not {_show(value)}")
+    return int(value)
+
+
+def _host(value: Any) -> str:
+    if (not isinstance(value, str) or not value or len(value) > 255
+            or not all(c.isascii() and (c.isalnum() or c in ".-:_[]%") for c in value)):
+        raise _Invalid(f"must be a host name or an IP address, not {_show(value)}")
+    return value
+
+
+_TOKEN_MIN = 16
+
+
+def _token(value: Any) -> str:
+    # The value itself is a secret: a message never shows it.
+    if not isinstance(value, str):
+        raise _Invalid(f"must be a string, not {_show(value)}")
+    if not _TOKEN_MIN <= len(value) <= 4096 or not all("!" <= c <= "~" for c in value):
+        raise _Invalid(f"must be {_TOKEN_MIN} to 4096 visible ASCII characters (no spaces)")
+    return value
+
+
+def _url(value: Any) -> str:
+    if (not isinstance(value, str) or not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value)):
+        raise _Invalid(f"must be an `http://` or `https://` URL without query or fragment, not "
+                       f"{_show(value)}")
+    return value.rstrip("/")
+
+
+def _json_paths(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise _Invalid(f"must be an array of JSON paths such as `\"$.context.password\"`, not "
+                       f"{_show(value)}")
+    for item in value:
+        if not isinstance(item, str) or not _JSON_PATH.fullmatch(item):
+            raise _Invalid(f"must be an array of JSON paths such as `\"$.context.password\"` "
+                           f"(`$`, then `.name`, `[index]` or `.*` steps), not {_show(item)}")
+    return tuple(value)
+
+
+_JSON_PATH = re.compile(r"\$(\.([A-Za-z_][A-Za-z0-9_\-]*|\*)|\[(\d+|\*)\])+")
+
+
 @dataclass(frozen=True, slots=True)
 class _Key:
     """One `rune.toml` key: its table, its name there, its field and its check."""
@@ -267,7 +408,31 @@ _KEYS: tuple[_Key, ...] = (
     _Key("limits", "max_context_bytes", "max_context_bytes", _count),
     _Key("limits", "max_context_depth", "max_context_depth", _count),
     _Key("validation", "mode", "validation_mode", _choice(ValidationMode)),
+    _Key("server", "host", "server_host", _host),
+    _Key("server", "port", "server_port", _port),
+    _Key("server", "api_token", "server_api_token", _token),
+    _Key("server", "admin_token", "server_admin_token", _token),
+    _Key("server", "tls_cert", "server_tls_cert", _path),
+    _Key("server", "tls_key", "server_tls_key", _path),
+    _Key("server", "max_body_bytes", "server_max_body_bytes", _count),
+    _Key("server", "watch", "server_watch", _flag),
+    _Key("server", "public_url", "server_public_url", _url),
+    _Key("server", "access_request_ttl_seconds", "server_access_request_ttl_seconds",
+         _seconds),
+    _Key("server.decision_log", "path", "decision_log_path", _path),
+    _Key("server.decision_log", "sync", "decision_log_sync", _choice(DecisionLogSync)),
+    _Key("server.decision_log", "flush_seconds", "decision_log_flush_seconds", _seconds),
+    _Key("server.decision_log", "max_bytes", "decision_log_max_bytes", _count),
+    _Key("server.decision_log", "keep", "decision_log_keep", _count),
+    _Key("server.decision_log", "mask", "decision_log_mask", _json_paths),
+    _Key("server.decision_log", "max_backlog", "decision_log_max_backlog", _count),
 )
+# Fields that may be None (absent); the others always hold a checked value.
+_OPTIONAL = frozenset({"state_path", "server_api_token", "server_admin_token",
+                       "server_tls_cert", "server_tls_key", "server_public_url",
+                       "decision_log_path"})
+# Path fields, resolved against the bundle directory when relative.
+_PATHS = ("state_path", "server_tls_cert", "server_tls_key", "decision_log_path")
 _TABLES: dict[str, dict[str, _Key]] = {}
 for _key in _KEYS:
     _TABLES.setdefault(_key.table, {})[_key.name] = _key
@@ -318,7 +483,10 @@ def _span_at(text: str, line: int, column: int, file: str) -> SourceSpan:
 def _read_tables(data: dict[str, Any], text: str, file: str, problems: list[Diagnostic],
                  values: dict[str, Any], extra: dict[str, Any]) -> None:
     """Check every known table and key of ``data`` into ``values``; keep the rest."""
-    misplaced = {key.name: key for key in _KEYS}
+    misplaced: dict[str, _Key] = {}
+    for key in _KEYS:
+        if "." not in key.table:
+            misplaced.setdefault(key.name, key)  # (the first table a name is known in)
 
     def report(code: str, message: str, table: str | None, key: str | None) -> None:
         span = _locate(text, table, key, file)
@@ -326,20 +494,17 @@ def _read_tables(data: dict[str, Any], text: str, file: str, problems: list[Diag
         problems.append(Diagnostic(code, message, span, None if span else f"{file}: {where}",
                                    source=text))
 
-    for name, table in data.items():
-        known = _TABLES.get(name)
-        if known is None:
-            if name in misplaced and not isinstance(table, dict):
-                home = misplaced[name].table
-                report("misplaced-setting", f"`{name}` must be in the `[{home}]` table",
-                       None, name)
-            extra[name] = table
-            continue
-        if not isinstance(table, dict):
-            report("invalid-setting", f"`{name}` must be a table (`[{name}]`), not "
-                   f"{_show(table)}", None, name)
-            continue
+    def read(name: str, table: dict[str, Any]) -> None:
+        known = _TABLES[name]
         for key_name, value in table.items():
+            inner = f"{name}.{key_name}"
+            if inner in _TABLES:  # a sub-table such as `[server.decision_log]`
+                if isinstance(value, dict):
+                    read(inner, value)
+                else:
+                    report("invalid-setting", f"`{inner}` must be a table (`[{inner}]`), not "
+                           f"{_show(value)}", name, key_name)
+                continue
             key = known.get(key_name)
             if key is None:
                 report("unknown-setting", _unknown(name, key_name, known), name, key_name)
@@ -350,6 +515,20 @@ def _read_tables(data: dict[str, Any], text: str, file: str, problems: list[Diag
                 values[key.field] = check(value)
             except _Invalid as bad:
                 report("invalid-setting", f"`[{name}] {key_name}` {bad}", name, key_name)
+
+    for name, table in data.items():
+        if name not in _TABLES or "." in name:
+            if name in misplaced and not isinstance(table, dict):
+                home = misplaced[name].table
+                report("misplaced-setting", f"`{name}` must be in the `[{home}]` table",
+                       None, name)
+            extra[name] = table
+            continue
+        if not isinstance(table, dict):
+            report("invalid-setting", f"`{name}` must be a table (`[{name}]`), not "
+                   f"{_show(table)}", None, name)
+            continue
+        read(name, table)
 
 
 def _relative_path(value: Any) -> Path:

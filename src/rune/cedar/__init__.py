@@ -29,6 +29,7 @@ from rune.cedar.request import Request
 from rune.cedar.values import CedarRecord, CedarSet, EntityUID
 
 if TYPE_CHECKING:
+    from rune.cedar.formatter import format_policies
     from rune.cedar.schema import Schema, ValidationResult, validate
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "Template",
     "ValidationResult",
     "authorize",
+    "format_policies",
     "validate",
 ]
 
@@ -63,6 +65,11 @@ _LAZY = frozenset({"Schema", "ValidationResult", "validate"})
 
 
 def __getattr__(name: str) -> Any:
+    if name == "format_policies":  # only `rune fmt` needs it
+        from rune.cedar.formatter import format_policies
+
+        globals()[name] = format_policies
+        return format_policies
     if name in _LAZY:
         from rune.cedar import schema
 

@@ -101,6 +101,20 @@ class Template(_Source):
         object.__setattr__(self, "slots", ast.slots)
         self._set_tree(ast, text, keep=keep)
 
+    def with_id(self, new_id: str) -> Template:
+        """The same template under another id."""
+        template = Template.__new__(Template)
+        object.__setattr__(template, "id", new_id)
+        object.__setattr__(template, "effect", self.effect)
+        object.__setattr__(template, "slots", self.slots)
+        template._set_source(self.text, self.span, self._annotations, self._ast)
+        return template
+
+    @property
+    def annotated_id(self) -> str | None:
+        """The value of an `@id("...")` annotation, if present."""
+        return dict(self._annotations).get("id")
+
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not Template:
             return NotImplemented
@@ -168,6 +182,13 @@ class Policy(_Source):
         """The same policy under another id."""
         policy = Policy.__new__(Policy)
         policy._init(new_id, self.template_id, self.slot_values, self.effect)
+        policy._set_source(self.text, self.span, self._annotations, self._ast)
+        return policy
+
+    def with_template_id(self, template_id: str) -> Policy:
+        """The same link, naming its template by another id (the template was renamed)."""
+        policy = Policy.__new__(Policy)
+        policy._init(self.id, template_id, self.slot_values, self.effect)
         policy._set_source(self.text, self.span, self._annotations, self._ast)
         return policy
 
@@ -366,6 +387,22 @@ class PolicySet:
             raise LinkError(f"template `{template_id}` link: {what}", code="slot-mismatch")
         out = PolicySet(self._policies, self._templates, self._source_text)
         out._policies[new_id] = Policy._linked(new_id, template, tuple(sorted(filled.items())))
+        return out
+
+    def unlink(self, link_id: str) -> PolicySet:
+        """Return a new set without the template-linked policy ``link_id``.
+
+        Raises:
+            LinkError: (`unknown-link`) no policy has that id, or it is not linked from a
+                template (a static policy cannot be unlinked).
+        """
+        policy = self._policies.get(link_id)
+        if policy is None or policy.template_id is None:
+            what = "no policy" if policy is None else "a static policy, not a link,"
+            raise LinkError(f"`{link_id}` is {what} (only template links can be unlinked)",
+                            code="unknown-link")
+        out = PolicySet(self._policies, self._templates, self._source_text)
+        del out._policies[link_id]
         return out
 
     # -- compilation -----------------------------------------------------------------------

@@ -1,10 +1,16 @@
-"""The `rune` command: dispatches to the subcommand modules in `rune.cli.commands`."""
+"""The `rune` command: exit codes, and the dispatch to the subcommands of `rune.cli.commands`.
+
+The command line needs the `cli` extra (click, rich, PyYAML); the library does not. When
+the extra is missing, `rune` says how to install it instead of failing on an import.
+
+Nothing escapes as a traceback: a `RuneError` is rendered with its diagnostics, an
+`OSError` as one line, and anything else as an internal error (set `RUNE_DEBUG=1` to see
+the traceback).
+"""
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import pkgutil
+import os
 import sys
 from collections.abc import Sequence
 from enum import IntEnum
@@ -13,49 +19,38 @@ __all__ = ["ExitCode", "main"]
 
 
 class ExitCode(IntEnum):
-    """Process exit codes shared by every subcommand."""
+    """Process exit codes shared by every subcommand (see the README's table)."""
 
     OK = 0  # success, or an `allow` decision
-    ERROR = 1  # bad input or an internal failure
+    ERROR = 1  # bad input, a failed test, a file `fmt --check` would change, or a bug
     DENY = 2  # a `deny` decision
-    VALIDATION_FAILED = 3  # policies or entities do not validate
+    VALIDATION_FAILED = 3  # `rune check`: the bundle does not load or validate
+    ASK = 4  # an `ask` decision: allowed once a human approves
+    # Aliases, so that each command says what it means.
+    TEST_FAILED = 1  # `rune test`: a case failed
+    WOULD_CHANGE = 1  # `rune fmt --check`: a file is not formatted
 
 
-def _subcommand_modules() -> list[object]:
-    from rune.cli import commands
-
-    return [
-        importlib.import_module(f"rune.cli.commands.{info.name}")
-        for info in pkgutil.iter_modules(commands.__path__)
-        if not info.name.startswith("_")
-    ]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(
-        prog="rune", description="RUNE authorization and configuration"
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    for module in _subcommand_modules():
-        module.add_parser(sub)  # type: ignore[attr-defined]
-    return parser
+_MISSING_EXTRA = (
+    "error: the `rune` command needs the `cli` extra ({missing} is not installed):\n"
+    "    pip install 'rune[cli]'\n"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the `rune` command and return its exit code."""
-    from rune.errors import RuneError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the `rune` command with ``argv`` (default: the process's) and return its exit
+    code; the console script exits with it."""
     try:
-        return int(args.run(args))
-    except RuneError as exc:
-        print(exc.render(), file=sys.stderr)
+        import click  # noqa: F401
+        import rich  # noqa: F401
+        import yaml  # noqa: F401
+    except ImportError as missing:
+        sys.stderr.write(_MISSING_EXTRA.format(missing=missing.name or "a dependency"))
         return int(ExitCode.ERROR)
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return int(ExitCode.ERROR)
+    from rune.cli.app import run
+
+    return run(list(sys.argv[1:] if argv is None else argv),
+               debug=bool(os.environ.get("RUNE_DEBUG")))
 
 
 if __name__ == "__main__":

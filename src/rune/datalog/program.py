@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rune.datalog.analysis import AnalysedProgram, RelationInfo
-from rune.datalog.ast import Clause, ProgramAst
+from rune.datalog.ast import Clause, ProgramAst, RelationDecl
 from rune.datalog.compiler import CompiledProgram, compile_program
 from rune.datalog.engine import Engine, EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode, render_warning
@@ -52,12 +52,17 @@ class Program:
         *,
         number_bits: int = 64,
         file: str | None = None,
+        infer_declarations: bool = False,
+        fact_samples: Facts | None = None,
     ) -> None:
         if type(number_bits) is not int or number_bits not in (32, 64):
             raise DatalogError(
                 f"`number_bits` must be 32 or 64, not {number_bits!r}",
                 code=ErrorCode.INVALID_INPUT,
             )
+        self.inferred: tuple[RelationDecl, ...] = ()
+        if infer_declarations:
+            ast, self.inferred = _with_inferred_declarations(ast, sources, fact_samples)
         self.ast = ast
         self.sources = sources
         self.file = file
@@ -76,6 +81,8 @@ class Program:
         *,
         number_bits: int = 64,
         include_dirs: Sequence[str | Path] = (),
+        infer_declarations: bool = False,
+        fact_samples: Facts | None = None,
     ) -> Program:
         """Parse, check and compile a program.
 
@@ -84,6 +91,10 @@ class Program:
             file: the file name errors report, and the base for relative `#include`s.
             number_bits: the width of `number` and `unsigned` (64, or 32 like Soufflé).
             include_dirs: extra directories searched by `#include`.
+            infer_declarations: declare the relations the program uses without `.decl`,
+                with column types inferred from use and facts
+                (`rune.datalog.analysis.inference`); they are listed in `inferred`.
+            fact_samples: input rows by relation, as evidence for the inferred types.
 
         Raises:
             DatalogError: every syntax or static error, each with file:line:column;
@@ -104,7 +115,8 @@ class Program:
                 "`include_dirs` must be a sequence of str or Path", code=ErrorCode.INVALID_INPUT
             )
         parsed = parse_program(text, file, include_dirs=include_dirs)
-        return cls(parsed.ast, parsed.sources, number_bits=number_bits, file=file)
+        return cls(parsed.ast, parsed.sources, number_bits=number_bits, file=file,
+                   infer_declarations=infer_declarations, fact_samples=fact_samples)
 
     @classmethod
     def load(
@@ -559,3 +571,27 @@ class Result(Mapping[str, RelationView]):
     def write_outputs(self, output_dir: str | Path | None) -> list[Path]:
         """Write the `.output` relations (see `Program.write_outputs`)."""
         return self.program.write_outputs(self, output_dir)
+
+
+def _with_inferred_declarations(
+    ast: ProgramAst, sources: dict[str | None, str], samples: Facts | None
+) -> tuple[ProgramAst, tuple[RelationDecl, ...]]:
+    """``ast`` with the relations it uses undeclared declared; a conflict is reported
+    together with every other problem of the program."""
+    from rune.datalog.analysis.inference import infer_declarations
+
+    if samples is not None and not isinstance(samples, Mapping):
+        raise DatalogError("`fact_samples` must map relation names to rows",
+                           code=ErrorCode.INVALID_INPUT)
+    extended, inferred, conflicts = infer_declarations(ast, samples)
+    if conflicts:
+        others: list[Diagnostic] = []
+        try:
+            compile_program(extended, sources, 64)
+        except DatalogError as error:
+            # A type error where a conflict is reported says the same thing again.
+            places = {(d.span.file, d.span.offset) for d in conflicts if d.span is not None}
+            others = [d for d in error.diagnostics if d not in conflicts and not (
+                d.span is not None and (d.span.file, d.span.offset) in places)]
+        raise DatalogError.from_diagnostics([*conflicts, *others], sources)
+    return extended, inferred

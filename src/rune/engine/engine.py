@@ -261,8 +261,11 @@ class Engine:
                         if overlay is None or overlay.horizon is None
                         or row[-2] >= overlay.horizon]
         try:
+            policies = base.policies
+            if overlay and overlay.links:
+                policies = _relinked(policies, overlay, base.schema)
             snapshot = build_snapshot(
-                version=version, policies=base.policies, schema=base.schema,
+                version=version, policies=policies, schema=base.schema,
                 entities=entities, facts=facts, rules=base.rules, approvals=approvals,
                 max_depth=self._settings.max_hierarchy_depth,
                 rule_limits=self._rule_limits() if base.rules is not None else None)
@@ -543,6 +546,27 @@ class Engine:
         return self._commit((self._approval_change(principal, action, resource,
                                                    ttl_seconds),))
 
+    def link(self, template_id: str, link_id: str, *, principal: Any = None,
+             resource: Any = None) -> int:
+        """Link template ``template_id`` as policy ``link_id`` (filling `?principal` and/or
+        `?resource`, as the template has them) and publish it as a new version; a link
+        with the same id is replaced. With a schema, the link is validated as Cedar does.
+
+        Raises:
+            EngineError: an unknown template, an id a static policy or template has, slots
+                that do not match the template's, or a link the schema refuses.
+        """
+        return self._commit((self._link_change(template_id, link_id, principal, resource,
+                                               ()),))
+
+    def unlink(self, link_id: str) -> int:
+        """Remove the template-linked policy ``link_id`` and publish a new version.
+
+        Raises:
+            EngineError: (`unknown-link`) no link has that id.
+        """
+        return self._commit((self._unlink_change(link_id, ()),))
+
     def transaction(self) -> Transaction:
         """A batch of writes, records and approvals published as one version:
 
@@ -570,6 +594,21 @@ class Engine:
 
         return record_change(principal, action, resource,
                              at=self._clock() if at is None else at, amount=amount)
+
+    def _link_change(self, template_id: Any, link_id: Any, principal: Any, resource: Any,
+                     pending: Sequence[Change]) -> Change:
+        from rune.engine.inputs import link_change
+        from rune.engine.writes import linked
+
+        snap = self._snapshot
+        return link_change(linked(snap.policies, pending), snap.schema, template_id, link_id,
+                           principal, resource)
+
+    def _unlink_change(self, link_id: Any, pending: Sequence[Change]) -> Change:
+        from rune.engine.inputs import unlink_change
+        from rune.engine.writes import linked
+
+        return unlink_change(linked(self._snapshot.policies, pending), link_id)
 
     def _approval_change(self, principal: Any, action: Any, resource: Any,
                          ttl_seconds: Any) -> Change:
@@ -632,7 +671,7 @@ class Engine:
         `apply_changes`). Decisions are not carried: each names the version it was made
         on, and an old version must be freed once no reader holds it."""
         owner, _, principals = self._cache
-        if owner is not current or impact.entities:
+        if owner is not current or impact.entities or impact.policies:
             principals = {}  # refilled from the carried bitsets, one lookup each
         # INVARIANT: publishing is the assignment to `_snapshot`; readers that already hold
         # the previous snapshot keep using it, new readers see the whole new version. The
@@ -866,6 +905,32 @@ def _open_log(state: Any, sync: str, name: str) -> ChangeLog | None:
         return state  # type: ignore[no-any-return]
     raise TypeError(f"`state` must be a path, a rune.store.ChangeLog or None, not "
                     f"{type(state).__name__}")
+
+
+def _relinked(policies: PolicySet, overlay: Overlay, schema: Schema | None) -> PolicySet:
+    """``policies`` with the links written through the engine (validated against the
+    schema, as a new link is).
+
+    Raises:
+        RuneError: a link's template is gone, or the schema refuses a link.
+    """
+    from rune.engine.writes import linked
+    from rune.store.changes import Unlink
+
+    changes = [link if link is not None else Unlink(link_id)
+               for link_id, link in overlay.links.items()]
+    out: PolicySet = linked(policies, changes)
+    if schema is not None:
+        from rune.cedar.schema import validate
+
+        ids = {c.link_id for c in changes if c.__class__ is not Unlink}
+        links = [p for p in out if p.id in ids]
+        found = validate(PolicySet.from_policies(links, out.templates), schema).errors
+        problems = [e for e in found if e.policy_id in ids]
+        if problems:
+            raise EngineError(f"the link `{problems[0].policy_id}` does not validate against "
+                              f"the schema: {problems[0].message}", code=problems[0].code)
+    return out
 
 
 def _describe(log: Any) -> str:

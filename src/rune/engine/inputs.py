@@ -21,10 +21,12 @@ from rune.store.changes import (
     Approve,
     AssertFact,
     Change,
+    Link,
     PutEntity,
     Record,
     RemoveEntity,
     RetractFact,
+    Unlink,
 )
 
 if TYPE_CHECKING:
@@ -34,7 +36,9 @@ __all__ = [
     "approval_change",
     "entity_changes",
     "fact_changes",
+    "link_change",
     "record_change",
+    "unlink_change",
 ]
 
 
@@ -165,3 +169,61 @@ def approval_change(principal: Any, action: Any, resource: Any, *, now: float,
     ttl = positive_seconds(ttl_seconds, "ttl_seconds", maximum=MAX_APPROVAL_TTL_SECONDS)
     return Approve(_uid(principal, "$.principal"), _uid(action, "$.action"),
                    _uid(resource, "$.resource"), now + ttl)
+
+
+def link_change(policies: Any, schema: Schema | None, template_id: Any, link_id: Any,
+                principal: Any, resource: Any) -> Link:
+    """A `Link` of ``template_id`` as ``link_id`` with the given slot values, checked
+    against ``policies`` (the template exists, the id is free, the slots are filled) and,
+    with a schema, validated as Cedar validates a template-linked policy.
+
+    Raises:
+        EngineError: a malformed id or uid, an unknown template, a used id, a slot left
+            empty or given when the template has none, or a link the schema refuses.
+    """
+    from rune.cedar.errors import LinkError
+
+    for name, value in (("template_id", template_id), ("link_id", link_id)):
+        if not isinstance(value, str) or not value:
+            raise EngineError(f"`{name}` must be a non-empty string", code="invalid-link",
+                              path=f"$.{name}")
+    args = {f"?{name}": _uid(value, f"$.{name}") for name, value in
+            (("principal", principal), ("resource", resource)) if value is not None}
+    try:
+        if link_id in policies:
+            existing = policies.policy(link_id) if link_id not in {
+                t.id for t in policies.templates} else None
+            if existing is None or existing.template_id is None:
+                raise LinkError(f"policy id `{link_id}` is already used by a policy or "
+                                "template that is not a link", code="duplicate-policy-id")
+            policies = policies.unlink(link_id)  # a link may be replaced
+        candidate = policies.link(template_id, link_id, args)
+    except LinkError as error:
+        raise EngineError(error.message, code=error.code, path=error.path) from None
+    if schema is not None:
+        from rune.cedar.policy_set import PolicySet
+        from rune.cedar.schema import validate
+
+        alone = PolicySet.from_policies([candidate.policy(link_id)],
+                                        (candidate.template(template_id),))
+        problems = [e for e in validate(alone, schema).errors if e.policy_id == link_id]
+        if problems:
+            raise EngineError(f"the link `{link_id}` does not validate against the schema: "
+                              f"{problems[0].message}", code=problems[0].code,
+                              path="$.link_id")
+    slots = tuple(sorted((key[1:], uid) for key, uid in args.items()))
+    return Link(template_id, link_id, slots)
+
+
+def unlink_change(policies: Any, link_id: Any) -> Unlink:
+    """An `Unlink` of an existing template-linked policy.
+
+    Raises:
+        EngineError: (`unknown-link`) no link has that id.
+    """
+    if not isinstance(link_id, str) or link_id not in policies \
+            or link_id in {t.id for t in policies.templates} \
+            or policies.policy(link_id).template_id is None:
+        raise EngineError(f"no template link has the id `{link_id}`", code="unknown-link",
+                          path="$.link_id")
+    return Unlink(link_id)

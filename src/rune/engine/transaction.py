@@ -75,3 +75,13 @@ class Transaction:
                 ttl_seconds: float | None = None) -> None:
         """Add the approval of `Engine.approve` to the batch."""
         self._add((self._engine._approval_change(principal, action, resource, ttl_seconds),))
+
+    def link(self, template_id: str, link_id: str, *, principal: Any = None,
+             resource: Any = None) -> None:
+        """Add the link of `Engine.link` to the batch."""
+        self._add((self._engine._link_change(template_id, link_id, principal, resource,
+                                             self._changes),))
+
+    def unlink(self, link_id: str) -> None:
+        """Add the removal of `Engine.unlink` to the batch."""
+        self._add((self._engine._unlink_change(link_id, self._changes),))

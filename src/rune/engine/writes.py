@@ -36,13 +36,15 @@ from rune.store.changes import (
     AssertFact,
     Change,
     ExpireHistory,
+    Link,
     PutEntity,
     Record,
     RemoveEntity,
     RetractFact,
+    Unlink,
 )
 
-__all__ = ["Impact", "apply_changes", "history_rows"]
+__all__ = ["Impact", "apply_changes", "history_rows", "linked"]
 
 Row = tuple[Any, ...]
 _HISTORY = ("performed", "spent")
@@ -56,9 +58,11 @@ class Impact:
 
     Attributes:
         entities: uids whose Cedar entity changed (attributes, parents or ancestors).
+        policies: template links changed (the policies were prepared again).
     """
 
     entities: frozenset[EntityUID]
+    policies: bool = False
 
 
 def history_rows(record: Record) -> list[tuple[str, Row]]:
@@ -98,9 +102,32 @@ def _fold(changes: Sequence[Change]) -> tuple[
         elif cls is Approve:
             assert isinstance(change, Approve)
             approvals[(change.principal, change.action, change.resource)] = change.expires
-        else:
-            assert isinstance(change, ExpireHistory)  # the engine lists the expired rows
+        else:  # links are applied in order by `linked`; the engine lists expired rows
+            assert isinstance(change, ExpireHistory | Link | Unlink)
     return entities, facts, approvals
+
+
+def linked(policies: Any, changes: Iterable[Change]) -> Any:
+    """``policies`` (a `PolicySet`) with the `Link`/`Unlink` changes among ``changes``
+    applied in order: a link replaces an earlier link of the same id; unlinking a link
+    that is not there does nothing.
+
+    Raises:
+        LinkError: a link names a missing template, takes a static policy's id, or does not
+            fill the template's slots.
+    """
+    for change in changes:
+        cls = change.__class__
+        if cls is not Link and cls is not Unlink:
+            continue
+        link_id = change.link_id  # type: ignore[union-attr]
+        if link_id in policies and not any(t.id == link_id for t in policies.templates) \
+                and policies.policy(link_id).template_id is not None:
+            policies = policies.unlink(link_id)
+        if cls is Link:
+            assert isinstance(change, Link)
+            policies = policies.link(change.template_id, link_id, dict(change.slots))
+    return policies
 
 
 def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
@@ -189,6 +216,13 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
                 if approvals_pruned_before is None or v >= approvals_pruned_before}
         kept.update(approved)
         approvals = MappingProxyType(kept)
+    policies, prepared, ask_policies = snap.policies, snap.prepared, snap.ask_policies
+    relinked = any(c.__class__ is Link or c.__class__ is Unlink for c in changes)
+    if relinked:
+        policies = linked(policies, changes)
+        prepared = policies.prepared()
+        ask_policies = MappingProxyType({
+            p.id: p.annotations["ask"] for p in policies if "ask" in p.annotations})
     request_rules = snap.request_rules
     if result is not snap.result:
         from rune.engine.request_rules import RequestRules
@@ -197,13 +231,13 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
         request_rules = RequestRules(result, snap.info.request_scoped,
                                      snap.request_rules.limits if snap.request_rules else None)
     new = Snapshot(
-        version=version, policies=snap.policies, prepared=snap.prepared, schema=snap.schema,
+        version=version, policies=policies, prepared=prepared, schema=snap.schema,
         entity_data=entity_data, entities=store,
         facts=facts if relations is facts.relations else FactsView(relations),
         rules=snap.rules, result=result, approvals=approvals,
         request_scoped=snap.request_scoped, cacheable=snap.cacheable,
-        ask_policies=snap.ask_policies, request_rules=request_rules, info=snap.info)
-    return new, Impact(touched)
+        ask_policies=ask_policies, request_rules=request_rules, info=snap.info)
+    return new, Impact(touched, relinked)
 
 
 def _entity_fact_changes(written: Mapping[EntityUID, EntityData],

@@ -32,11 +32,13 @@ __all__ = [
     "AssertFact",
     "Change",
     "ExpireHistory",
+    "Link",
     "PutEntity",
     "Record",
     "RemoveEntity",
     "RetractFact",
     "StoreError",
+    "Unlink",
     "change_from_json",
     "change_to_json",
     "entity_to_json",
@@ -115,7 +117,25 @@ class ExpireHistory:
     before: int
 
 
-Change = PutEntity | RemoveEntity | AssertFact | RetractFact | Record | Approve | ExpireHistory
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Link template ``template_id`` as policy ``link_id`` with these slot values
+    (`("principal", uid)` and/or `("resource", uid)`, sorted)."""
+
+    template_id: str
+    link_id: str
+    slots: tuple[tuple[str, EntityUID], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unlink:
+    """Remove the template-linked policy ``link_id``."""
+
+    link_id: str
+
+
+Change = (PutEntity | RemoveEntity | AssertFact | RetractFact | Record | Approve
+          | ExpireHistory | Link | Unlink)
 
 
 def entity_to_json(entity: EntityData) -> dict[str, Any]:
@@ -159,6 +179,13 @@ def change_to_json(change: Change) -> dict[str, Any]:
         return {"op": "approve", "principal": change.principal.to_json(),
                 "action": change.action.to_json(), "resource": change.resource.to_json(),
                 "expires": change.expires}
+    if cls is Link:
+        assert isinstance(change, Link)
+        return {"op": "link", "template_id": change.template_id, "link_id": change.link_id,
+                "args": {f"?{name}": uid.to_json() for name, uid in change.slots}}
+    if cls is Unlink:
+        assert isinstance(change, Unlink)
+        return {"op": "unlink", "link_id": change.link_id}
     assert isinstance(change, ExpireHistory)
     return {"op": "expire", "before": change.before}
 
@@ -226,4 +253,24 @@ def change_from_json(data: Any, path: str = "$") -> Change:
                        _uid(data, "resource", path), float(expires))
     if op == "expire":
         return ExpireHistory(_int(_field(data, "before", path), f"{path}.before"))
+    if op == "link":
+        template_id, link_id = _field(data, "template_id", path), _field(data, "link_id", path)
+        args = _field(data, "args", path)
+        if template_id.__class__ is not str or link_id.__class__ is not str \
+                or args.__class__ is not dict:
+            raise StoreError("a link needs string ids and an `args` object",
+                             code="invalid-change", path=path)
+        slots = []
+        for key in sorted(args):
+            if key not in ("?principal", "?resource"):
+                raise StoreError(f"unknown slot `{key}`", code="invalid-change",
+                                 path=f"{path}.args")
+            slots.append((key[1:], _uid(args, key, f"{path}.args")))
+        return Link(template_id, link_id, tuple(slots))
+    if op == "unlink":
+        link_id = _field(data, "link_id", path)
+        if link_id.__class__ is not str:
+            raise StoreError("`link_id` must be a string", code="invalid-change",
+                             path=f"{path}.link_id")
+        return Unlink(link_id)
     raise StoreError(f"unknown change `{op}`", code="invalid-change", path=f"{path}.op")

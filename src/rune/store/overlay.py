@@ -24,10 +24,12 @@ from rune.store.changes import (
     AssertFact,
     Change,
     ExpireHistory,
+    Link,
     PutEntity,
     Record,
     RemoveEntity,
     RetractFact,
+    Unlink,
 )
 
 __all__ = ["ApprovalKey", "Overlay"]
@@ -44,12 +46,13 @@ class Overlay:
         facts: (relation, row) -> True when last asserted, False when last retracted.
         records: seq -> recorded action, for records inside the retention horizon.
         approvals: (principal, action, resource) -> expiry time.
+        links: link id -> the template link as last written, or None when last unlinked.
         horizon: the latest `ExpireHistory` threshold (recorded actions before it are
             gone, including history facts a bundle ships), or None.
     """
 
     __slots__ = ("_by_time", "_next_seq", "approvals", "entities", "facts", "horizon",
-                 "records")
+                 "links", "records")
 
     def __init__(self) -> None:
         self.entities: dict[EntityUID, EntityData | None] = {}
@@ -57,12 +60,13 @@ class Overlay:
         self.records: dict[int, Record] = {}
         self.approvals: dict[ApprovalKey, float] = {}
         self.horizon: int | None = None
+        self.links: dict[str, Link | None] = {}
         self._by_time: list[tuple[int, int]] = []  # (at, seq) heap of `records`
         self._next_seq = 1
 
     def __bool__(self) -> bool:
         return bool(self.entities or self.facts or self.records or self.approvals
-                    or self.horizon is not None)
+                    or self.links or self.horizon is not None)
 
     @property
     def next_seq(self) -> int:
@@ -89,6 +93,12 @@ class Overlay:
             elif cls is AssertFact or cls is RetractFact:
                 assert isinstance(change, AssertFact | RetractFact)
                 self.facts[(change.relation, change.row)] = cls is AssertFact
+            elif cls is Link:
+                assert isinstance(change, Link)
+                self.links[change.link_id] = change
+            elif cls is Unlink:
+                assert isinstance(change, Unlink)
+                self.links[change.link_id] = None
             elif cls is Approve:
                 assert isinstance(change, Approve)
                 self.approvals[(change.principal, change.action, change.resource)] = \
@@ -136,3 +146,5 @@ class Overlay:
         yield from self.records.values()
         for (p, a, r), expires in self.approvals.items():
             yield Approve(p, a, r, expires)
+        for link_id, link in self.links.items():
+            yield link if link is not None else Unlink(link_id)

@@ -35,11 +35,13 @@ from rune.store.changes import (
     AssertFact,
     Change,
     ExpireHistory,
+    Link,
     PutEntity,
     Record,
     RemoveEntity,
     RetractFact,
     StoreError,
+    Unlink,
     change_from_json,
     change_to_json,
 )
@@ -58,9 +60,12 @@ CREATE TABLE rune_record (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, change T
 CREATE INDEX rune_record_at ON rune_record (at);
 CREATE TABLE rune_approval (key TEXT PRIMARY KEY, expires REAL NOT NULL, change TEXT NOT NULL)
     WITHOUT ROWID;
+CREATE TABLE rune_link (link_id TEXT PRIMARY KEY, position INTEGER NOT NULL,
+                        change TEXT NOT NULL) WITHOUT ROWID;
 """
 
-_TABLES = {"rune_meta", "rune_entity", "rune_fact", "rune_record", "rune_approval"}
+_TABLES = {"rune_meta", "rune_entity", "rune_fact", "rune_record", "rune_approval",
+           "rune_link"}
 
 
 def _dumps(value: Any) -> str:
@@ -218,7 +223,7 @@ class SQLiteChangeLog:
             db.execute("BEGIN IMMEDIATE")
             try:
                 for change in changes:
-                    self._apply(db, change)
+                    self._apply(db, change, position)
                 db.execute("UPDATE rune_meta SET value = ? WHERE key = 'position'",
                            (str(position),))
                 db.execute("COMMIT")
@@ -232,7 +237,7 @@ class SQLiteChangeLog:
         return position
 
     @staticmethod
-    def _apply(db: sqlite3.Connection, change: Change) -> None:
+    def _apply(db: sqlite3.Connection, change: Change, position: int) -> None:
         cls = change.__class__
         text = _dumps(change_to_json(change))
         if cls is Record:
@@ -247,6 +252,11 @@ class SQLiteChangeLog:
             assert isinstance(change, AssertFact | RetractFact)
             db.execute("INSERT OR REPLACE INTO rune_fact VALUES (?, ?, ?)",
                        (change.relation, _dumps(list(change.row)), text))
+        elif cls is Link or cls is Unlink:
+            # Links keep the order they were made in (a link's id is its own key).
+            link_id = change.link_id  # type: ignore[union-attr]
+            db.execute("INSERT OR REPLACE INTO rune_link VALUES (?, ?, ?)",
+                       (link_id, position, text))
         elif cls is Approve:
             assert isinstance(change, Approve)
             key = _dumps([change.principal.to_json(), change.action.to_json(),
@@ -275,7 +285,8 @@ class SQLiteChangeLog:
                 "SELECT value FROM rune_meta WHERE key = 'horizon'").fetchone()
             queries = ("SELECT change FROM rune_entity", "SELECT change FROM rune_fact",
                        "SELECT change FROM rune_record ORDER BY seq",
-                       "SELECT change FROM rune_approval")
+                       "SELECT change FROM rune_approval",
+                       "SELECT change FROM rune_link ORDER BY position, link_id")
             rows = [text for query in queries for (text,) in db.execute(query)]
         except sqlite3.DatabaseError as exc:
             raise self._classify(exc) from None

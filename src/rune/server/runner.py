@@ -1,0 +1,104 @@
+"""Starting a server: the engine, the decision log, the app, and granian in this process.
+
+`rune serve` runs granian embedded in its own event loop (one process, one engine: rate
+limits, approvals and writes have one source of truth). The app speaks RSGI to granian,
+its fastest interface; `--interface asgi` serves the same app over ASGI, and
+`create_app` builds it for any other ASGI server (`uvicorn --factory
+rune.server:create_app`, with `RUNE_BUNDLE` naming the bundle).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from rune.bundle import Settings
+from rune.server.config import ServerConfig
+
+__all__ = ["create_app", "load_config", "serve"]
+
+_log = logging.getLogger("rune.server")
+BUNDLE_ENV = "RUNE_BUNDLE"
+
+
+def load_config(bundle: str | os.PathLike[str], environ: Any = None, **overrides: Any
+                ) -> ServerConfig:
+    """The configuration for serving ``bundle``: its `rune.toml`, the environment's
+    tokens, and ``overrides`` (the command line).
+
+    Raises:
+        RuneError: the settings or a token are invalid.
+    """
+    root = Path(bundle)
+    toml = root / "rune.toml"
+    settings = (Settings.from_toml(toml.read_text(encoding="utf-8"), file=toml)
+                if toml.is_file() else Settings())
+    return ServerConfig.from_settings(root, settings, environ, **overrides)
+
+
+def create_app(bundle: str | os.PathLike[str] | None = None, **overrides: Any) -> Any:
+    """An `App` serving ``bundle`` (default: `$RUNE_BUNDLE`), for any ASGI server.
+
+    Raises:
+        RuneError: the bundle, its settings or its state do not load.
+    """
+    from rune.engine import Engine
+    from rune.server.app import App
+    from rune.server.decision_log import DecisionLog, FileSink
+
+    if bundle is None:
+        bundle = os.environ.get(BUNDLE_ENV)
+        if not bundle:
+            raise SystemExit(f"set {BUNDLE_ENV} to the bundle to serve")
+    config = load_config(bundle, **overrides)
+    engine = Engine.load(config.bundle, state=config.state)
+    log = None
+    if config.decision_log is not None:
+        log = DecisionLog(FileSink(config.decision_log, max_bytes=config.decision_log_max_bytes,
+                                   keep=config.decision_log_keep),
+                          sync=config.decision_log_sync,
+                          flush_seconds=config.decision_log_flush_seconds,
+                          max_backlog=config.decision_log_max_backlog,
+                          mask=config.decision_log_mask)
+    return App(engine, config, decision_log=log)
+
+
+def serve(app: Any, *, announce: bool = True) -> None:
+    """Serve ``app`` with granian on its configured address until SIGINT or SIGTERM,
+    then write out the decision log."""
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server.embed import Server
+
+    config: ServerConfig = app.config
+    scheme = "https" if config.tls_cert else "http"
+    server = Server(
+        app, address=config.host, port=config.port,
+        interface=Interfaces.RSGI if config.interface == "rsgi" else Interfaces.ASGI,
+        backlog=2048, log_enabled=True, log_level=LogLevels.error,
+        ssl_cert=config.tls_cert, ssl_key=config.tls_key)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, server.stop)
+        if announce:
+            print(f"rune: serving {config.bundle} (version {app.engine.version}) on "
+                  f"{scheme}://{_shown_host(config.host)}:{config.port}", file=sys.stderr,
+                  flush=True)
+        await server.serve()
+
+    try:
+        asyncio.run(main())
+    finally:
+        if not app.closing:
+            app.stop()
+
+
+def _shown_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
