@@ -20,8 +20,10 @@ Per workload and policy count:
 Every request carries a counter in its context, so the decision cache cannot answer.
 Ratios are cedarpy's median over RUNE's, measured in the same run on the same requests.
 
-Run: `.venv/bin/python benchmarks/workloads.py [--workloads agents,gateway,files]
-[--counts 10,1000] [--repeat N] [--api engine,cedar]`.
+`benchmarks/engine_authorize.py` (`rune.Engine.authorize`) and
+`benchmarks/cedar_authorize.py` (`rune.cedar.authorize`) print these figures; this module
+holds them, and run alone prints both APIs: `.venv/bin/python benchmarks/workloads.py
+[--workload all|agents,gateway,files] [--counts 10,1000] [--repeat N] [--api engine,cedar]`.
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def measure(module: ModuleType, count: int, entity_json: list[dict[str, Any]],
     text = module.policies(count)
     ced_policies = cedarpy.PolicySet.from_str(text)
     check_agreement(module, text, entity_json, ced_policies, ced_entities, args.check)
-    n = args.requests or module.AGENTS
+    n = args.pass_requests or module.AGENTS
     cold = fresh(module.requests(n, seed=count, distinct=True), start=0)
     warm = fresh(module.requests(n, seed=count + 1, distinct=True), start=n)
     step = max(1, -(-n // args.cedarpy_max))
@@ -184,32 +186,36 @@ def spread(values: list[float]) -> str:
     return f"{statistics.median(values):.1f}x ({min(values):.1f}-{max(values):.1f})"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workloads", default="agents,gateway,files")
-    parser.add_argument("--counts", default="10,1000")
-    parser.add_argument("--api", default="engine,cedar",
-                        help="engine (rune.Engine.authorize), cedar (rune.cedar.authorize)")
-    parser.add_argument("--requests", type=int, default=0,
-                        help="requests per pass (default: one per agent of the workload)")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the workload figures, shared by every script that prints them."""
+    parser.add_argument("--workload", default="all",
+                        help=f"comma-separated workloads or `all` ({', '.join(WORKLOADS)})")
+    parser.add_argument("--counts", default="10,1000", help="policy counts")
+    parser.add_argument("--pass-requests", type=int, default=0,
+                        help="requests per cold or warm pass (default: one per agent of "
+                             "the workload, so that the cold pass sees every one once)")
     parser.add_argument("--cedarpy-max", type=int, default=5_000,
                         help="most requests cedarpy decides per pass (spread evenly)")
     parser.add_argument("--check", type=int, default=2_000,
                         help="requests checked against cedarpy before timing")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each figure")
-    args = parser.parse_args()
-    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
-    print(f"command: {command}")
-    print(f"python {sys.version.split()[0]}, cedarpy {metadata.version('cedarpy')}, "
-          f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+
+
+def report(args: argparse.Namespace, apis: list[str]) -> list[str]:
+    """Measure every workload and count asked for with ``apis`` (`engine`, `cedar`),
+    printing each row as it comes; return the table (with medians over runs)."""
+    args.api = ",".join(apis)
+    names = list(WORKLOADS) if args.workload == "all" else args.workload.split(",")
+    for name in names:
+        if name not in WORKLOADS:
+            raise SystemExit(f"unknown workload {name!r}: one of {', '.join(WORKLOADS)}")
     counts = [int(c) for c in args.counts.split(",")]
-    apis = args.api.split(",")
     header = (f"{'workload':<9} {'policies':>8} {'api':<7} {'cold p50':>9} {'cedarpy':>9} "
               f"{'cold x':>7} {'warm p50':>9} {'cedarpy':>9} {'warm x':>7} "
               f"{'cold p99':>9} {'target':>7}")
     rows: list[str] = []
     summary: list[str] = []
-    for name in args.workloads.split(","):
+    for name in names:
         module = importlib.import_module(WORKLOADS[name])
         entity_json = module.entities()
         ced_entities = cedarpy.Entities.from_json_str(json.dumps(entity_json))
@@ -234,16 +240,33 @@ def main() -> None:
                     rows.append(row)
                     print(row, flush=True)
             for key, values in ratios.items():
-                summary.append(f"{name:<9} {count:>8} {key:<12} {spread(values)}")
-    print()
-    print(header)
-    print("\n".join(rows))
+                target = TARGETS.get(count)
+                met = "" if target is None else (
+                    "yes" if statistics.median(values) >= target else "NO")
+                summary.append(f"{name:<9} {count:>8} {key:<12} {spread(values):<22} {met}")
+    lines = [header, *rows]
     if args.repeat > 1:
-        print()
-        print("ratio medians over runs (min-max):")
-        print("\n".join(summary))
-    print("x = cedarpy median / RUNE median, same requests, same run; target: issue 10 "
-          f"({', '.join(f'{k} policies >= {v:g}x' for k, v in TARGETS.items())})")
+        lines += ["", f"ratio medians over {args.repeat} runs (min-max), vs target:", *summary]
+    lines.append("cold = a fresh engine, every principal seen for the first time; warm = a "
+                 "second pass, other requests over the same principals")
+    lines.append("x = cedarpy median / RUNE median, same requests, same run; target: issue "
+                 f"10 ({', '.join(f'{k} policies >= {v:g}x' for k, v in TARGETS.items())})")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    parser.add_argument("--api", default="engine,cedar",
+                        help="engine (rune.Engine.authorize), cedar (rune.cedar.authorize)")
+    args = parser.parse_args()
+    command = shlex.join([os.path.relpath(sys.executable), *sys.argv])
+    print(f"command: {command}")
+    print(f"python {sys.version.split()[0]}, cedarpy {metadata.version('cedarpy')}, "
+          f"{os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    lines = report(args, args.api.split(","))
+    print()
+    print("\n".join(lines))
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
     print(f"command: {command}")
 
