@@ -96,20 +96,7 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         cached = _UID_CACHE.get(value)
         if cached is not None:
             return cached
-        # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
-        uid: EntityUID | None = None
-        cut = value.find('::"')
-        if cut > 0 and value[-1] == '"':
-            ident = value[cut + 3:-1]
-            name = value[:cut]
-            if (name in _TYPES and ident.isascii() and ident.isprintable() and '"' not in ident
-                    and "\\" not in ident and "'" not in ident and len(value) >= cut + 4):
-                uid = _tuple_new(EntityUID, (name, ident))
-        if uid is None:
-            uid = _parse_uid(value, path, error)
-        known = _INTERNED.get(uid)  # (intern_uid inlined)
-        if known is None:
-            known = intern_uid(uid)
+        known = uid_from_text(value, path, error)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()
         _UID_CACHE[value] = known
@@ -117,6 +104,27 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
     if cls is dict:
         return entity_uid_from_json(value, path, error)
     raise error(f"expected an entity uid, got `{value!r}`", code="invalid-entity-uid", path=path)
+
+
+def uid_from_text(value: str, path: str = "$", error: type[CedarError] = RequestError
+                  ) -> EntityUID:
+    """The interned uid of `'Type::"id"'` text, not remembered by its text (for callers
+    that keep their own table by text, such as the engine's principals)."""
+    # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
+    uid: EntityUID | None = None
+    cut = value.find('::"')
+    if cut > 0 and value[-1] == '"':
+        ident = value[cut + 3:-1]
+        name = value[:cut]
+        if (name in _TYPES and ident.isascii() and ident.isprintable() and '"' not in ident
+                and "\\" not in ident and "'" not in ident and len(value) >= cut + 4):
+            uid = _tuple_new(EntityUID, (name, ident))
+    if uid is None:
+        uid = _parse_uid(value, path, error)
+    known = _INTERNED.get(uid)  # (intern_uid inlined)
+    if known is None:
+        known = intern_uid(uid)
+    return known  # type: ignore[no-any-return]
 
 
 def _context(value: Any, schema: Schema | None, action: EntityUID) -> CedarRecord:

@@ -31,7 +31,7 @@ from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.index import FUSED_PLAN_TYPE as _FUSED
 from rune.cedar.json_format import EntityData
-from rune.cedar.request import _UID_CACHE, _plain_record, to_entity_uid
+from rune.cedar.request import _UID_CACHE, _plain_record, to_entity_uid, uid_from_text
 from rune.cedar.values import LONG_MAX as _LMAX
 from rune.cedar.values import LONG_MIN as _LMIN
 from rune.cedar.values import CedarRecord
@@ -691,12 +691,18 @@ class Engine:
                    ) -> tuple[EntityUID, int, Any]:
         """(uid, principal scope bitset, entity or None) for a principal not yet seen in
         this version; remembered when given as text."""
-        uid = to_entity_uid(principal, "$.principal")
-        seen = snap.prepared.principal_entry(uid, snap.entities._by_uid)
-        if principal.__class__ is str:
-            if len(principals) >= _CACHE_MAX * 16:
-                principals.clear()
-            principals[principal] = seen
+        if principal.__class__ is not str:
+            uid = to_entity_uid(principal, "$.principal")
+            return snap.prepared.principal_entry(uid, snap.entities._by_uid)
+        # A first sighting (agents are many, most are seen for the first time): the text
+        # is parsed and the bits computed from the entity, remembered only here (not also
+        # in the uid-text cache and the prepared set's entries: each is a large table).
+        uid = uid_from_text(principal, "$.principal")
+        entity = snap.entities._by_uid.get(uid)
+        seen = (uid, snap.prepared.principal.admits(uid, entity), entity)
+        if len(principals) >= _CACHE_MAX * 16:
+            principals.clear()
+        principals[principal] = seen
         return seen
 
     def _decide(self, snap: Snapshot, request: Request) -> Decision:
