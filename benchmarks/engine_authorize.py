@@ -1,6 +1,11 @@
-"""`rune.Engine` vs cedarpy (the reference, Rust) on the agent workload: every figure of
-issue 4's Speed section, RUNE and cedarpy on the same fresh requests in the same run.
+"""`rune.Engine` vs cedarpy (the reference, Rust): every benchmark workload cold and warm,
+then every figure of issue 4's Speed section on the agent workload, RUNE and cedarpy on
+the same fresh requests in the same run.
 
+  (w) per workload (`agents`, `gateway`, `files`; `--workload` picks them, default all)
+      at 10 and 1,000 policies: `engine.authorize` cold (a fresh engine, every principal
+      seen for the first time) and warm (a second pass over the same principals), as in
+      `workloads.py`, against issue 10's targets (>= 20x at 10 policies, >= 150x at 1,000)
   (a) 10 policies, uncached decisions through `engine.authorize` with string uids
   (b) the same with 1,000 policies; (b2) 10 policies plus 990 that no request can match
   (c) repeated identical requests served from the decision cache, decisions per second
@@ -14,8 +19,9 @@ answer (a), (b), (d) and (e). cedarpy gets pre-parsed `PolicySet`/`Entities` han
 Decisions and reasons are checked to agree before anything is timed. Figures are ratios
 against cedarpy measured in the same run: absolute times on a shared machine mean little.
 
-Run: `make bench-engine` or
-`.venv/bin/python benchmarks/engine_authorize.py [--sample N] [--requests N] [--cached N]`.
+Run: `make bench-engine` or `.venv/bin/python benchmarks/engine_authorize.py
+[--workload all|agents,gateway,files] [--repeat N] [--only-workloads] [--sample N]
+[--requests N] [--cached N]`.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import cedarpy
 
 import rune
 import workload
+import workloads
 from rune.cedar import PolicySet
 
 Request = tuple[str, str, str, dict[str, Any]]
@@ -405,7 +412,11 @@ def main() -> None:
                         help="keep the garbage collector on in timed regions")
     parser.add_argument("--skip-memory", action="store_true", help="skip (f)")
     parser.add_argument("--only-memory", action="store_true",
-                        help="measure (f) only, skipping the timed figures (a)-(e)")
+                        help="measure (f) only, skipping the timed figures (w)-(e)")
+    parser.add_argument("--only-workloads", action="store_true",
+                        help="measure (w) only, every workload cold and warm")
+    parser.add_argument("--skip-workloads", action="store_true", help="skip (w)")
+    workloads.add_arguments(parser)
     args = parser.parse_args()
     Timed.keep_gc = args.with_gc
 
@@ -423,6 +434,16 @@ def main() -> None:
     def say(*parts: str) -> None:
         print(*parts, flush=True)
 
+    workload_lines: list[str] = []
+    if not args.only_memory and not args.skip_workloads:
+        say("(w) every workload, cold and warm ...")
+        workload_lines = workloads.report(args, ["engine"])
+    if args.only_workloads:
+        print()
+        print("\n".join(workload_lines))
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+        print(f"command: {command}")
+        return
     if not args.only_memory:
         lines += speed_figures(args, entity_json, say)
     if not args.skip_memory:
@@ -445,6 +466,10 @@ def main() -> None:
         lines.append("(f) modules load from cached bytecode, as from an installed package")
 
     print()
+    if workload_lines:
+        print("(w) engine.authorize per workload, cold and warm")
+        print("\n".join(workload_lines))
+        print()
     print("\n".join(lines))
     print("speedup = cedarpy time / RUNE time (or RUNE rate / cedarpy rate), same requests, "
           "same run; PN = PermitNetworks' published figure")

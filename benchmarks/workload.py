@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+NAME = "agents"
+AGENTS = 10_000
 ACTIONS = ("read", "write", "invoke", "delete")
 MODES = ("interactive", "autonomous", "readonly")
 CATEGORIES = ("search", "code", "deploy", "data", "chat")
@@ -157,9 +159,25 @@ class Req:
     context: dict[str, Any]
 
 
-def requests(n: int, seed: int = 3, agents: int = 10_000) -> list[Req]:
-    """`n` fresh random requests."""
+def requests(n: int, seed: int = 3, agents: int = AGENTS, distinct: bool = False
+             ) -> list[Req]:
+    """`n` fresh random requests. With ``distinct``, principals run through a shuffled
+    list of every agent (each seen once per ``agents`` requests) and the rest is drawn
+    from its own generator; without it, the requests are those of earlier sessions."""
     rng = random.Random(seed)
+    if distinct:
+        order = list(range(agents))
+        rng.shuffle(order)
+        return [
+            Req(
+                f'Agent::"agent-{order[i % agents]}"',
+                f'Action::"{ACTIONS[rng.randrange(4)]}"',
+                f'Tool::"tool-{rng.randrange(100)}"',
+                {"hour": rng.randrange(24), "risk": rng.randrange(10),
+                 "mode": MODES[rng.randrange(3)]},
+            )
+            for i in range(n)
+        ]
     return [
         Req(
             f'Agent::"agent-{rng.randrange(agents)}"',

@@ -229,3 +229,53 @@ def test_threads_deciding_over_different_stores_never_mix_their_caches() -> None
     finally:
         sys.setswitchinterval(interval)
     assert not wrong, wrong[:5]
+
+
+def test_a_linked_set_reuses_its_parents_compiled_policies() -> None:
+    """`PolicySet.link`/`unlink` give sets whose prepared form compiles only what the
+    parent's lacks; they decide as a set prepared from scratch, in the index and in
+    fused plans, and the reuse never chains back to older versions."""
+    from rune.cedar.index import PreparedPolicySet
+
+    text = """
+    permit(principal in ?principal, action, resource) when { context.ok };
+    forbid(principal, action, resource in Folder::"secret");
+    permit(principal == User::"a", action, resource) when { resource has owner };
+    permit(principal, action == Action::"read", resource is Doc);
+    forbid(principal, action, resource) unless { context.ok };
+    permit(principal, action, resource in Folder::"f");
+    """
+    base = PolicySet.from_str(text)
+    first = base.prepared()
+    linked = base.link("policy0", "l0", {"?principal": 'Group::"g"'})
+    assert linked._basis is first
+    prepared = linked.prepared()
+    assert linked._basis is None
+    by_id = {cp.id: cp for cp in first.compiled}
+    assert [cp is by_id.get(cp.id) for cp in prepared.compiled] == [True] * 5 + [False]
+    # The reused set's own next link reuses it in turn; an unprepared chain keeps one basis.
+    more = linked.link("policy0", "l1", {"?principal": 'User::"b"'})
+    less = more.unlink("l0")
+    assert less._basis is prepared
+    entities = Entities.from_json([
+        {"uid": {"type": "User", "id": "a"}, "attrs": {"owner": True},
+         "parents": [{"type": "Group", "id": "g"}]},
+        {"uid": {"type": "User", "id": "b"}, "attrs": {}, "parents": []},
+        {"uid": {"type": "Doc", "id": "d"}, "attrs": {},
+         "parents": [{"type": "Folder", "id": "f"}]},
+        {"uid": {"type": "Doc", "id": "s"}, "attrs": {},
+         "parents": [{"type": "Folder", "id": "secret"}]},
+    ])._by_uid
+    for policies in (linked, more, less):
+        scratch = PreparedPolicySet(tuple(policies), always_index=True, fuse_at_first_use=True)
+        reused = policies.prepared()
+        fused = PreparedPolicySet(tuple(policies), always_index=True, fuse_at_first_use=True,
+                                  reuse=reused)
+        for p in ('User::"a"', 'User::"b"'):
+            for a in ('Action::"read"', 'Action::"write"'):
+                for r in ('Doc::"d"', 'Doc::"s"'):
+                    for ok in (True, False):
+                        q = Request(p, a, r, {"ok": ok})
+                        want = scratch.decide(q._p, q._a, q._r, q._c, entities)
+                        assert reused.decide(q._p, q._a, q._r, q._c, entities) == want
+                        assert fused.decide(q._p, q._a, q._r, q._c, entities) == want

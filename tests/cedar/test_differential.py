@@ -368,3 +368,69 @@ REGRESSIONS = [
 @pytest.mark.parametrize("case", REGRESSIONS)
 def test_regression(case: Case) -> None:
     check_agreement(case)
+
+
+# -- run-time values the compiled code tests inline (issue 10) --------------------------------
+# `a in b` between run-time values, attributes of run-time records and entities, `has` on
+# records, `like`, `==` and the set methods are inline when the classes are right and go
+# through the runtime's checked functions otherwise: every mix of right and wrong types,
+# missing entities and attributes must give cedarpy's decisions and erroring policies, in
+# the loop and in a fused plan.
+_INLINE_CONDITIONS = (
+    "principal in resource.owner",
+    "principal in resource.owners",
+    "resource.owner in principal",
+    "context.x in resource.owner",
+    "principal in context.x",
+    "resource.owner.level > 1",
+    "context.rec.level > 1",
+    "context.rec has level",
+    "context.x has level",
+    "resource.owner has level",
+    'resource.path like "/a/*"',
+    'context.x like "1*"',
+    "context.flag == true",
+    "context.x == true",
+    "context.rec == resource.rec",
+    'resource.tags.contains("a")',
+    'context.x.contains("a")',
+    "resource.tags.containsAny(context.tags)",
+    "resource.tags.containsAll(context.tags)",
+    "context.tags.containsAny(context.x)",
+    'resource.tags.containsAny(["a", "b"])',
+    'context.x.containsAll(["a"])',
+)
+
+
+@pytest.mark.parametrize("condition", _INLINE_CONDITIONS)
+def test_inline_run_time_values_agree_with_cedarpy(condition: str) -> None:
+    text = "\n".join([
+        f"permit(principal, action, resource) when {{ {condition} }};",
+        f"forbid(principal, action, resource) unless {{ {condition} || context.flag }};",
+        *("permit(principal, action, resource in Folder::\"f\") when { context.flag };"
+          for _ in range(6)),  # (enough policies for the scope index)
+    ])
+    uid = {"__entity": {"type": "User", "id": "u"}}
+    entities = [
+        {"uid": {"type": "User", "id": "u"}, "attrs": {"level": 2},
+         "parents": [{"type": "Group", "id": "g"}]},
+        {"uid": {"type": "Group", "id": "g"}, "attrs": {"level": 0}, "parents": []},
+        {"uid": {"type": "Doc", "id": "d"}, "parents": [{"type": "Folder", "id": "f"}],
+         "attrs": {"owner": {"__entity": {"type": "Group", "id": "g"}},
+                   "owners": [{"__entity": {"type": "Group", "id": "g"}}],
+                   "path": "/a/b", "tags": ["a", "c"], "rec": {"level": 2}}},
+        {"uid": {"type": "Doc", "id": "odd"}, "parents": [],
+         "attrs": {"owner": {"__entity": {"type": "Group", "id": "missing"}},
+                   "owners": ["g"], "path": 3, "tags": "a", "rec": {"level": True}}},
+    ]
+    contexts = [
+        {"x": uid, "rec": {"level": 2}, "flag": True, "tags": ["a"]},
+        {"x": 1, "rec": {"level": "2"}, "flag": False, "tags": ["b", "z"]},
+        {"x": ["a"], "rec": {}, "flag": 1, "tags": "a"},
+        {"x": {"level": 5}, "rec": {"level": 2}, "flag": False, "tags": []},
+        {"x": "1a", "flag": False, "tags": ["a", "c"]},
+    ]
+    requests = [{"principal": p, "action": 'Action::"a"', "resource": r, "context": c}
+                for p in ('User::"u"', 'User::"nobody"')
+                for r in ('Doc::"d"', 'Doc::"odd"', 'Doc::"none"') for c in contexts]
+    check_agreement(Case(text, entities, requests))

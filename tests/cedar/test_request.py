@@ -138,3 +138,34 @@ def test_default_context_limits_admit_large_real_contexts() -> None:
     assert len(Request(*_UIDS, context).context) == 3
     with pytest.raises(RequestError, match="context is too large"):
         Request(*_UIDS, {"blob": "x" * (1 << 20)})
+
+
+# -- the plain-context fast path agrees with the full parse, limits included ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from rune.cedar import request as request_module  # noqa: E402
+
+_LEAVES = st.one_of(st.text(max_size=8), st.booleans(), st.integers(-(2**63), 2**63 - 1))
+_PLAIN = st.recursive(
+    _LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                     st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(context=st.dictionaries(st.text(max_size=4), _PLAIN, max_size=5),
+       max_size=st.integers(1, 120), max_depth=st.integers(1, 12))
+def test_the_plain_fast_path_keeps_the_limits(context: dict[str, object], max_size: int,
+                                             max_depth: int) -> None:
+    plain = request_module._plain_record(context, max_size, max_depth)
+    try:
+        request_module.check_context(context, max_size, max_depth)
+    except RequestError:
+        assert plain is None  # over a limit: the full parse reports it, never the fast path
+        return
+    full = Request('User::"u"', 'Action::"a"', 'Thing::"t"', context,
+                   max_context_size=max_size, max_context_depth=max_depth)
+    if plain is not None:
+        assert plain == full.context

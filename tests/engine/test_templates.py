@@ -174,3 +174,25 @@ def test_linked_decisions_equal_static_policies(bundle: Path) -> None:
     for p in (ALICE, BOB):
         for a in (READ, WRITE):
             assert engine.authorize(p, a, DOC)[:3] == static.authorize(p, a, DOC)[:3]
+
+
+def test_linking_compiles_only_the_new_policy(bundle: Path) -> None:
+    """A link or unlink prepares the new version from the old one's compiled policies
+    (issue 10): every other policy keeps its compiled condition object."""
+    engine = rune.Engine.load(bundle)
+    before = engine.snapshot.prepared
+    compiled = {cp.id: cp for cp in before.compiled}
+    engine.link("blocked", "block-bob", principal=BOB)
+    after = engine.snapshot.prepared
+    assert after is not before
+    for cp in after.compiled:
+        if cp.id == "block-bob":
+            assert cp.id not in compiled
+        else:
+            assert cp is compiled[cp.id]
+    assert engine.authorize(BOB, READ, DOC).decision == "deny"
+    engine.unlink("eng-reads-docs")
+    again = engine.snapshot.prepared
+    assert [cp.id for cp in again.compiled] == ["admins", "block-bob"]
+    assert all(cp is next(c for c in after.compiled if c.id == cp.id) for cp in again.compiled)
+    assert engine.authorize(ALICE, READ, DOC).decision == "deny"

@@ -51,7 +51,9 @@ def authorize(
         b2 = rc.get(r)
         if b2 is None:
             b2 = prepared.resource.miss(r, store, rc)
-        plan: Any = prepared._plans.get(bits & b & b2)
+        bits &= b & b2
+        plan: Any = prepared._plans.get(bits)
         if plan.__class__ is _FUSED:
             return plan(p, a, r, c, store, entity)  # type: ignore[no-any-return]
+        return prepared.run(bits, p, a, r, c, store)
     return prepared.decide(p, a, r, c, store)

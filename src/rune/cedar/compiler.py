@@ -456,7 +456,10 @@ class _Generator:
             left.type is not None and left.type == right.type
         ):
             return f"({left.text} == {right.text})"
-        return f"_rt.equal({left.text}, {right.text})"
+        # Inline `cedar_equal`: Python's `==`, except that a Bool equals only itself.
+        a, b = self.temp(), self.temp()
+        return (f"(({a} := {left.text}) == ({b} := {right.text}) and ({a} is {b} or"
+                f" ({a}.__class__ is not bool and {b}.__class__ is not bool)))")
 
     def _compare(self, op: str, left: _Code, right: _Code) -> str:
         if left.type == _LONG and right.type == _LONG:
@@ -496,13 +499,41 @@ class _Generator:
                 k = self.const(target.keys)
                 return (f"({prefix}({lhs} in {k} or (({e} := E.get({lhs})) is not None"
                         f" and not {k}.isdisjoint({e}.ancestors))))")
+        if right.const is _NO_CONST:
+            return self._in_value(left, right)
         return f"_rt.entity_in(E, {left.text}, {right.text})"
+
+    def _in_value(self, left: _Code, right: _Code) -> str:
+        """`a in b` where ``b`` is known only at run time (`principal in
+        resource.owner_team`): when both are entities, the test is inline, one lookup of
+        ``a``'s entity (in a fused plan, the principal's or resource's entity already at
+        hand); anything else is `_rt.entity_in`'s. Both sides are always evaluated, left
+        first."""
+        t = self.temp()
+        if left.type == _ENTITY and left.text in ("P", "A", "R"):
+            lhs = left.text
+            entities = f"({t} := {right.text}).__class__ is _UID"
+        else:
+            lhs = self.temp()
+            # (`x is y is z` evaluates both sides before comparing their classes)
+            entities = (f"({lhs} := {left.text}).__class__ is ({t} := {right.text}).__class__"
+                        " is _UID")
+        if self.optimistic:
+            # A missing entity raises here, and the precise condition decides.
+            test = f"({lhs} == {t} or {t} in E.get({lhs}).ancestors)"
+        else:
+            e = self.temp()
+            test = (f"({lhs} == {t} or (({e} := E.get({lhs})) is not None"
+                    f" and {t} in {e}.ancestors))")
+        return f"({test} if {entities} else _rt.entity_in(E, {lhs}, {t}))"
 
     def _like(self, node: ast.Like, arg: _Code) -> _Code:
         m = self.const(like_matcher(node.pattern))
         if arg.type == _STRING:
             return _Code(f"{m}({arg.text})", _BOOL, arg.depth + 1)
-        return _Code(f"_rt.like({arg.text}, {m})", _BOOL, arg.depth + 1)
+        t = self.temp()
+        return _Code(f"({m}({t}) if ({t} := {arg.text}).__class__ is str else _rt.like({t}, {m}))",
+                     _BOOL, arg.depth + 1)
 
     def _is(self, node: ast.Is, arg: _Code, target: _Code | None) -> _Code:
         t = self.const(node.entity_type)
@@ -525,7 +556,9 @@ class _Generator:
             e = self.temp()
             return _Code(f"(({e} := E.get({arg.text})) is not None and {a} in {e}.attrs)",
                          _BOOL, arg.depth + 1)
-        return _Code(f"_rt.has_attr(E, {arg.text}, {a})", _BOOL, arg.depth + 1)
+        t = self.temp()
+        return _Code(f"({a} in {t} if ({t} := {arg.text}).__class__ is _REC"
+                     f" else _rt.has_attr(E, {t}, {a}))", _BOOL, arg.depth + 1)
 
     def _get_attr(self, node: ast.GetAttr, arg: _Code) -> _Code:
         a = self.const(node.attr)
@@ -559,7 +592,20 @@ class _Generator:
                 f"({t} if ({t} := ({e}.attrs.get({a}, _MISSING) if ({e} := E.get({key}))"
                 f" is not None else _MISSING)) is not _MISSING else _rt.attr(E, {x}, {a}))",
                 None, depth)
-        return _Code(f"_rt.attr(E, {arg.text}, {a})", None, depth)
+        # A value known only at run time (`context.session.depth`, `resource.repo.owner`):
+        # records and entities read inline, anything else through `_rt.attr`.
+        t = self.temp()
+        if self.optimistic:
+            return _Code(
+                f"({t}[{a}] if ({t} := {arg.text}).__class__ is _REC else"
+                f" E.get({t}).attrs[{a}] if {t}.__class__ is _UID else _rt.attr(E, {t}, {a}))",
+                None, depth)
+        v, e = self.temp(), self.temp()
+        return _Code(
+            f"({v} if ({v} := ({t}.get({a}, _MISSING) if ({t} := {arg.text}).__class__ is _REC"
+            f" else ({e}.attrs.get({a}, _MISSING) if {t}.__class__ is _UID and"
+            f" ({e} := E.get({t})) is not None else _MISSING))) is not _MISSING"
+            f" else _rt.attr(E, {t}, {a}))", None, depth)
 
     def _method_call(self, node: ast.MethodCall, recv: _Code, args: list[_Code]) -> _Code:
         depth = max([recv.depth, *(a.depth for a in args)]) + 1
@@ -576,6 +622,9 @@ class _Generator:
             if name == "contains" and recv.type == _SET and args[0].const is not _NO_CONST:
                 k = self.const(set_key(args[0].const))
                 return _Code(f"({k} in {recv.text}.keys)", _BOOL, depth)
+            inline = self._set_method(name, recv, args)
+            if inline is not None:
+                return _Code(inline, _BOOL, depth)
             fn = builtin[name]
             e = "E, " if name in ("getTag", "hasTag") else ""
             typ = None if name == "getTag" else _BOOL
@@ -599,6 +648,36 @@ class _Generator:
                 return self.failing(exc)
         f = self.const(method.impl)
         return _Code(f"{f}({', '.join(v.text for v in values)})", _static(method), depth)
+
+    def _set_method(self, name: str, recv: _Code, args: list[_Code]) -> str | None:
+        """`contains`, `containsAny`, `containsAll` on sets known only at run time
+        (`principal.scopes.contains("x")`, `a.tags.containsAny(b.tags)`): the set
+        operation inline when the classes are right, else `_rt`'s checked function (which
+        raises the type error). Receiver and argument are always evaluated, in order.
+        None for the other builtins."""
+        if name == "contains":
+            if args[0].const is _NO_CONST:
+                return None
+            k = self.const(set_key(args[0].const))
+            t = self.temp()
+            return (f"({k} in {t}.keys if ({t} := {recv.text}).__class__ is _SET"
+                    f" else _rt.contains({t}, {args[0].text}))")
+        if name not in ("containsAny", "containsAll"):
+            return None
+        fn = "contains_any" if name == "containsAny" else "contains_all"
+        a, b = self.temp(), self.temp()
+        other = args[0]
+        if other.const is not _NO_CONST and other.const.__class__ is CedarSet:
+            keys = self.const(other.const.keys)
+            test = (f"not {a}.keys.isdisjoint({keys})" if name == "containsAny"
+                    else f"{keys} <= {a}.keys")
+            return (f"({test} if ({a} := {recv.text}).__class__ is _SET"
+                    f" else _rt.{fn}({a}, {other.text}))")
+        test = (f"not {a}.keys.isdisjoint({b}.keys)" if name == "containsAny"
+                else f"{b}.keys <= {a}.keys")
+        # (`x is y is z` evaluates both sides before comparing their classes)
+        return (f"({test} if ({a} := {recv.text}).__class__ is ({b} := {other.text}).__class__"
+                f" is _SET else _rt.{fn}({a}, {b}))")
 
     def _extension_call(self, node: ast.ExtensionCall, args: list[_Code]) -> _Code:
         from rune.cedar.extensions import FUNCTIONS
@@ -776,8 +855,15 @@ def _policy_parts(
     return scopes, conditions
 
 
+# Names every generated function may use besides its constants: the runtime module, the
+# "no such attribute" marker and the classes of entity uids, sets and records (tested
+# inline by `__class__ is ...`).
+NAMESPACE: Mapping[str, Any] = {"_rt": rt, "_MISSING": _NO_CONST, "_UID": EntityUID,
+                                "_SET": CedarSet, "_REC": CedarRecord}
+
+
 def _namespace(gen: _Generator) -> dict[str, Any]:
-    return {"_rt": rt, "_MISSING": _NO_CONST, **gen.consts}
+    return {**NAMESPACE, **gen.consts}
 
 
 def compile_policy(

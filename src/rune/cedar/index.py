@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from rune.cedar import _runtime, ast
+from rune.cedar import ast
 from rune.cedar.compiler import (
-    _NO_CONST,
+    NAMESPACE,
     CompiledPolicy,
     FusablePart,
     compile_policy,
@@ -178,13 +178,21 @@ class _Dimension:
              cache: dict[EntityUID, int]) -> int:
         """The bitset of policies whose scope in this dimension admits ``uid`` (given the
         store's ancestors of it), remembered in ``cache``."""
+        b = self.admits(uid, entities.get(uid) if self.in_ else None)
+        if len(cache) >= _BITS_CACHE_MAX:
+            cache.clear()
+        cache[uid] = b
+        return b
+
+    def admits(self, uid: EntityUID, e: Any) -> int:
+        """The bitset of policies whose scope in this dimension admits ``uid``, whose
+        entity in the store is ``e`` (None when it has none)."""
         b = self.any | self.type_.get(uid[0], 0)
         if self.eq:
             b |= self.eq.get(uid, 0)
         in_ = self.in_
         if in_:
             b |= in_.get(uid, 0)
-            e = entities.get(uid)
             if e is not None and (ancestors := e.ancestors):
                 in_items = self.in_items
                 # Test the few indexed keys, or look up each ancestor: whichever is
@@ -196,9 +204,6 @@ class _Dimension:
                 else:
                     for a in ancestors:
                         b |= in_.get(a, 0)
-        if len(cache) >= _BITS_CACHE_MAX:
-            cache.clear()
-        cache[uid] = b
         return b
 
 
@@ -207,6 +212,7 @@ class PreparedPolicySet:
 
     __slots__ = (
         "_allows",
+        "_always_index",
         "_caches",
         "_denials",
         "_fuse_at_once",
@@ -214,6 +220,7 @@ class PreparedPolicySet:
         "_parts",
         "_plans",
         "_residuals",
+        "_scopes",
         "action",
         "compiled",
         "indexed",
@@ -223,11 +230,15 @@ class PreparedPolicySet:
     )
 
     def __init__(self, policies: tuple[Any, ...], *, always_index: bool | None = None,
-                 fuse_at_first_use: bool | None = None) -> None:
+                 fuse_at_first_use: bool | None = None,
+                 reuse: PreparedPolicySet | None = None) -> None:
         """``always_index`` and ``fuse_at_first_use`` (defaults: the module's
         `INDEX_THRESHOLD` and `FUSE_AT_FIRST_USE`) let tests drive every request through
-        the index and a fused plan."""
+        the index and a fused plan. With ``reuse``, a policy that is also one of its
+        policies (the same object) takes its compiled form from there instead of being
+        compiled again (see `with_policies`)."""
         self.policies = policies
+        self._always_index = always_index
         self.indexed = (len(policies) >= INDEX_THRESHOLD if always_index is None
                         else always_index)
         self._fuse_at_once = (FUSE_AT_FIRST_USE if fuse_at_first_use is None
@@ -237,18 +248,46 @@ class PreparedPolicySet:
         self.resource = _Dimension()
         compiled: list[CompiledPolicy] = []
         residuals: list[tuple[str, ...]] = []
+        # Policy object identity -> its position in ``reuse``. Policies are immutable, and
+        # a policy's compiled form and residual scope depend on it alone (not on its
+        # position), so the same object needs no second compilation.
+        # INVARIANT: ``reuse`` holds its policies alive while this runs, so no id is reused.
+        known = {} if reuse is None else {id(p): i for i, p in enumerate(reuse.policies)}
+        parts: dict[int, FusablePart] = {}
+        scopes: list[tuple[ast.ScopeConstraint, ...]] = []
         for position, policy in enumerate(policies):
             slots = dict(policy.slot_values)
             bit = 1 << position
+            old = known.get(id(policy))
+            # (A policy parsed from text may hold no tree and parse it again when asked:
+            # a reused policy's scope comes from ``reuse``, a new one's tree is read once.)
+            tree: ast.PolicyAST | None = None
+            scope: tuple[ast.ScopeConstraint, ...]
+            if reuse is not None and old is not None:
+                scope = reuse.scopes_at(old)
+            else:
+                tree = policy.ast
+                scope = (tree.principal, tree.action, tree.resource)
             residual: list[str] = []
-            for name, dim in (("principal", self.principal), ("action", self.action),
-                              ("resource", self.resource)):
-                if dim.add(bit, getattr(policy.ast, name), slots):
+            for name, dim, constraint in zip(
+                    ("principal", "action", "resource"),
+                    (self.principal, self.action, self.resource), scope, strict=True):
+                if dim.add(bit, constraint, slots):
                     residual.append(name)
-            compiled.append(
-                compile_policy(policy.id, policy.ast, slots, residual_scope=tuple(residual))
-            )
+            if tree is None:
+                assert reuse is not None and old is not None
+                # (same policy, same scope, so the same residual scope)
+                compiled.append(reuse.compiled_at(old))
+                part = reuse.part_if_made(old)
+                if part is not None:
+                    parts[position] = part
+            else:
+                compiled.append(compile_policy(policy.id, tree, slots,
+                                               residual_scope=tuple(residual)))
             residuals.append(tuple(residual))
+            scopes.append(scope)
+        # Each policy's (principal, action, resource) scope, kept for `with_policies`.
+        self._scopes = tuple(scopes)
         for dim in (self.principal, self.action, self.resource):
             dim.finish()
         self.compiled = tuple(compiled)
@@ -256,7 +295,7 @@ class PreparedPolicySet:
         self._linear = () if self.indexed else tuple(
             (cp.full, cp.forbid, cp.id) for cp in compiled)
         self._residuals = tuple(residuals)
-        self._parts: dict[int, FusablePart] = {}  # policy position -> parts, made on demand
+        self._parts = parts  # policy position -> fusable parts, made on demand
         # Per-uid candidate bitsets for one entity store at a time. A uid's bits depend
         # only on the policies (fixed) and the uid's ancestors in that store (immutable),
         # so they can be reused until a request arrives with a different store.
@@ -272,6 +311,27 @@ class PreparedPolicySet:
         # store, so threads deciding over different stores (an engine's old and new
         # versions) never mix their bitsets.
         self._caches: _Caches = (None, {}, {}, {}, {})
+
+    def scopes_at(self, position: int) -> tuple[ast.ScopeConstraint, ...]:
+        """The (principal, action, resource) scope of the policy at ``position``."""
+        return self._scopes[position]  # type: ignore[no-any-return]
+
+    def compiled_at(self, position: int) -> CompiledPolicy:
+        """The compiled form of the policy at ``position``."""
+        return self.compiled[position]  # type: ignore[no-any-return]
+
+    def part_if_made(self, position: int) -> FusablePart | None:
+        """The fusable condition of the policy at ``position``, if one was made."""
+        return self._parts.get(position)  # type: ignore[no-any-return]
+
+    def with_policies(self, policies: tuple[Any, ...]) -> PreparedPolicySet:
+        """The prepared form of ``policies`` (another version of this set: a template
+        linked or unlinked, a policy added or removed), compiling only the policies this
+        set does not hold; the others keep their compiled conditions. The scope index is
+        built afresh (policy positions move), and per-store caches and plans start empty.
+        """
+        return PreparedPolicySet(policies, always_index=self._always_index,
+                                 fuse_at_first_use=self._fuse_at_once, reuse=self)
 
     def candidates(
         self, principal: EntityUID, action: EntityUID, resource: EntityUID,
@@ -365,14 +425,14 @@ class PreparedPolicySet:
         reads its strings, which with many principals are rarely in the CPU caches. The
         entry holds the uid, so its id cannot be reused while the entry lives; readers
         check ``entry[0] is uid``."""
-        caches = self._caches_for(entities)
-        _, pc, _, _, entries = caches
-        bits = pc.get(uid)
-        if bits is None:
-            bits = self.principal.miss(uid, entities, pc)
+        entries = self._caches_for(entities)[4]
+        # A first sighting: its bits are computed from its entity, not looked up by uid
+        # (with many principals each lookup in a large table is a cache miss).
+        entity = entities.get(uid)
+        entry = (uid, self.principal.admits(uid, entity), entity)
         if len(entries) >= _BITS_CACHE_MAX:
             entries.clear()
-        entry = entries[id(uid)] = (uid, bits, entities.get(uid))
+        entries[id(uid)] = entry
         return entry
 
     def _part(self, position: int) -> FusablePart:
@@ -432,8 +492,7 @@ class PreparedPolicySet:
                 done[mask] = out
             return out
 
-        namespace: dict[str, Any] = {"_rt": _runtime, "_MISSING": _NO_CONST, "_slow": slow,
-                                     "_UNSET": _UNSET,
+        namespace: dict[str, Any] = {**NAMESPACE, "_slow": slow, "_UNSET": _UNSET,
                                      "_finish": finish, "_done": done}
         for i, part in enumerate(parts):
             for name, value in part.constants.items():
@@ -472,7 +531,14 @@ class PreparedPolicySet:
         b2 = rc.get(resource)  # (looked up even when bits is 0: `authorize` inlines this)
         if b2 is None:
             b2 = self.resource.miss(resource, entities, rc)
-        bits &= b & b2
+        return self.run(bits & b & b2, principal, action, resource, context, entities)
+
+    def run(
+        self, bits: int, principal: EntityUID, action: EntityUID, resource: EntityUID,
+        context: CedarRecord, entities: Mapping[EntityUID, Any],
+    ) -> Response:
+        """Decide a request whose candidate bitset (see `candidates`) is ``bits``: the plan
+        part of `decide`, for callers that computed the bitset themselves."""
         plan: Any = self._plans.get(bits)
         cls = plan.__class__
         if cls is _function:
@@ -484,6 +550,9 @@ class PreparedPolicySet:
                 if plan.__class__ is _function:
                     return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]
         elif cls is not list:
+            if not self.indexed:  # (small sets run every policy's `full`, in order)
+                return _response(*self.evaluate(principal, action, resource, context,
+                                                entities))
             plan = self._plan_for(bits)
             if plan.__class__ is _function:
                 return plan(principal, action, resource, context, entities)  # type: ignore[no-any-return]

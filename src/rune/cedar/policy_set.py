@@ -247,7 +247,7 @@ class PolicySet:
     counting templates too. `link` returns a new set and leaves this one untouched.
     """
 
-    __slots__ = ("_lock", "_policies", "_prepared", "_source_text", "_templates")
+    __slots__ = ("_basis", "_lock", "_policies", "_prepared", "_source_text", "_templates")
 
     def __init__(
         self,
@@ -259,6 +259,11 @@ class PolicySet:
         self._templates: dict[str, Template] = dict(templates or {})
         self._source_text = source_text
         self._prepared: PreparedPolicySet | None = None
+        # The prepared form of the set this one was linked or unlinked from, if it had
+        # one: `prepared` compiles only what differs. INVARIANT: never a chain (set from
+        # a parent's `_prepared` or its own `_basis`, and dropped once used), so a long
+        # run of links does not keep every earlier version alive.
+        self._basis: PreparedPolicySet | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -387,6 +392,7 @@ class PolicySet:
             raise LinkError(f"template `{template_id}` link: {what}", code="slot-mismatch")
         out = PolicySet(self._policies, self._templates, self._source_text)
         out._policies[new_id] = Policy._linked(new_id, template, tuple(sorted(filled.items())))
+        out._basis = self._prepared or self._basis
         return out
 
     def unlink(self, link_id: str) -> PolicySet:
@@ -403,18 +409,24 @@ class PolicySet:
                             code="unknown-link")
         out = PolicySet(self._policies, self._templates, self._source_text)
         del out._policies[link_id]
+        out._basis = self._prepared or self._basis
         return out
 
     # -- compilation -----------------------------------------------------------------------
     def prepared(self) -> PreparedPolicySet:
-        """The compiled, indexed form of this set (built once, then shared)."""
+        """The compiled, indexed form of this set (built once, then shared; a set made by
+        `link` or `unlink` compiles only the policies its parent's form lacks)."""
         prepared = self._prepared
         if prepared is None:
             with self._lock:
                 if self._prepared is None:
                     from rune.cedar.index import PreparedPolicySet
 
-                    self._prepared = PreparedPolicySet(tuple(self._policies.values()))
+                    policies = tuple(self._policies.values())
+                    basis = self._basis
+                    self._prepared = (PreparedPolicySet(policies) if basis is None
+                                      else basis.with_policies(policies))
+                    self._basis = None
                 prepared = self._prepared
         return prepared
 

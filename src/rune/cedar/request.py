@@ -14,6 +14,7 @@ from rune.cedar.values import (
     LONG_MAX,
     LONG_MIN,
     CedarRecord,
+    CedarSet,
     EntityUID,
     escape_debug,
     intern_uid,
@@ -97,20 +98,7 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         cached = _UID_CACHE.get(value)
         if cached is not None:
             return cached
-        # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
-        uid: EntityUID | None = None
-        cut = value.find('::"')
-        if cut > 0 and value[-1] == '"':
-            ident = value[cut + 3:-1]
-            name = value[:cut]
-            if (name in _TYPES and ident.isascii() and ident.isprintable() and '"' not in ident
-                    and "\\" not in ident and "'" not in ident and len(value) >= cut + 4):
-                uid = _tuple_new(EntityUID, (name, ident))
-        if uid is None:
-            uid = _parse_uid(value, path, error)
-        known = _INTERNED.get(uid)  # (intern_uid inlined)
-        if known is None:
-            known = intern_uid(uid)
+        known = uid_from_text(value, path, error)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()
         _UID_CACHE[value] = known
@@ -119,6 +107,27 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         return entity_uid_from_json(value, path, error)
     raise error(f"expected an entity uid, got `{shown(value)}`", code="invalid-entity-uid",
                 path=path)
+
+
+def uid_from_text(value: str, path: str = "$", error: type[CedarError] = RequestError
+                  ) -> EntityUID:
+    """The interned uid of `'Type::"id"'` text, not remembered by its text (for callers
+    that keep their own table by text, such as the engine's principals)."""
+    # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
+    uid: EntityUID | None = None
+    cut = value.find('::"')
+    if cut > 0 and value[-1] == '"':
+        ident = value[cut + 3:-1]
+        name = value[:cut]
+        if (name in _TYPES and ident.isascii() and ident.isprintable() and '"' not in ident
+                and "\\" not in ident and "'" not in ident and len(value) >= cut + 4):
+            uid = _tuple_new(EntityUID, (name, ident))
+    if uid is None:
+        uid = _parse_uid(value, path, error)
+    known = _INTERNED.get(uid)  # (intern_uid inlined)
+    if known is None:
+        known = intern_uid(uid)
+    return known  # type: ignore[no-any-return]
 
 
 def _context(value: Any, schema: Schema | None, action: EntityUID,
@@ -144,6 +153,99 @@ def _context(value: Any, schema: Schema | None, action: EntityUID,
 
 _PLAIN_KEYS = frozenset({int, float, bool, type(None)})
 _Trail = tuple[Any, str] | None  # (the parent's trail, this step): a path built on demand
+# Nesting levels `_plain_record` converts; deeper contexts take the full parse.
+_PLAIN_DEPTH = 8
+
+
+def _plain_record(value: dict[Any, Any], max_size: int = _limits.MAX_CONTEXT_SIZE,
+                  max_depth: int = _limits.MAX_CONTEXT_DEPTH) -> CedarRecord | None:
+    """``value`` as a record, when it holds only string keys and strings, Booleans,
+    in-range integers, and lists and dicts of those nested at most `_PLAIN_DEPTH` levels,
+    with no one-key JSON escape (`__entity`, `__extn`, `__expr`), within ``max_size`` and
+    ``max_depth`` as `check_context` counts them: the full parse (`_context`) gives the
+    same record for those. None for anything else, which the full parse then decides or
+    reports (with the path of what crossed a limit).
+
+    The common nested context (a `session` record, a list of scopes) costs a copy, not
+    the full parse's path strings and checks at every level."""
+    size = [1]
+    deepest = min(_PLAIN_DEPTH, max_depth - 1)
+    record = _plain_items(value, 0, deepest, size, max_size)
+    return record if record is not None and size[0] <= max_size else None
+
+
+def _plain_items(value: dict[Any, Any], depth: int, deepest: int, size: list[int],
+                 max_size: int) -> CedarRecord | None:
+    record = CedarRecord(value)
+    grown = 0
+    for key, v in value.items():
+        if key.__class__ is not str:
+            return None
+        k = v.__class__
+        if k is str:
+            grown += 2 + len(key) + len(v)
+            continue
+        grown += 2 + len(key)
+        if k is bool:
+            continue
+        if k is int:
+            if _LMIN <= v <= _LMAX:
+                continue
+            return None
+        if depth >= deepest:
+            return None
+        inner: Any
+        if k is dict:
+            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
+                return None
+            inner = _plain_items(v, depth + 1, deepest, size, max_size)
+        elif k is list:
+            inner = _plain_set(v, depth + 1, deepest, size, max_size)
+        else:
+            return None
+        if inner is None:
+            return None
+        record[key] = inner
+    size[0] += grown
+    return record if size[0] <= max_size else None
+
+
+def _plain_set(items: list[Any], depth: int, deepest: int, size: list[int],
+               max_size: int) -> CedarSet | None:
+    """A list as `_plain_record` converts it (None: the full parse decides)."""
+    converted: list[Any] | None = None
+    grown = len(items)
+    for i, v in enumerate(items):
+        k = v.__class__
+        if k is str:
+            grown += len(v)
+            continue
+        if k is bool:
+            continue
+        if k is int:
+            if _LMIN <= v <= _LMAX:
+                continue
+            return None
+        if depth >= deepest:
+            return None
+        inner: Any
+        if k is dict:
+            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
+                return None
+            inner = _plain_items(v, depth + 1, deepest, size, max_size)
+        elif k is list:
+            inner = _plain_set(v, depth + 1, deepest, size, max_size)
+        else:
+            return None
+        if inner is None:
+            return None
+        if converted is None:
+            converted = list(items)
+        converted[i] = inner
+    size[0] += grown
+    if size[0] > max_size:
+        return None
+    return CedarSet(items if converted is None else converted)
 
 
 def _path(trail: _Trail) -> str:
@@ -271,7 +373,10 @@ class Request:
                 elif k is bool:
                     size += len(key)
                     continue
-                c = _context(context, None, a, max_context_size, max_context_depth)
+                # Nested (or not plain): converted as a whole, or else the full parse.
+                plain = _plain_record(context, max_context_size, max_context_depth)
+                c = plain if plain is not None else _context(
+                    context, None, a, max_context_size, max_context_depth)
                 break
             else:
                 if size > max_context_size:

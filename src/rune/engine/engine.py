@@ -31,7 +31,7 @@ from rune.cedar import Entities, EntityUID, PolicySet, Request
 from rune.cedar.decision import Decision as CedarDecision
 from rune.cedar.index import FUSED_PLAN_TYPE as _FUSED
 from rune.cedar.json_format import EntityData
-from rune.cedar.request import _UID_CACHE, to_entity_uid
+from rune.cedar.request import _UID_CACHE, _plain_record, to_entity_uid, uid_from_text
 from rune.cedar.values import LONG_MAX as _LMAX
 from rune.cedar.values import LONG_MIN as _LMIN
 from rune.cedar.values import CedarRecord
@@ -386,7 +386,7 @@ class Engine:
                 size = 1 + 2 * len(context)  # type: ignore[arg-type]
                 for key, v in context.items():  # type: ignore[union-attr]
                     if key.__class__ is not str:
-                        break
+                        break  # (`Request` reports it)
                     k = v.__class__
                     if k is str:
                         size += len(key) + len(v)
@@ -398,11 +398,15 @@ class Engine:
                     elif k is bool:
                         size += len(key)
                         continue
+                    # Nested records and sets of plain values: converted as a whole
+                    # within the limits (else the full parse reports what crossed them).
+                    c = _plain_record(context, self._settings.max_context_bytes,  # type: ignore[arg-type]
+                                      self._settings.max_context_depth)
                     break
                 else:
                     if size <= self._settings.max_context_bytes:
                         c = CedarRecord(context)
-            if c is None:  # a nested context (or not a dict, or too large): the full parse
+            if c is None:  # not a dict, not plain, or too large: the full parse
                 settings = self._settings
                 request = Request(p, a, r, context,
                                   max_context_size=settings.max_context_bytes,
@@ -414,7 +418,7 @@ class Engine:
                 request._a = a
                 request._r = r
                 request._c = c
-            response: Any = None
+            response: Any
             caches = prepared._caches  # read once: (store, ...) as one consistent whole
             if caches[0] is store:
                 # As `PreparedPolicySet.decide`, written out (first sightings included).
@@ -425,10 +429,13 @@ class Engine:
                 b2 = rc.get(r)
                 if b2 is None:
                     b2 = prepared.resource.miss(r, store, rc)
-                plan: Any = prepared._plans.get(pbits & b & b2)
+                bits = pbits & b & b2
+                plan: Any = prepared._plans.get(bits)
                 if plan.__class__ is _FUSED:
                     response = plan(p, a, r, c, store, entity)
-            if response is None:
+                else:
+                    response = prepared.run(bits, p, a, r, c, store)
+            else:
                 response = prepared.decide(p, a, r, c, store)
             if response[2]:
                 decision = self._decide(snap, request)
@@ -699,12 +706,18 @@ class Engine:
                    ) -> tuple[EntityUID, int, Any]:
         """(uid, principal scope bitset, entity or None) for a principal not yet seen in
         this version; remembered when given as text."""
-        uid = to_entity_uid(principal, "$.principal")
-        seen = snap.prepared.principal_entry(uid, snap.entities._by_uid)
-        if principal.__class__ is str:
-            if len(principals) >= _CACHE_MAX * 16:
-                principals.clear()
-            principals[principal] = seen
+        if principal.__class__ is not str:
+            uid = to_entity_uid(principal, "$.principal")
+            return snap.prepared.principal_entry(uid, snap.entities._by_uid)
+        # A first sighting (agents are many, most are seen for the first time): the text
+        # is parsed and the bits computed from the entity, remembered only here (not also
+        # in the uid-text cache and the prepared set's entries: each is a large table).
+        uid = uid_from_text(principal, "$.principal")
+        entity = snap.entities._by_uid.get(uid)
+        seen = (uid, snap.prepared.principal.admits(uid, entity), entity)
+        if len(principals) >= _CACHE_MAX * 16:
+            principals.clear()
+        principals[principal] = seen
         return seen
 
     def _decide(self, snap: Snapshot, request: Request) -> Decision:
