@@ -63,8 +63,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
+import threading
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -269,6 +272,42 @@ _Step = Callable[[], Any]
 _Flow = Generator[_Step, Any, "ToolMessage | _Grant"]
 
 
+class _Workers:
+    """The threads that call a server: a few long-lived ones, so each keeps its
+    connection alive across tool calls (LangGraph runs sync tools in short-lived threads,
+    whose connections would be opened once and dropped unclosed), and `close` can close
+    every connection they opened."""
+
+    _SIZE = 4
+
+    def __init__(self, engine: DecisionPoint) -> None:
+        self._engine = engine
+        self._lock = threading.Lock()
+        self._pools: list[ThreadPoolExecutor] = []
+        self._turn = itertools.count()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if len(self._pools) < self._SIZE:
+                self._pools.append(ThreadPoolExecutor(1, thread_name_prefix="rune-langchain"))
+            return self._pools[next(self._turn) % len(self._pools)]
+
+    def call(self, step: _Step) -> Any:
+        return self._pool().submit(step).result()
+
+    async def acall(self, step: _Step) -> Any:
+        return await asyncio.wrap_future(self._pool().submit(step))
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = self._pools, []
+        close = getattr(self._engine, "close", None)
+        for pool in pools:
+            if callable(close):
+                pool.submit(close).result()  # each thread closes its own connection
+            pool.shutdown()
+
+
 class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
     """Authorizes every tool call of a LangChain agent with RUNE (see the module
     docstring for the mapping and what each decision does).
@@ -320,9 +359,9 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
             raise ValueError("`allowed_decisions` must name some of approve, edit, reject "
                              "and respond")
         self.engine: DecisionPoint = engine_or_url
-        # An in-process engine decides in microseconds: the async path calls it directly.
-        # Anything else (a server) is I/O and runs off the event loop.
-        self._blocking = not isinstance(engine_or_url, Engine)
+        # An in-process engine decides in microseconds: both paths call it directly.
+        # Anything else (a server) is I/O: it runs in the workers, off the event loop.
+        self._workers = None if isinstance(engine_or_url, Engine) else _Workers(engine_or_url)
         self._principal = principal
         self._resource = resource or _default_resource
         self._context = context
@@ -339,7 +378,8 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
         """Decide the call; run it (then record it) only when RUNE allows it."""
-        outcome = _drive(self._flow(request))
+        workers = self._workers
+        outcome = _drive(self._flow(request), workers)
         if isinstance(outcome, ToolMessage):
             return outcome
         token = _CURRENT.set(outcome.summary)
@@ -348,7 +388,10 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         finally:
             _CURRENT.reset(token)
         if _succeeded(result):
-            self._record(outcome)
+            if workers is None:
+                self._record(outcome)
+            else:
+                workers.call(partial(self._record, outcome))
         return result
 
     async def awrap_tool_call(
@@ -357,7 +400,8 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
         """`wrap_tool_call` for `ainvoke`/`astream`; calls to a server run in a thread."""
-        outcome = await _adrive(self._flow(request), self._blocking)
+        workers = self._workers
+        outcome = await _adrive(self._flow(request), workers)
         if isinstance(outcome, ToolMessage):
             return outcome
         token = _CURRENT.set(outcome.summary)
@@ -366,11 +410,17 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
         finally:
             _CURRENT.reset(token)
         if _succeeded(result):
-            if self._blocking:
-                await asyncio.to_thread(self._record, outcome)
-            else:
+            if workers is None:
                 self._record(outcome)
+            else:
+                await workers.acall(partial(self._record, outcome))
         return result
+
+    def close(self) -> None:
+        """Close the connections made to a server (nothing to do in-process); the
+        middleware opens new ones if it is used again."""
+        if self._workers is not None:
+            self._workers.close()
 
     # -- the decision flow -----------------------------------------------------------------
 
@@ -469,13 +519,13 @@ class RuneMiddleware(AgentMiddleware):  # type: ignore[type-arg]
                            grant.request.tool_call.get("name"))
 
 
-def _drive(flow: _Flow) -> ToolMessage | _Grant:
-    """Run a decision flow, calling the engine in this thread."""
+def _drive(flow: _Flow, workers: _Workers | None) -> ToolMessage | _Grant:
+    """Run a decision flow, calling the engine in this thread or the workers."""
     try:
         step = next(flow)
         while True:
             try:
-                result = step()
+                result = step() if workers is None else workers.call(step)
             except Exception as error:
                 step = flow.throw(error)
             else:
@@ -484,13 +534,13 @@ def _drive(flow: _Flow) -> ToolMessage | _Grant:
         return cast("ToolMessage | _Grant", stop.value)
 
 
-async def _adrive(flow: _Flow, blocking: bool) -> ToolMessage | _Grant:
-    """Run a decision flow, calling a server in a worker thread."""
+async def _adrive(flow: _Flow, workers: _Workers | None) -> ToolMessage | _Grant:
+    """Run a decision flow without blocking the event loop on a server."""
     try:
         step = next(flow)
         while True:
             try:
-                result = await asyncio.to_thread(step) if blocking else step()
+                result = step() if workers is None else await workers.acall(step)
             except Exception as error:
                 step = flow.throw(error)
             else:
