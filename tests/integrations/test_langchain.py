@@ -538,3 +538,26 @@ def test_an_api_token_is_required(server: Server, tmp_path: Path) -> None:
     tools = Tools()
     result = run(agent_with(server.url, calls([("search_docs", {"query": "q"})]), tools))
     assert tools.ran == [] and tool_messages(result)[0].status == "error"
+
+
+def test_parallel_asks_are_answered_by_interrupt_id(engine: rune.Engine) -> None:
+    # One interrupt per gated call (as HumanInTheLoopMiddleware's per-call mode): with
+    # several pending, a client answers each by its id.
+    tools = Tools()
+    agent = agent_with(engine, calls([("send_email", {"to": "eve@elsewhere.org"}),
+                                      ("refund", {"order_id": "D-1", "amount": 300}),
+                                      ("search_docs", {"query": "q"})]), tools)
+    paused = run(agent)
+    assert tools.ran == [("search_docs", {"query": "q"})]  # the allowed call ran
+    pending = {i.value["action_requests"][0]["name"]: i.id for i in paused["__interrupt__"]}
+    assert set(pending) == {"send_email", "refund"}
+    done = agent.invoke(Command(resume={
+        pending["send_email"]: {"decisions": [{"type": "reject"}]},
+        pending["refund"]: {"decisions": [{"type": "approve"}]}}),
+        {"configurable": {"thread_id": "t"}})
+    assert tools.ran == [("search_docs", {"query": "q"}),
+                         ("refund", {"order_id": "D-1", "amount": 300})]
+    by_call = {m.tool_call_id: m for m in tool_messages(done)}
+    assert by_call["call-0-0"].status == "error" and "User rejected" in by_call["call-0-0"].content
+    assert by_call["call-0-1"].content == "refunded 300"
+    assert by_call["call-0-2"].content == "5 results for q"
