@@ -561,3 +561,24 @@ def test_parallel_asks_are_answered_by_interrupt_id(engine: rune.Engine) -> None
     assert by_call["call-0-0"].status == "error" and "User rejected" in by_call["call-0-0"].content
     assert by_call["call-0-1"].content == "refunded 300"
     assert by_call["call-0-2"].content == "5 results for q"
+
+
+@pytest.mark.parametrize("call", [
+    {"name": 'we"ird\\name', "args": {"x": 1}, "id": "c1", "type": "tool_call"},
+    {"name": "search_docs", "args": None, "id": "c2", "type": "tool_call"},
+    {"name": "", "args": {}, "id": "c3", "type": "tool_call"},
+    # An ask without a call id cannot be reviewed per call.
+    {"name": "send_email", "args": {"to": "eve@elsewhere.org"}, "id": None,
+     "type": "tool_call"},
+])
+def test_hostile_calls_are_denied_without_running(engine: rune.Engine, call: Any) -> None:
+    # Outside a graph, as LangChain calls the hook: nothing raises, nothing runs.
+    from langchain.agents.middleware import ToolCallRequest
+
+    ran: list[Any] = []
+    middleware = RuneMiddleware(engine, principal=AGENT, interrupt_mode="per_call")
+    request = ToolCallRequest(tool_call=call, tool=None, state={"messages": []},
+                              runtime=None)  # type: ignore[arg-type]
+    message = middleware.wrap_tool_call(request, ran.append)  # type: ignore[arg-type]
+    assert ran == [] and isinstance(message, ToolMessage) and message.status == "error"
+    assert message.content.startswith("RUNE denied the tool call")
