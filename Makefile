@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test conformance fuzz fuzz-ci bench bench-cedar bench-datalog bench-engine \
-	bench-writes bench-server fuzz-server lint clean
+	bench-writes bench-server bench-langchain fuzz-server lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -77,6 +77,10 @@ bench-writes: $(STAMP)
 bench-server: $(STAMP)
 	command -v wrk >/dev/null || apt-get install -y wrk
 	$(PY) benchmarks/server.py
+
+# RuneMiddleware's overhead per tool call of a LangChain agent, in-process and on rune serve.
+bench-langchain: $(STAMP)
+	$(PY) benchmarks/langchain_middleware.py
 
 # A long schemathesis campaign against /openapi.json (CI runs a small one in `make test`).
 fuzz-server: $(STAMP)

@@ -29,3 +29,19 @@ def test_coding_agent_demo(capsys: pytest.CaptureFixture[str]) -> None:
                          "ALLOW"]
     assert "review=required" in out and "formatter=prettier" in out
     assert 'rate-limit:api:Agent::"a2"' in out
+
+
+def test_langchain_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(REPO / "examples" / "langchain_demo.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    decisions = [(line.split()[0], line.split()[1]) for line in out.splitlines()
+                 if line[:7].strip() in ("ALLOW", "DENY", "ASK")]
+    assert decisions == [("ALLOW", "search_docs:"), ("ALLOW", "send_email:"),
+                         ("ALLOW", "refund:"), ("DENY", "delete_record:"),
+                         ("ALLOW", "fetch_url:"), ("ALLOW", "fetch_url:"),
+                         ("ALLOW", "fetch_url:"), ("DENY", "fetch_url:"),
+                         ("ASK", "send_email:"), ("ALLOW", "send_email:")]
+    assert "top 5 articles" in out and "refunded 40 EUR" in out
+    assert "signed 'The Support Team', bcc archive@example.com" in out
+    assert 'rate-limit:fetch:Agent::"assistant"' in out and "no-deletes" in out
+    assert out.rstrip().endswith("Agent: All done.")

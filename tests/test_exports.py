@@ -6,7 +6,8 @@ import importlib
 
 import pytest
 
-PACKAGES = ["rune", "rune.bundle", "rune.cedar", "rune.datalog", "rune.engine", "rune.store"]
+PACKAGES = ["rune", "rune.bundle", "rune.cedar", "rune.datalog", "rune.engine", "rune.integrations",
+            "rune.integrations.langchain", "rune.store"]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
