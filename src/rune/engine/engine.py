@@ -896,9 +896,12 @@ _ABSENT = object()
 def _same_context(context: Mapping[str, Any] | None, record: CedarRecord) -> bool:
     """Whether ``context`` is the context a cached decision was made for: same keys, and
     values of the same class that compare equal (nested values never match: a request
-    with them is decided afresh)."""
-    if not context:
+    with them is decided afresh, and so is a context that is not a dict: the full parse
+    reports one that is not a record)."""
+    if context is None:
         return not record
+    if context.__class__ is not dict:
+        return False
     if len(context) != len(record):
         return False
     for key, value in context.items():
