@@ -50,11 +50,15 @@ class Hang(BaseException):
     """
 
 
-def _alarm(signum: int, frame: Any) -> None:
-    raise Hang
-
-
 _watching = False  # a watched call is running (the calls inside it share its alarm)
+_deadline = 0.0  # when the watched call's time is up (time.monotonic)
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    # Only our own timer, once the call's time is up: a SIGALRM that atheris' timer sent
+    # just before the watchdog took the signal over is not a hang.
+    if _watching and time.monotonic() >= _deadline - 0.05:
+        raise Hang
 
 
 @contextlib.contextmanager
@@ -65,14 +69,18 @@ def watchdog(seconds: float = TIME_LIMIT_SECONDS) -> Iterator[None]:
     atheris keeps a SIGALRM timer of its own for libFuzzer's `-timeout`; it is put back,
     with the time it had left, when the block ends.
     """
-    global _watching
+    global _watching, _deadline
     if _watching:
         yield
         return
+    # atheris' timer is paused before the handler changes hands, so that its alarm can
+    # never reach ours (or ours reach atheris').
+    remaining, interval = signal.setitimer(signal.ITIMER_REAL, 0)
     handler = signal.signal(signal.SIGALRM, _alarm)
-    remaining, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     started = time.monotonic()
+    _deadline = started + seconds
     _watching = True
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     except Hang:

@@ -89,3 +89,12 @@ def test_explain_a_policy_with_thousands_of_conjuncts() -> None:
     assert time.monotonic() - started < 30
     assert report.failed is not None and report.failed.outcome == "false"
     assert report.failed.text == f'context.t{false_one % 7} != "x{false_one}"'
+
+
+def test_a_huge_query_is_shown_briefly_in_its_error() -> None:
+    engine = rune.Engine(policies=POLICIES, rules='config("a", "b").')
+    for text in ("x" * 1_000_000, "config(" + "a, " * 100_000 + ")", 'config("a" "b")'):
+        with pytest.raises(rune.RuneError) as caught:
+            engine.query(text)
+        assert caught.value.code == "invalid-query"
+        assert len(str(caught.value)) < 300

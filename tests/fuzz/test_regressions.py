@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 import rune
+from rune.cedar import Request
 from rune.datalog import Program
 
 REQUEST = ('Agent::"a1"', 'Action::"read"', 'File::"a.py"')
@@ -68,3 +69,27 @@ def test_datalog_messages_show_hostile_values_briefly() -> None:
         with pytest.raises(rune.RuneError) as caught:
             call()
         assert len(str(caught.value)) < 300
+
+
+# tests/fuzz/test_properties.py (Hypothesis): a context that is not a record was served
+# the cached decision of the empty context when it was falsy (`0`, `[]`, `""`), and
+# raised a raw TypeError from the cache check when it was truthy (`True`).
+@pytest.mark.parametrize("context", [0, [], "", (), True, 1.5, b"x", ["a"]], ids=repr)
+def test_a_context_that_is_not_a_record_is_refused_even_when_cached(
+        engine: rune.Engine, context: Any) -> None:
+    assert engine.authorize(*REQUEST).allowed  # fills the decision cache
+    with pytest.raises(rune.RuneError) as caught:
+        engine.authorize(*REQUEST, context)
+    assert (caught.value.code, caught.value.path) == ("invalid-context", "$.context")
+
+
+# Same: a context that is a lone `__entity` / `__extn` escape raised AssertionError.
+@pytest.mark.parametrize("context", [{"__entity": {"type": "User", "id": ""}},
+                                     {"__extn": {"fn": "ip", "arg": "10.0.0.1"}}],
+                         ids=["entity", "extension"])
+def test_a_context_that_is_an_escape_is_refused(engine: rune.Engine, context: Any) -> None:
+    with pytest.raises(rune.RuneError) as caught:
+        engine.authorize(*REQUEST, context)
+    assert (caught.value.code, caught.value.path) == ("invalid-context", "$.context")
+    with pytest.raises(rune.RuneError, match="context must be a record"):
+        Request(*REQUEST, context)

@@ -18,6 +18,7 @@ from rune.cedar.values import (
     EntityUID,
     escape_debug,
     intern_uid,
+    type_name,
 )
 from rune.errors import shown
 
@@ -147,8 +148,11 @@ def _context(value: Any, schema: Schema | None, action: EntityUID,
         return schema.parse_context(action, value)
     # (Flat contexts of strings, Booleans and Longs take `Request.__new__`'s fast path.)
     result = value_from_json(value, "$.context", RequestError)
-    assert isinstance(result, CedarRecord)
-    return result
+    if result.__class__ is not CedarRecord:
+        # A lone `__entity` or `__extn` key makes the object an escape, as in Cedar.
+        raise RequestError(f"context must be a record, not a value of type `{type_name(result)}`",
+                           code="invalid-context", path="$.context")
+    return result  # type: ignore[no-any-return]
 
 
 _PLAIN_KEYS = frozenset({int, float, bool, type(None)})

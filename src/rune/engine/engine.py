@@ -41,7 +41,7 @@ from rune.engine.errors import EngineError
 from rune.engine.limits import SlidingWindows
 from rune.engine.snapshot import Snapshot
 from rune.engine.transaction import Transaction
-from rune.errors import RuneError
+from rune.errors import RuneError, shown
 
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
@@ -974,9 +974,12 @@ _ABSENT = object()
 def _same_context(context: Mapping[str, Any] | None, record: CedarRecord) -> bool:
     """Whether ``context`` is the context a cached decision was made for: same keys, and
     values of the same class that compare equal (nested values never match: a request
-    with them is decided afresh)."""
-    if not context:
+    with them is decided afresh, and so is a context that is not a dict: the full parse
+    reports one that is not a record)."""
+    if context is None:
         return not record
+    if context.__class__ is not dict:
+        return False
     if len(context) != len(record):
         return False
     for key, value in context.items():
@@ -996,7 +999,7 @@ def _parse_query(text: Any) -> tuple[str, tuple[Any, ...]]:
                           f"{type(text).__name__}", code="invalid-query")
     m = re.fullmatch(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*\.?\s*", text, re.S)
     if m is None:
-        raise EngineError(f"cannot parse query `{text}`: write `relation(arg, ...)`",
+        raise EngineError(f"cannot parse query `{shown(text, 80)}`: write `relation(arg, ...)`",
                           code="invalid-query")
     relation, body = m.group(1), m.group(2)
     args: list[Any] = []
@@ -1005,8 +1008,8 @@ def _parse_query(text: Any) -> tuple[str, tuple[Any, ...]]:
     while body.strip():
         found = token.match(body, position)
         if found is None:
-            raise EngineError(f"cannot parse query `{text}`: argument {len(args) + 1} is "
-                              "not a string, a whole number or a variable",
+            raise EngineError(f"cannot parse query `{shown(text, 80)}`: argument "
+                              f"{len(args) + 1} is not a string, a whole number or a variable",
                               code="invalid-query")
         item = found.group(1)
         if item.startswith('"'):
@@ -1022,10 +1025,10 @@ def _parse_query(text: Any) -> tuple[str, tuple[Any, ...]]:
         if position == len(body):
             break
         if body[position] != ",":
-            raise EngineError(f"cannot parse query `{text}`: expected `,` after argument "
-                              f"{len(args)}", code="invalid-query")
+            raise EngineError(f"cannot parse query `{shown(text, 80)}`: expected `,` after "
+                              f"argument {len(args)}", code="invalid-query")
         position += 1
         if not body[position:].strip():
-            raise EngineError(f"cannot parse query `{text}`: an argument is missing",
+            raise EngineError(f"cannot parse query `{shown(text, 80)}`: an argument is missing",
                               code="invalid-query")
     return relation, tuple(args)
