@@ -279,3 +279,28 @@ def test_a_linked_set_reuses_its_parents_compiled_policies() -> None:
                         want = scratch.decide(q._p, q._a, q._r, q._c, entities)
                         assert reused.decide(q._p, q._a, q._r, q._c, entities) == want
                         assert fused.decide(q._p, q._a, q._r, q._c, entities) == want
+
+
+def test_scope_bits_of_shared_ancestors_are_remembered_by_identity() -> None:
+    """A first sighting finds the bits of its ancestors by the ancestors object's
+    identity (stores share one per closure); equal contents in another object, or other
+    contents, are computed afresh and never confused."""
+    from rune.cedar.index import PreparedPolicySet
+    from rune.cedar.values import EntityUID
+
+    text = "\n".join(f'permit(principal in Team::"t{i}", action, resource);' for i in range(8))
+    dimension = PreparedPolicySet(tuple(PolicySet.from_str(text)), always_index=True).principal
+
+    class Held:
+        def __init__(self, ancestors: tuple[EntityUID, ...]) -> None:
+            self.ancestors = ancestors
+
+    t1, t5 = EntityUID("Team", "t1"), EntityUID("Team", "t5")
+    shared = (t1, t5)
+    agent = EntityUID("Agent", "a")
+    assert dimension.admits(agent, Held(shared)) == 0b100010
+    assert dimension.admits(agent, Held(shared)) == 0b100010  # (remembered)
+    assert dimension.admits(agent, Held((t5,))) == 0b100000
+    assert dimension.admits(agent, Held(tuple([t1]))) == 0b10
+    assert dimension.admits(agent, Held(frozenset({t1, t5, EntityUID("Team", "x")}))) == 0b100010
+    assert dimension.admits(agent, None) == 0

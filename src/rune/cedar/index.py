@@ -135,7 +135,7 @@ FUSED_PLAN_TYPE: Any = _function  # what a fused plan is (for callers' inlined f
 class _Dimension:
     """Index of one scope dimension: key -> bitset of policy positions."""
 
-    __slots__ = ("any", "eq", "in_", "in_items", "type_")
+    __slots__ = ("_by_ancestors", "any", "eq", "in_", "in_items", "type_")
 
     def __init__(self) -> None:
         self.any = 0
@@ -143,6 +143,13 @@ class _Dimension:
         self.in_: dict[EntityUID, int] = {}
         self.type_: dict[str, int] = {}
         self.in_items: tuple[tuple[EntityUID, int], ...] = ()
+        # id of an ancestors object -> (that object, the bits its members admit). Stores
+        # share one ancestors object among every entity with the same closure (agents of
+        # the same teams), so a first sighting finds its ancestors' bits by the object's
+        # address, without hashing or even reading the ancestors. The entry holds the
+        # object, so its id cannot be reused while the entry lives; readers check
+        # ``entry[0] is ancestors``.
+        self._by_ancestors: dict[int, tuple[Any, int]] = {}
 
     def add(self, bit: int, scope: ast.ScopeConstraint, slots: Mapping[str, EntityUID]) -> bool:
         """Index one policy; returns True when the policy must re-check this scope itself."""
@@ -194,16 +201,31 @@ class _Dimension:
         if in_:
             b |= in_.get(uid, 0)
             if e is not None and (ancestors := e.ancestors):
-                in_items = self.in_items
-                # Test the few indexed keys, or look up each ancestor: whichever is
-                # fewer operations (a short tuple of ancestors is scanned, not hashed).
-                if len(in_items) <= (3 if ancestors.__class__ is tuple else len(ancestors)):
-                    for key, bit in in_items:
-                        if key in ancestors:
-                            b |= bit
-                else:
-                    for a in ancestors:
-                        b |= in_.get(a, 0)
+                known = self._by_ancestors.get(id(ancestors))
+                if known is not None and known[0] is ancestors:
+                    return b | known[1]  # type: ignore[no-any-return]
+                return b | self._ancestor_bits(ancestors)
+        return b
+
+    def _ancestor_bits(self, ancestors: Any) -> int:
+        """The bits of the `in` scopes that ``ancestors`` (a tuple or frozenset of uids)
+        satisfy, remembered by the object's identity."""
+        b = 0
+        in_ = self.in_
+        in_items = self.in_items
+        # Test the few indexed keys, or look up each ancestor: whichever is fewer
+        # operations (a short tuple of ancestors is scanned, not hashed).
+        if len(in_items) <= (3 if ancestors.__class__ is tuple else len(ancestors)):
+            for key, bit in in_items:
+                if key in ancestors:
+                    b |= bit
+        else:
+            for a in ancestors:
+                b |= in_.get(a, 0)
+        table = self._by_ancestors
+        if len(table) >= _BITS_CACHE_MAX:
+            table.clear()
+        table[id(ancestors)] = (ancestors, b)
         return b
 
 

@@ -99,7 +99,10 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
         cached = _UID_CACHE.get(value)
         if cached is not None:
             return cached
-        known = uid_from_text(value, path, error)
+        uid = uid_from_text(value, path, error)
+        known = _INTERNED.get(uid)  # (intern_uid inlined)
+        if known is None:
+            known = intern_uid(uid)
         if len(_UID_CACHE) >= _UID_CACHE_MAX:
             _UID_CACHE.clear()
         _UID_CACHE[value] = known
@@ -112,8 +115,14 @@ def to_entity_uid(value: Any, path: str = "$", error: type[CedarError] = Request
 
 def uid_from_text(value: str, path: str = "$", error: type[CedarError] = RequestError
                   ) -> EntityUID:
-    """The interned uid of `'Type::"id"'` text, not remembered by its text (for callers
-    that keep their own table by text, such as the engine's principals)."""
+    """The uid of `'Type::"id"'` text, neither interned nor remembered by its text (for
+    callers that keep their own table by text and find the canonical object otherwise,
+    such as the engine's principals: an entity's own uid).
+
+    Raises:
+        CedarError: (``error``, `invalid-entity-uid` or `unnormalized-entity-uid`) the
+            text is not a uid in Cedar's normalized spelling.
+    """
     # Inline fast path: a known type and a plain ASCII id (`_simple_uid` in full).
     uid: EntityUID | None = None
     cut = value.find('::"')
@@ -125,10 +134,7 @@ def uid_from_text(value: str, path: str = "$", error: type[CedarError] = Request
             uid = _tuple_new(EntityUID, (name, ident))
     if uid is None:
         uid = _parse_uid(value, path, error)
-    known = _INTERNED.get(uid)  # (intern_uid inlined)
-    if known is None:
-        known = intern_uid(uid)
-    return known  # type: ignore[no-any-return]
+    return uid
 
 
 def _context(value: Any, schema: Schema | None, action: EntityUID,

@@ -34,7 +34,7 @@ from rune.cedar.json_format import EntityData
 from rune.cedar.request import _UID_CACHE, _plain_record, to_entity_uid, uid_from_text
 from rune.cedar.values import LONG_MAX as _LMAX
 from rune.cedar.values import LONG_MIN as _LMIN
-from rune.cedar.values import CedarRecord
+from rune.cedar.values import CedarRecord, intern_uid
 from rune.engine.build import build_snapshot
 from rune.engine.decision import Decision, Obligation, Verdict
 from rune.engine.errors import EngineError
@@ -714,6 +714,9 @@ class Engine:
         # in the uid-text cache and the prepared set's entries: each is a large table).
         uid = uid_from_text(principal, "$.principal")
         entity = snap.entities._by_uid.get(uid)
+        # The canonical uid object: the entity's own (stores intern theirs), which saves
+        # a probe of the interning table; a principal without an entity is interned.
+        uid = entity.uid if entity is not None else intern_uid(uid)
         seen = (uid, snap.prepared.principal.admits(uid, entity), entity)
         if len(principals) >= _CACHE_MAX * 16:
             principals.clear()
