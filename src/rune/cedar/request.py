@@ -178,6 +178,8 @@ def _plain_record(value: dict[Any, Any], max_size: int = _limits.MAX_CONTEXT_SIZ
 
     The common nested context (a `session` record, a list of scopes) costs a copy, not
     the full parse's path strings and checks at every level."""
+    if len(value) == 1 and ("__entity" in value or "__extn" in value or "__expr" in value):
+        return None  # a context that is an escape is not a record: the full parse says so
     size = [1]
     deepest = min(_PLAIN_DEPTH, max_depth - 1)
     record = _plain_items(value, 0, deepest, size, max_size)
