@@ -42,11 +42,14 @@ _ATTEMPTS = 32  # compare-and-set retries under contention before the request is
 
 
 class _Leases:
-    __slots__ = ("grants", "lock")
+    __slots__ = ("grants", "lock", "spent_until")
 
     def __init__(self) -> None:
         self.grants: list[list[float]] = []  # [granted_at, remaining], oldest first
         self.lock = threading.Lock()
+        # The limit is spent cluster-wide until then (grants only leave by time): no
+        # need to ask again before.
+        self.spent_until = 0.0
 
 
 class LeasedLimits:
@@ -101,8 +104,12 @@ class LeasedLimits:
             while grants and grants[0][0] + self.lease_seconds <= now:
                 grants.pop(0)  # INVARIANT: a lease is spent only within lease_seconds
             if sum(g[1] for g in grants) < amount:
-                granted = self._lease(key, limit, window_seconds, now, amount, grants)
+                if now < leases.spent_until:
+                    return False
+                granted, spent_until = self._lease(key, limit, window_seconds, now, amount,
+                                                   grants)
                 if not granted:
+                    leases.spent_until = spent_until
                     return False
                 grants.append([now, granted])
             left: float = amount
@@ -127,23 +134,23 @@ class LeasedLimits:
 
     # -- leasing -----------------------------------------------------------------------------
     def _lease(self, key: str, limit: int, window: float, now: float, amount: int,
-               held: list[list[float]]) -> int:
+               held: list[list[float]]) -> tuple[int, float]:
         """Lease at least ``amount`` more (what the node holds is kept), by compare-and-
-        set on the limit's key; 0 when the limit is spent or NATS cannot be reached."""
+        set on the limit's key: (the size granted, 0.0), or (0, until when the limit is
+        spent) when it is, or (0, 0.0) when NATS cannot be reached."""
         try:
-            return int(self.connection.run(self._cas(key, limit, window, now, amount,
-                                                     sum(g[1] for g in held)),
-                                           timeout=self.timeout * 4))
+            return self.connection.run(self._cas(key, limit, window, now, amount),
+                                       timeout=self.timeout * 4)
         except Exception as exc:  # fail closed: no lease, the request is denied
             if not self._warned:
                 self._warned = True
                 _log.warning("cannot lease from the limits bucket (%s: %s): requests under "
                              "a rate limit or budget are denied until NATS is back",
                              type(exc).__name__, exc)
-            return 0
+            return 0, 0.0
 
-    async def _cas(self, key: str, limit: int, window: float, now: float, amount: int,
-                   held: float) -> int:
+    async def _cas(self, key: str, limit: int, window: float, now: float, amount: int
+                   ) -> tuple[int, float]:
         from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
         kv = self._kv if self._kv is not None else await self._create()
@@ -164,7 +171,7 @@ class LeasedLimits:
             left = int(limit - used)
             if left < amount:
                 self._warned = False  # NATS answers: the next failure is worth a warning
-                return 0
+                return 0, _spent_until(grants, amount - left, window + self.lease_seconds)
             size = int(min(max(amount, min(limit // 16, left // 4)), left))
             grants.append([now, size])
             value = json.dumps(grants, separators=(",", ":")).encode()
@@ -176,8 +183,8 @@ class LeasedLimits:
             except KeyWrongLastSequenceError:
                 continue  # another node leased first: read again
             self._warned = False
-            return size
-        return 0
+            return size, 0.0
+        return 0, 0.0
 
     async def _create(self) -> Any:
         from nats.js.api import KeyValueConfig, StorageType
@@ -186,3 +193,13 @@ class LeasedLimits:
         self._kv = await js.create_key_value(KeyValueConfig(
             bucket=self.bucket, history=1, storage=StorageType.FILE, replicas=self.replicas))
         return self._kv
+
+
+def _spent_until(grants: list[list[float]], needed: float, span: float) -> float:
+    """When enough of ``grants`` leave the accounting span to free ``needed``."""
+    freed = 0.0
+    for granted_at, amount in sorted(grants):
+        freed += amount
+        if freed >= needed:
+            return granted_at + span
+    return 0.0
