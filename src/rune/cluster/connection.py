@@ -53,9 +53,12 @@ class Connection:
         self._thread.start()
         self.connected = threading.Event()
 
+        self._closing = False
+
         async def disconnected() -> None:
             self.connected.clear()
-            _log.warning("node %s: disconnected from NATS", name)
+            if not self._closing:
+                _log.warning("node %s: disconnected from NATS", name)
 
         async def reconnected() -> None:
             self.connected.set()
@@ -97,8 +100,11 @@ class Connection:
 
     def close(self) -> None:
         """Close the connection and stop the loop."""
+        self._closing = True
         with contextlib.suppress(Exception):  # closing a broken connection: best effort
             self.run(self.client.close(), timeout=2.0)
+        with contextlib.suppress(Exception):
+            self.run(_cancel_tasks(), timeout=2.0)
         self._stop_loop()
 
     def _stop_loop(self) -> None:
@@ -106,6 +112,15 @@ class Connection:
         self._thread.join(timeout=2.0)
         if not self._thread.is_alive():
             self._loop.close()
+
+
+async def _cancel_tasks() -> None:
+    """Cancel what the client left running (a consumer's heartbeat checks, say)."""
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _describe(exc: BaseException) -> str:

@@ -57,6 +57,17 @@ class BundleVersion:
 StreamItem = LogEntry | BundleVersion
 
 
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """A pushed message in the shape `_parse` reads."""
+
+    subject: str
+    seq: int
+    data: bytes
+    headers: dict[str, str] | None
+    seconds: int
+
+
 def cluster_name(name: str) -> str:
     """``name`` checked as a cluster name (letters, digits, `-` and `_`).
 
@@ -230,7 +241,10 @@ class JetStreamLog:
 
     def _parse(self, message: Any) -> StreamItem:
         position = int(message.seq)
-        when = message.time.timestamp() if message.time is not None else None
+        # Whole seconds, read alike from a pushed message and a fetched one: engines
+        # expire history by this time, so every node must see the same value.
+        when = float(message.seconds) if isinstance(message, _Message) else \
+            float(int(message.time.timestamp())) if message.time is not None else None
         data = message.data or b""
         if message.subject == self.bundle_subject:
             digest = (message.headers or {}).get(_DIGEST_HEADER, "")
@@ -281,16 +295,36 @@ class JetStreamLog:
         assert isinstance(item, BundleVersion)
         return item
 
-    def watch(self, nudge: Callable[[], None]) -> None:
-        """Call ``nudge`` (on the connection's thread) whenever a message is published to
-        the stream's subjects: a prompt to read the stream, which stays the one source
-        of what to apply."""
-        async def on_message(message: Any) -> None:
-            nudge()
+    def watch(self, deliver: Callable[[StreamItem | None], None], start: int) -> None:
+        """Push every message from position ``start`` on to ``deliver`` as it is stored
+        (an ordered JetStream consumer, on the connection's thread): the fast path of a
+        node. It may skip or repeat messages across reconnections, so a node applies by
+        position and reads any gap with `item`; ``deliver(None)`` says a message came
+        that could not be read (a prompt to read the stream)."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
 
-        self._call(self.connection.client.subscribe(f"rune.{self.cluster}.*",
-                                                    cb=on_message),
-                   "cannot subscribe to the stream's subjects")
+        async def on_message(message: Any) -> None:
+            try:
+                deliver(self._pushed(message))
+            except Exception:  # a message no RUNE node wrote: read it from the stream
+                deliver(None)
+
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+                                opt_start_seq=max(start, 1))
+        self._call(self.connection.jetstream.subscribe(
+            f"rune.{self.cluster}.*", stream=self.stream, ordered_consumer=True,
+            config=config, idle_heartbeat=1.0, cb=on_message),
+            "cannot follow the stream")
+
+    def _pushed(self, message: Any) -> StreamItem:
+        """A message an ordered consumer delivered, read as `item` reads it."""
+        tokens = message.reply.split(".")
+        if len(tokens) == 9:  # the reply subject without a domain
+            position, nanoseconds = int(tokens[5]), int(tokens[7])
+        else:
+            position, nanoseconds = int(tokens[7]), int(tokens[9])
+        return self._parse(_Message(message.subject, position, message.data,
+                                    message.headers, nanoseconds // 1_000_000_000))
 
     # -- snapshots ---------------------------------------------------------------------------
     def put_snapshot(self, entry: LogEntry) -> None:

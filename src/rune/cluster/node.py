@@ -21,6 +21,7 @@ node's lease runs dry).
 from __future__ import annotations
 
 import logging
+import queue
 import shutil
 import tempfile
 import threading
@@ -81,6 +82,7 @@ class Node:
         self._observers: list[Observer] = []
         self._stop = threading.Event()
         self._nudged = threading.Event()
+        self._inbox: queue.SimpleQueue[StreamItem] = queue.SimpleQueue()
         self._data = Path(tempfile.mkdtemp(prefix=f"rune-node-{self.node_id}-"))
         self.bundle_position = 0
         self.bundle_digest: str | None = None
@@ -101,7 +103,7 @@ class Node:
             self._thread = threading.Thread(target=self._follow, daemon=True,
                                             name=f"rune-follow-{self.node_id}")
             self._thread.start()
-            self.log.watch(self._nudged.set)
+            self.log.watch(self._pushed, self.engine.position + 1)
             if not self.wait_for(end, timeout=catch_up_timeout):
                 raise ClusterError(f"node `{self.node_id}` did not catch up with the stream "
                                    f"(position {self.engine.position} of {end}) within "
@@ -154,13 +156,25 @@ class Node:
         return unpack(version.archive, self._data / "bundles" / version.digest[:32])
 
     # -- following the stream ----------------------------------------------------------------
+    def _pushed(self, item: StreamItem | None) -> None:
+        """A message the stream pushed (on the connection's thread): queue it."""
+        if item is not None:
+            self._inbox.put(item)
+        self._nudged.set()
+
     def _follow(self) -> None:
-        """Apply the stream in order, one message at a time, until the node closes."""
+        """Apply the stream in order, one message at a time, until the node closes.
+
+        Messages pushed by the stream are applied as they come when they are the next
+        position; a gap, a quiet quarter second, or a failure sends the node to read
+        the stream itself, position after position, to its end."""
         failing = False
         while not self._stop.is_set():
-            self._nudged.wait(0.25)
+            nudged = self._nudged.wait(0.25)
             self._nudged.clear()
             try:
+                if nudged and self._drain():
+                    continue  # every pushed message applied, none missing
                 while not self._stop.is_set():
                     item = self.log.item(self.engine.position + 1)
                     if item is None:
@@ -184,6 +198,22 @@ class Node:
                 _log.exception("node %s: error while following the stream", self.node_id)
                 failing = True
                 self._stop.wait(0.5)
+
+    def _drain(self) -> bool:
+        """Apply the pushed messages; False when none came or one is missing (then the
+        node reads the stream)."""
+        complete, applied = True, False
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return complete and applied
+            position = self.engine.position
+            if item.position == position + 1:
+                self._apply(item)
+                applied = True
+            elif item.position > position + 1:
+                complete = False  # a gap: the stream is read from `position + 1`
 
     def _apply(self, item: StreamItem) -> None:
         if isinstance(item, BundleVersion):
@@ -261,7 +291,6 @@ class Node:
         while self.engine.position < position:
             if time.monotonic() > deadline:
                 return False
-            self._nudged.set()
             time.sleep(0.002)
         return True
 
