@@ -63,7 +63,7 @@ class NodeProcess:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or self.process.poll() is not None and self.events.empty():
+            if left <= 0 or (self.process.poll() is not None and self.events.empty()):
                 raise TimeoutError(f"node {self.node_id}: no `{kind}` event")
             try:
                 event = self.events.get(timeout=min(left, 0.5))

@@ -120,7 +120,10 @@ class Node:
             from rune.store.sqlite import SQLiteChangeLog
 
             # Bound to the cluster, not the bundle: bundles change under a node's state.
-            local = SQLiteChangeLog(state, bundle=f"rune-cluster:{self.log.cluster}")
+            # `normal` sync: the stream is the durable copy; a node that loses its last
+            # local batches to a power loss reads them again from its stored position.
+            local = SQLiteChangeLog(state, bundle=f"rune-cluster:{self.log.cluster}",
+                                    sync="normal")
         position = local.position if local is not None else 0
         first, last = self.log.first_position(), self.log.last_position()
         snapshot = None

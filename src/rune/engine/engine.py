@@ -46,8 +46,8 @@ from rune.errors import RuneError
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
     from rune.engine.history import Retention
-    from rune.engine.writes import Impact
     from rune.engine.limits import Limiter
+    from rune.engine.writes import Impact
     from rune.store.changelog import ChangeLog, LogEntry
     from rune.store.changes import Change, Record
     from rune.store.overlay import Overlay
