@@ -87,6 +87,7 @@ class Node:
         self.bundle_position = 0
         self.bundle_digest: str | None = None
         self.bundle_failures = 0
+        self._unpacked_at: Path | None = None  # the directory of the running bundle
         try:
             self.connection = Connection(nats, name=self.node_id)
             self.log = JetStreamLog(self.connection, cluster=cluster, replicas=replicas,
@@ -144,6 +145,7 @@ class Node:
         path = bundle
         if published is not None:
             path = self._unpacked(published)
+            self._unpacked_at = self._target(published)
             self.bundle_position, self.bundle_digest = published.position, published.digest
         try:
             engine = Engine.load(path, clock=clock, state=local)
@@ -155,8 +157,11 @@ class Node:
             raise
         return engine
 
+    def _target(self, version: BundleVersion) -> Path:
+        return self._data / "bundles" / version.digest[:32]
+
     def _unpacked(self, version: BundleVersion) -> Path:
-        return unpack(version.archive, self._data / "bundles" / version.digest[:32])
+        return unpack(version.archive, self._target(version))
 
     # -- following the stream ----------------------------------------------------------------
     def _pushed(self, item: StreamItem | None) -> None:
@@ -242,6 +247,10 @@ class Node:
                        "serving: %s", self.node_id, version.digest[:12], version.position,
                        self.engine.version, exc)
             return
+        previous = self._unpacked_at
+        self._unpacked_at = self._target(version)
+        if previous is not None and previous != self._unpacked_at:
+            shutil.rmtree(previous, ignore_errors=True)  # the running version is in memory
         self.bundle_position, self.bundle_digest = version.position, version.digest
         _log.info("node %s: bundle %s (position %d) is version %d", self.node_id,
                   version.digest[:12], version.position, self.engine.version)
