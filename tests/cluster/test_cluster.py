@@ -213,3 +213,19 @@ def test_import_rune_does_not_import_nats() -> None:
                            f"{str(BUNDLE)!r}); print('nats' in sys.modules)"],
                           capture_output=True, text=True)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_state_ahead_of_the_stream_is_refused(tmp_path: Path) -> None:
+    first = NatsServer(tmp_path / "first").start()
+    try:
+        with Node(BUNDLE, nats=first.url, node_id="a", state=tmp_path / "a.db") as node:
+            node.engine.record(*ACT)
+    finally:
+        first.stop()
+    second = NatsServer(tmp_path / "second").start()  # a new, empty stream
+    try:
+        with pytest.raises(ClusterError) as caught:
+            Node(BUNDLE, nats=second.url, node_id="a", state=tmp_path / "a.db")
+        assert caught.value.code == "state-ahead-of-stream"
+    finally:
+        second.stop()

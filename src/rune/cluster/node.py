@@ -128,6 +128,14 @@ class Node:
         position = local.position if local is not None else 0
         first, last = self.log.first_position(), self.log.last_position()
         snapshot = None
+        if position > last:
+            if local is not None:
+                local.close()
+            # Applying from here would skip the stream's first `position` messages.
+            raise ClusterError(f"the state `{state}` is at stream position {position} but "
+                               f"the stream `{self.log.stream}` ends at {last} (was it "
+                               "deleted and made again?); remove the state file to start "
+                               "from the stream", code="state-ahead-of-stream")
         if position + 1 < first and position < last:
             snapshot = self.log.snapshot()
             if snapshot is None or snapshot.position + 1 < first:

@@ -778,10 +778,10 @@ class Engine:
                     self._overlay = overlay
                     try:
                         snapshot = self._build(version=self._snapshot.version + 1)
+                        self._store_at(entry.changes, position, checkpoint=True)
                     except BaseException:
                         self._overlay, self._retention, self._history_base = previous
                         raise
-                    self._store_at(entry.changes, position, checkpoint=True)
                     self._snapshot = snapshot
                     self._cache = (snapshot, {}, {})
                 elif not entry.changes:
