@@ -19,7 +19,9 @@ of what is left, at most a sixteenth of the limit, so the last units go one at a
 
 During a partition (NATS unreachable) a node spends only the leases it holds (at most
 ``lease_seconds`` more), then denies every request a limit applies to, with the
-limit's usual reason: limits fail closed, and over-admission stays zero. The only
+limit's usual reason: limits fail closed, and over-admission stays zero. A decision
+that needs a new lease waits for the bucket at most ``timeout`` (1 s; at once when the
+connection is known to be down), and only decisions under a limit ever wait. The only
 over-admission is from clock skew between nodes: grant times are the granting node's
 clock, so with clocks ``s`` seconds apart up to the grants of ``s`` seconds at a
 window's edge may be counted in the wrong window. Keep clocks in sync (NTP).
@@ -139,8 +141,9 @@ class LeasedLimits:
         set on the limit's key: (the size granted, 0.0), or (0, until when the limit is
         spent) when it is, or (0, 0.0) when NATS cannot be reached."""
         try:
+            # INVARIANT: a decision waits at most `timeout` for the bucket, then is denied.
             return self.connection.run(self._cas(key, limit, window, now, amount),
-                                       timeout=self.timeout * 4)
+                                       timeout=self.timeout)
         except Exception as exc:  # fail closed: no lease, the request is denied
             if not self._warned:
                 self._warned = True
