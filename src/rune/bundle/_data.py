@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,9 +118,8 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     from rune.datalog import Program
     from rune.datalog.ast import ProgramAst
     from rune.datalog.parser import ParsedProgram, parse_program
-    from rune.store.prelude import prelude
 
-    parsed: list[ParsedProgram] = [parse_program(prelude(), _PRELUDE_FILE)]
+    parsed: list[ParsedProgram] = [_parsed_prelude()]
     loaded = True
     for file in files:
         text = report.read(file)
@@ -155,6 +155,17 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     except RecursionError:
         report.error("nesting-too-deep", "a rule is nested too deeply", root / "rules")
     return None, False
+
+
+@functools.lru_cache(maxsize=1)
+def _parsed_prelude() -> Any:
+    """The built-in relations, parsed once per process: the text never changes, and the
+    parsed program (a frozen AST and its source text) is only read. A bundle reload (a
+    node swapping a published bundle, say) then parses only the bundle's own rules."""
+    from rune.datalog.parser import parse_program
+    from rune.store.prelude import prelude
+
+    return parse_program(prelude(), _PRELUDE_FILE)
 
 
 def _fact_relations(root: Path) -> list[str]:

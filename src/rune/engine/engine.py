@@ -46,9 +46,10 @@ from rune.errors import RuneError, shown
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
     from rune.engine.history import Retention
+    from rune.engine.limits import Limiter
     from rune.engine.writes import Impact
-    from rune.store.changelog import ChangeLog
-    from rune.store.changes import Change
+    from rune.store.changelog import ChangeLog, LogEntry
+    from rune.store.changes import Change, Record
     from rune.store.overlay import Overlay
 
 __all__ = ["Engine", "RuntimeErrors"]
@@ -138,7 +139,7 @@ class Engine:
         it over the base, build the first version."""
         self._clock = clock
         self._write_lock = threading.Lock()
-        self._limits = SlidingWindows()
+        self._limits: Limiter = SlidingWindows()
         self._source = source
         self._settings = settings
         self._errors_lock = threading.Lock()
@@ -151,11 +152,18 @@ class Engine:
             state = settings.state_path
         self._log: ChangeLog | None = _open_log(state, str(settings.state_sync), name)
         self._overlay: Overlay | None = None  # created by the first write or replay
+        # A shared log (`share`): writes go through it and come back by `apply_entries`.
+        self._shared: ChangeLog | None = None
+        self._apply_timeout = 10.0
+        self._applied = threading.Condition(self._write_lock)
+        self._refused: dict[int, RuneError] = {}  # position -> why the batch was skipped
         self._retention: Retention | None = None  # created by the first record
         self._history_base: list[tuple[str, tuple[Any, ...]]] = []
         try:
             if self._log is not None:
                 self._replay(self._log)
+            # The position of the last batch applied (a shared log's, see `share`).
+            self._position: int = int(getattr(self._log, "position", 0) or 0)
             self._snapshot = self._build(version=1)
         except BaseException:
             self.close()
@@ -180,11 +188,15 @@ class Engine:
                       settings=bundle.settings)
         return engine
 
-    def reload(self) -> int:
+    def reload(self, source: str | Path | None = None) -> int:
         """Reload the bundle this engine was loaded from and publish it atomically.
 
         Everything written through the engine (entities, facts, records, approvals)
         stays, applied over the new bundle as over the old one.
+
+        Args:
+            source: another bundle to load instead (it becomes the engine's bundle); by
+                default the one the engine was loaded from.
 
         Raises:
             RuneError: the bundle has errors (all of them), or the writes no longer apply
@@ -192,9 +204,11 @@ class Engine:
         """
         from rune.bundle import load_bundle
 
-        if self._source is None:
+        if source is None and self._source is None:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
-        bundle = load_bundle(self._source)
+        path = Path(source) if source is not None else self._source
+        assert path is not None
+        bundle = load_bundle(path)
         with self._write_lock:
             previous = (self._base, self._settings, self._retention, self._history_base)
             self._base = _Base(policies=bundle.policies, schema=bundle.schema,
@@ -206,6 +220,7 @@ class Engine:
             except BaseException:
                 self._base, self._settings, self._retention, self._history_base = previous
                 raise
+            self._source = path
             self._snapshot = snapshot
             self._cache = (snapshot, {}, {})
         return snapshot.version
@@ -641,44 +656,214 @@ class Engine:
         Raises:
             RuneError: the batch does not apply (nothing is stored or published).
         """
-        from rune.engine.history import Retention
-        from rune.engine.writes import apply_changes
+        if self._shared is not None:
+            return self._commit_shared(changes)
         from rune.store.changes import Record
-        from rune.store.overlay import Overlay
 
         with self._write_lock:
-            current = self._snapshot
-            if getattr(self, "_closed", False):
-                raise EngineError("the engine's state is closed: it accepts no more writes",
-                                  code="state-closed")
-            overlay = self._overlay
-            if overlay is None:
-                overlay = self._overlay = Overlay()
+            self._check_open()
+            overlay = self._written()
             batch = list(changes)
-            expired: list[tuple[str, tuple[Any, ...]]] = []
-            horizon = None
             if any(c.__class__ is Record for c in batch):
                 seq = overlay.next_seq
                 for i, change in enumerate(batch):
                     if change.__class__ is Record:
-                        batch[i] = Record(change.principal, change.action,  # type: ignore[union-attr]
-                                          change.resource, change.at, seq,  # type: ignore[union-attr]
-                                          change.amount)  # type: ignore[union-attr]
+                        batch[i] = _numbered(change, seq)  # type: ignore[arg-type]
                         seq += 1
-                retention = self._retention
-                if retention is None:
-                    retention = self._retention = Retention(
-                        self._settings.history_retention_seconds, overlay, self._history_base)
-                batch, expired, horizon = retention.expire(batch, self._clock())
-            new, impact = apply_changes(current, batch, version=current.version + 1,
-                                        expired=expired, approvals_pruned_before=horizon)
+            current = self._snapshot
+            batch, new, impact = self._delta(current, batch, self._clock())
             if self._log is not None:
                 self._log.append(batch)  # durable before anyone sees the version
-            overlay.apply(batch)
-            if self._retention is not None:
-                self._retention.committed(batch)
+            self._applied_batch(batch)
             self._publish(current, new, impact)
             return new.version
+
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", False):
+            raise EngineError("the engine's state is closed: it accepts no more writes",
+                              code="state-closed")
+
+    def _written(self) -> Overlay:
+        """The overlay of writes (under the lock), created by the first write."""
+        from rune.store.overlay import Overlay
+
+        overlay = self._overlay
+        if overlay is None:
+            overlay = self._overlay = Overlay()
+        return overlay
+
+    def _delta(self, current: Snapshot, batch: list[Change], now: float
+               ) -> tuple[list[Change], Snapshot, Impact]:
+        """The batch with its history expiry added, and the version after it (under the
+        lock; nothing is changed yet).
+
+        Raises:
+            RuneError: the batch does not apply.
+        """
+        from rune.engine.history import Retention
+        from rune.engine.writes import apply_changes
+        from rune.store.changes import Record
+
+        expired: list[tuple[str, tuple[Any, ...]]] = []
+        horizon = None
+        if any(c.__class__ is Record for c in batch):
+            retention = self._retention
+            if retention is None:
+                retention = self._retention = Retention(
+                    self._settings.history_retention_seconds, self._written(),
+                    self._history_base)
+            batch, expired, horizon = retention.expire(batch, now)
+        new, impact = apply_changes(current, batch, version=current.version + 1,
+                                    expired=expired, approvals_pruned_before=horizon)
+        return batch, new, impact
+
+    def _applied_batch(self, batch: Sequence[Change]) -> None:
+        """Fold a stored batch into the overlay (under the lock, before publishing)."""
+        self._written().apply(batch)
+        if self._retention is not None:
+            self._retention.committed(batch)
+
+    # -- a shared log ------------------------------------------------------------------------
+    def share(self, log: ChangeLog, *, apply_timeout: float = 10.0) -> None:
+        """Write through ``log``, a change log several engines append to (a NATS JetStream
+        stream, see `rune.cluster`), from now on.
+
+        A write is then appended to ``log`` (acknowledged once the log says it is durable)
+        and becomes a version only when it comes back through `apply_entries`, in the
+        log's order with every other engine's batches: every engine applies the same
+        batches in the same order, so all reach the same state. The write call waits (at
+        most ``apply_timeout`` seconds) until its batch is applied here, so a caller reads
+        its own writes; someone must feed ``apply_entries`` (a `rune.cluster.Node` does).
+
+        The engine's own state (``state=``) then mirrors the shared log: each applied
+        batch is stored at the log's position, and `position` says where to resume.
+        """
+        if apply_timeout <= 0:
+            raise ValueError("`apply_timeout` must be above zero")
+        with self._write_lock:
+            self._shared = log
+            self._apply_timeout = apply_timeout
+
+    @property
+    def position(self) -> int:
+        """The position (in the shared log, or the state's own) of the last batch applied."""
+        return self._position
+
+    def _commit_shared(self, changes: Sequence[Change]) -> int:
+        """Append a batch to the shared log and wait until it is applied here."""
+        self._check_open()
+        shared = self._shared
+        assert shared is not None
+        position = shared.append(list(changes))  # StoreError: nothing was stored
+        deadline = time.monotonic() + self._apply_timeout
+        with self._applied:
+            while self._position < position:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise EngineError(
+                        f"the write is stored in the shared log (position {position}) but "
+                        f"was not applied here within {self._apply_timeout:g} s; it will be "
+                        "applied when this engine catches up", code="write-not-applied")
+                self._applied.wait(left)
+            refused = self._refused.pop(position, None)
+            if refused is not None:
+                raise refused
+            return self._snapshot.version
+
+    def apply_entries(self, entries: Iterable[LogEntry]) -> int:
+        """Apply batches of a shared log (see `share`) in order, each exactly once: an
+        entry at or before `position` is skipped. Returns the current version.
+
+        Each batch becomes one version through the same delta path as a local write.
+        Recorded actions are numbered from the entry's position, and history expires by
+        the entry's time, so every engine applying the same entries reaches the same
+        state. A batch that does not apply (the rules refuse it, say) is refused by every
+        engine alike: it is skipped, and the engine that wrote it raises its error. A
+        checkpoint entry replaces the whole written state.
+
+        Raises:
+            RuneError: a checkpoint that does not apply to the bundle, or the engine's
+                own state could not store a batch (the entry was not applied; feed it
+                again).
+        """
+        from rune.store.overlay import Overlay
+
+        for entry in entries:
+            with self._applied:
+                position = entry.position
+                if position <= self._position:
+                    continue  # INVARIANT: a batch is applied once, by its position
+                if entry.checkpoint:
+                    previous = (self._overlay, self._retention, self._history_base)
+                    overlay = Overlay()
+                    overlay.apply(entry.changes)
+                    self._overlay = overlay
+                    try:
+                        snapshot = self._build(version=self._snapshot.version + 1)
+                        self._store_at(entry.changes, position, checkpoint=True)
+                    except BaseException:
+                        self._overlay, self._retention, self._history_base = previous
+                        raise
+                    self._snapshot = snapshot
+                    self._cache = (snapshot, {}, {})
+                elif not entry.changes:
+                    self._store_at((), position)
+                else:
+                    self._apply_entry(entry)
+                self._position = position
+                if len(self._refused) > 1024:  # nobody waits for the oldest any more
+                    self._refused.pop(next(iter(self._refused)))
+                self._applied.notify_all()
+        return self._snapshot.version
+
+    def _apply_entry(self, entry: LogEntry) -> None:
+        from rune.store.changes import Record
+
+        batch = list(entry.changes)
+        index = 0
+        for i, change in enumerate(batch):
+            if change.__class__ is Record:
+                # Every engine numbers a record alike: by the batch's position.
+                batch[i] = _numbered(change, (entry.position << 20) | index)  # type: ignore[arg-type]
+                index += 1
+        current = self._snapshot
+        now = entry.time if entry.time is not None else self._clock()
+        try:
+            batch, new, impact = self._delta(current, batch, now)
+        except RuneError as exc:
+            _log.warning("batch %d of the shared log does not apply and is skipped: %s",
+                         entry.position, exc)
+            self._refused[entry.position] = exc
+            self._store_at((), entry.position)
+            return
+        self._store_at(batch, entry.position)
+        self._applied_batch(batch)
+        self._publish(current, new, impact)
+
+    def _store_at(self, batch: Sequence[Change], position: int, *,
+                  checkpoint: bool = False) -> None:
+        log = self._log
+        if log is None:
+            return
+        if checkpoint:
+            log.append(batch, position=position, checkpoint=True)  # type: ignore[call-arg]
+        else:
+            log.append(batch, position=position)  # type: ignore[call-arg]
+
+    def checkpoint(self) -> LogEntry:
+        """The whole written state as one checkpoint entry at `position` (a snapshot
+        another engine can start from with `apply_entries`)."""
+        from rune.store.changelog import LogEntry
+
+        with self._write_lock:
+            overlay = self._overlay
+            changes = tuple(overlay.checkpoint()) if overlay is not None else ()
+            return LogEntry(self._position, changes, checkpoint=True)
+
+    def set_limiter(self, limiter: Limiter) -> None:
+        """Enforce rate limits and budgets with ``limiter`` instead of this engine's own
+        sliding windows (a limiter shared by many engines, see `rune.cluster.leases`)."""
+        self._limits = limiter
 
     def _publish(self, current: Snapshot, new: Snapshot, impact: Impact) -> None:
         """Make ``new`` the current version, carrying over the principals seen when no
@@ -955,6 +1140,14 @@ def _relinked(policies: PolicySet, overlay: Overlay, schema: Schema | None) -> P
             raise EngineError(f"the link `{problems[0].policy_id}` does not validate against "
                               f"the schema: {problems[0].message}", code=problems[0].code)
     return out
+
+
+def _numbered(record: Record, seq: int) -> Record:
+    """``record`` with the sequence number it is stored under."""
+    from rune.store.changes import Record
+
+    return Record(record.principal, record.action, record.resource, record.at, seq,
+                  record.amount)
 
 
 def _describe(log: Any) -> str:

@@ -8,8 +8,22 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from typing import Protocol
 
-__all__ = ["SlidingWindows"]
+__all__ = ["Limiter", "SlidingWindows"]
+
+
+class Limiter(Protocol):
+    """What enforces an engine's rate limits and budgets (`Engine.set_limiter`)."""
+
+    def try_acquire(self, key: str, limit: int, window_seconds: float, now: float,
+                    amount: int = 1) -> bool:
+        """Take ``amount`` of ``limit`` for the window ending at ``now``, if it is left."""
+        ...
+
+    def release(self, key: str, now: float, amount: int = 1) -> None:
+        """Give back what `try_acquire` took at ``now`` (the request was refused later)."""
+        ...
 
 
 class _Window:

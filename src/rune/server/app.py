@@ -162,11 +162,14 @@ class App:
         engine: the engine deciding (`Engine.load` of the served bundle).
         config: the server's configuration.
         decision_log: where decisions are logged, or None.
+        node: the cluster node the engine belongs to (`rune.cluster.Node`), closed when
+            the app stops; None for a standalone engine.
     """
 
     def __init__(self, engine: Engine, config: ServerConfig, *,
-                 decision_log: DecisionLog | None = None) -> None:
+                 decision_log: DecisionLog | None = None, node: Any = None) -> None:
         self.engine = engine
+        self.node = node
         self.config = config
         self.log = decision_log
         self.cache = CacheCounter()
@@ -224,6 +227,8 @@ class App:
             self._watcher = None
         if self.log is not None:
             self.log.close()
+        if self.node is not None:
+            self.node.close()
 
     async def reload(self, trigger: str) -> list[dict[str, Any]]:
         """Reload the bundle (one reload at a time, in a worker thread); the errors that

@@ -45,6 +45,10 @@ class ServerConfig:
     decision_log_mask: tuple[str, ...] = ()
     decision_log_max_backlog: int = 100_000
     interface: str = "rsgi"
+    # A node of a cluster (`rune.cluster`): NATS URLs, this node's id, the cluster's name.
+    nats: tuple[str, ...] = ()
+    node_id: str | None = None
+    cluster: str = "rune"
 
     @classmethod
     def from_settings(cls, bundle: Path, settings: Settings,
@@ -95,6 +99,13 @@ class ServerConfig:
                 c.isascii() and (c.isalnum() or c in ".-:_[]%") for c in given["host"])):
             raise ServerError(f"`{given['host'][:80]}` is not a host name or an IP address",
                               code="invalid-host")
+        if "nats" in given:
+            given["nats"] = tuple(given["nats"])
+            if given["nats"] and not given.get("node_id"):
+                raise ServerError("a node of a cluster needs an id: give --node-id with "
+                                  "--nats", code="invalid-node-id")
+            if given["nats"]:
+                given["watch"] = False  # the cluster's published bundle is the source
         return replace(config, **given) if given else config
 
 

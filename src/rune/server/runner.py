@@ -56,7 +56,19 @@ def create_app(bundle: str | os.PathLike[str] | None = None, **overrides: Any) -
         if not bundle:
             raise SystemExit(f"set {BUNDLE_ENV} to the bundle to serve")
     config = load_config(bundle, **overrides)
-    engine = Engine.load(config.bundle, state=config.state)
+    node: Any = None
+    if config.nats:
+        try:
+            from rune.cluster import Node
+        except ImportError as error:
+            raise SystemExit("a cluster node needs the nats extra (pip install "
+                             f"'rune[nats]'): {error}") from None
+        assert config.node_id is not None
+        node = Node(config.bundle, nats=config.nats, node_id=config.node_id,
+                    state=config.state, cluster=config.cluster)
+        engine = node.engine
+    else:
+        engine = Engine.load(config.bundle, state=config.state)
     log = None
     if config.decision_log is not None:
         log = DecisionLog(FileSink(config.decision_log, max_bytes=config.decision_log_max_bytes,
@@ -65,7 +77,7 @@ def create_app(bundle: str | os.PathLike[str] | None = None, **overrides: Any) -
                           flush_seconds=config.decision_log_flush_seconds,
                           max_backlog=config.decision_log_max_backlog,
                           mask=config.decision_log_mask)
-    return App(engine, config, decision_log=log)
+    return App(engine, config, decision_log=log, node=node)
 
 
 def serve(app: Any, *, announce: bool = True) -> None:

@@ -10,11 +10,17 @@ Positions are opaque increasing integers given by the log. `replay(after)` yield
 batch appended after ``after``; a log may *compact* what lies before a position into one
 checkpoint entry (``checkpoint=True``) whose changes rebuild the whole written state on
 top of the bundle alone, so a consumer that receives one starts over from the bundle.
+
+A *shared* log is one several engines append to (`Engine.share`): the log decides one
+order, and every engine applies every batch in that order, its own included, exactly
+once by position. Such a log stamps each batch with the time it stored it
+(`LogEntry.time`), so that every engine expires history at the same batch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -25,11 +31,21 @@ __all__ = ["ChangeLog", "LogEntry", "MemoryChangeLog"]
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
-    """One batch as a log returns it."""
+    """One batch as a log returns it.
+
+    Attributes:
+        position: where the log stored it (increasing; a shared log's sequence number).
+        changes: the batch.
+        checkpoint: the changes rebuild the whole written state (start over from the
+            bundle before applying them).
+        time: seconds since the epoch at which the log stored the batch, when the log
+            says (a shared log does: engines applying its batches use it as their clock).
+    """
 
     position: int
     changes: tuple[Change, ...]
     checkpoint: bool = False
+    time: float | None = None
 
 
 @runtime_checkable
@@ -59,18 +75,23 @@ class ChangeLog(Protocol):
 
 class MemoryChangeLog:
     """A change log in memory: for tests, and for sharing changes between engines in one
-    process. Every batch is kept (nothing is compacted)."""
+    process (give it a ``clock`` to stamp batches, as a shared log must). Every batch is
+    kept (nothing is compacted)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._entries: list[LogEntry] = []
+        self._clock = clock
+        self._lock = threading.Lock()
 
     def append(self, changes: Sequence[Change]) -> int:
-        position = len(self._entries) + 1
-        self._entries.append(LogEntry(position, tuple(changes)))
-        return position
+        with self._lock:  # engines sharing the log append from their own threads
+            position = len(self._entries) + 1
+            time = None if self._clock is None else self._clock()
+            self._entries.append(LogEntry(position, tuple(changes), time=time))
+            return position
 
     def replay(self, after: int = 0) -> Iterator[LogEntry]:
-        return iter(self._entries[after:])
+        return iter(self._entries[max(after, 0):])
 
     def close(self) -> None:
         pass

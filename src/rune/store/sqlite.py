@@ -216,12 +216,33 @@ class SQLiteChangeLog:
         """The position of the last batch appended."""
         return self._position
 
-    def append(self, changes: Sequence[Change]) -> int:
+    def append(self, changes: Sequence[Change], *, position: int | None = None,
+               checkpoint: bool = False) -> int:
+        """Store one batch (see `ChangeLog.append`).
+
+        Args:
+            changes: the batch.
+            position: the position to store it at, for a file that mirrors a shared log
+                (the shared log's sequence number); the next position when None.
+            checkpoint: the batch replaces the whole state (it rebuilds the written state
+                from the bundle alone, as a shared log's snapshot does).
+
+        Raises:
+            StoreError: the batch was not stored, or ``position`` is not after the last.
+        """
         db = self._db
-        position = self._position + 1
+        if position is None:
+            position = self._position + 1
+        elif position <= self._position:
+            raise self._fail(f"position {position} is not after the last ({self._position})",
+                             "state-position")
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if checkpoint:
+                    for table in sorted(_TABLES - {"rune_meta"}):
+                        db.execute(f"DELETE FROM {table}")
+                    db.execute("DELETE FROM rune_meta WHERE key = 'horizon'")
                 for change in changes:
                     self._apply(db, change, position)
                 db.execute("UPDATE rune_meta SET value = ? WHERE key = 'position'",

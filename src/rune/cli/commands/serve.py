@@ -4,6 +4,10 @@ Settings come from the bundle's `rune.toml` (`[server]`), tokens from `RUNE_API_
 `RUNE_ADMIN_TOKEN`; the options override both. Binds 127.0.0.1 unless told otherwise.
 Needs the server extra: `pip install 'rune[server]'`. Exit 0 after SIGINT or SIGTERM, 1
 on an error (a bad setting, a bundle that does not load, a port in use).
+
+With `--nats URL --node-id ID` the server is a node of a cluster (`rune.cluster.Node`):
+writes, approvals and history go through the cluster's JetStream stream, bundles come
+from `rune publish`, and rate limits and budgets are global (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -39,10 +43,16 @@ _PATH = click.Path(path_type=Path)
               help="Reload the bundle when its files change [watch].")
 @click.option("--interface", type=click.Choice(["rsgi", "asgi"]),
               help="How granian calls the app [rsgi, the fastest].")
+@click.option("--nats", "servers", multiple=True, metavar="URL",
+              help="Join a cluster through NATS JetStream at nats://HOST:PORT (repeat for "
+                   "a NATS cluster's servers); needs the nats extra.")
+@click.option("--node-id", help="This node's id in the cluster (with --nats).")
+@click.option("--cluster", help="The cluster's name (with --nats) [rune].")
 def command(bundle: Path, host: str | None, port: int | None, state: Path | None,
             tls_cert: Path | None, tls_key: Path | None, decision_log: Path | None,
             decision_log_sync: str | None, max_body_bytes: int | None,
-            public_url: str | None, watch: bool | None, interface: str | None) -> int:
+            public_url: str | None, watch: bool | None, interface: str | None,
+            servers: tuple[str, ...], node_id: str | None, cluster: str | None) -> int:
     """Serve BUNDLE as an AuthZEN policy decision point: /access/v1, RUNE's /v1 API,
     /health, /ready, /metrics and /openapi.json."""
     try:
@@ -60,6 +70,7 @@ def command(bundle: Path, host: str | None, port: int | None, state: Path | None
     app = create_app(
         bundle, host=host, port=port, state=state, tls_cert=tls_cert, tls_key=tls_key,
         decision_log=decision_log, decision_log_sync=sync, max_body_bytes=max_body_bytes,
-        public_url=public_url, watch=watch, interface=interface)
+        public_url=public_url, watch=watch, interface=interface,
+        nats=servers or None, node_id=node_id, cluster=cluster)
     serve(app)
     return int(ExitCode.OK)
