@@ -20,6 +20,9 @@ ALLOWED = {
                           'Table::"sales.orders"', '{"estimated_cost": 100}'),
     "infra-agent": ('Agent::"deployer"', 'Action::"deploy"', 'Service::"search-eu"', '{}'),
     "authzen-certification": ('user::"alice"', 'Action::"read"', 'record::"record-1"', '{}'),
+    "claude-code": ('Agent::"claude-code"', 'Action::"Read"', 'File::"/w/src/app.py"',
+                    '{"cwd": "/w", "session_id": "s1", "tool_input": {"file_path": '
+                    '"/w/src/app.py"}}'),
 }
 
 

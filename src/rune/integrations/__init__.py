@@ -1,0 +1,5 @@
+"""RUNE in front of agent frameworks: one module per framework or protocol.
+
+Each module takes an engine (`rune.Engine`) or a server's URL (`rune.RemoteEngine`) and
+fails closed. A module that needs a framework lives behind that framework's extra.
+"""
