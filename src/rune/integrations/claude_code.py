@@ -30,7 +30,7 @@ from rune.hooks.claude_code import (
     request_of,
 )
 
-__all__ = ["BLOCKING_EXIT", "HookAnswer", "HookEngine", "answer"]
+__all__ = ["BLOCKING_EXIT", "HookAnswer", "HookEngine", "answer", "refusal"]
 
 # Claude Code: exit 0 means "read the JSON on stdout"; exit 2 is a blocking error.
 BLOCKING_EXIT = 2
@@ -60,7 +60,8 @@ class HookAnswer:
         return json.dumps(self.output, ensure_ascii=False, separators=(",", ":"))
 
 
-def _refusal(event: str | None, reason: str) -> HookAnswer:
+def refusal(event: str | None, reason: str) -> HookAnswer:
+    """A deny for ``event`` saying why: exit 0 for a known event, else exit 2."""
     if event is None:
         return HookAnswer(denial_output(None, reason), BLOCKING_EXIT, f"RUNE: deny: {reason}")
     return HookAnswer(denial_output(event, reason))
@@ -91,7 +92,7 @@ def answer(payload: bytes | str | Mapping[str, Any], engine: HookEngine | None, 
         event = event_of(data)
         request = request_of(data, principal)
         if engine is None:
-            return _refusal(event, unavailable or "no engine to decide with")
+            return refusal(event, unavailable or "no engine to decide with")
         if request.event == "PostToolUse":
             try:
                 engine.record(request.principal, request.action, request.resource)
@@ -102,6 +103,6 @@ def answer(payload: bytes | str | Mapping[str, Any], engine: HookEngine | None, 
                                     request.context)
         return HookAnswer(decision_output(decision, request), decision=decision)
     except HookInputError as error:
-        return _refusal(event, _why(error))
+        return refusal(event, _why(error))
     except Exception as error:  # INVARIANT: whatever fails, the answer is a deny
-        return _refusal(event, _why(error))
+        return refusal(event, _why(error))
