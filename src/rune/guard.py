@@ -32,7 +32,8 @@ with engine.guarded('Agent::"a1"', 'Action::"Read"', 'File::"/w/a.py"') as decis
 * After the call returns (not when it raises): `record` the action, so history-aware
   rules count it; a failed record raises (the history would be wrong otherwise).
 * Coroutine functions are guarded with the same arguments; a remote engine's calls and
-  every record (which may write a state file) run in a worker thread.
+  every record (which may write a state file) run in a worker thread (a remote engine
+  then opens a connection per call, closed after it).
 
 Works with an `Engine` or a `RemoteEngine`: anything with `authorize` and `record`. Only
 the standard library is used.
@@ -152,15 +153,24 @@ class Guarded:
         if kind is None:
             self._record()
 
+    def _in_worker(self, work: Callable[[], Any]) -> Any:
+        """``work`` in a worker thread; a remote engine's connection in that thread is
+        closed after it (the pool's threads outlive this call, not the event loop)."""
+        try:
+            return work()
+        finally:
+            if _remote(self.engine):
+                cast(Any, self.engine).close()
+
     async def __aenter__(self) -> Any:
         if _remote(self.engine):
-            return await asyncio.to_thread(self._decide)
+            return await asyncio.to_thread(self._in_worker, self._decide)
         return self._decide()
 
     async def __aexit__(self, kind: type[BaseException] | None,
                         error: BaseException | None, trace: Any) -> None:
         if kind is None and self.record:
-            await asyncio.to_thread(self._record)
+            await asyncio.to_thread(self._in_worker, self._record)
 
 
 def guard(engine: GuardEngine, *, principal: Any, action: Any = None, resource: Any,

@@ -134,8 +134,8 @@ def test_pre_tool_use(tool: str, tool_input: dict[str, Any], verdict: str,
     assert code == 0 and out["permissionDecision"] == verdict
     assert reason in out["permissionDecisionReason"]
     if tool == "Edit":  # the derived configuration travels as additionalContext
-        assert 'RUNE configuration for this Edit call: {"formatter": "prettier"}' == \
-            out["additionalContext"]
+        assert out["additionalContext"] == \
+            'RUNE configuration for this Edit call: {"formatter": "prettier"}'
 
 
 def test_permission_request() -> None:

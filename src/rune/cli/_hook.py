@@ -9,6 +9,7 @@ other failure — with a deny (exit 2, which Claude Code treats as blocking).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from typing import IO, Any
@@ -83,8 +84,8 @@ def _engine(bundle: str | None, url: str | None, state: str | None,
                                 timeout=timeout), None
         except RemoteError as error:
             return None, error.message
-    from rune.errors import RuneError
     from rune.engine import Engine
+    from rune.errors import RuneError
 
     try:
         return Engine.load(str(bundle), state=state), None
@@ -120,10 +121,8 @@ def claude_code(*, bundle: str | None, url: str | None, state: str | None,
     finally:
         close = getattr(engine, "close", None)
         if close is not None:
-            try:
+            with contextlib.suppress(Exception):  # the answer matters; closing is best effort
                 close()
-            except Exception:  # the answer is what matters; closing is best effort
-                pass
     stdout.write(result.to_json_text() + "\n")
     stdout.flush()
     if result.message:

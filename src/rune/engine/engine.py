@@ -46,8 +46,8 @@ from rune.errors import RuneError
 if TYPE_CHECKING:
     from rune.cedar.schema import Schema
     from rune.engine.history import Retention
-    from rune.guard import Guarded
     from rune.engine.writes import Impact
+    from rune.guard import Guarded
     from rune.store.changelog import ChangeLog
     from rune.store.changes import Change
     from rune.store.overlay import Overlay
