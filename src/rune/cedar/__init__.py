@@ -29,7 +29,10 @@ if TYPE_CHECKING:
     from rune.cedar.formatter import format_policies
     from rune.cedar.policy_set import Policy, PolicySet, Template
     from rune.cedar.request import Request
-    from rune.cedar.schema import Schema, ValidationResult, validate
+
+    # (mypy sees `validate` bound twice: the schema package has a `validate` submodule
+    # and a function of that name; the function is the one exported.)
+    from rune.cedar.schema import Schema, ValidationResult, validate  # type: ignore[no-redef]
     from rune.cedar.values import CedarRecord, CedarSet, EntityUID
 
 __all__ = [
