@@ -167,6 +167,28 @@ def test_post_tool_use_records_across_processes(tmp_path: Path) -> None:
     assert "command-rate" in out["permissionDecisionReason"]
 
 
+def test_parallel_hook_processes_take_turns_on_the_state_file(tmp_path: Path) -> None:
+    # Claude Code runs the hooks of parallel tool calls at once; one process at a time
+    # holds a state file, so the others wait their turn (up to --timeout).
+    state = tmp_path / "state.db"
+    command = [*rune_command(), "hook", "claude-code", *BUNDLE, "--state", str(state),
+               "--timeout", "120"]
+    processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for _ in range(4)]
+    for i, process in enumerate(processes):  # every payload first: they run at once
+        body = payload("PostToolUse", "Bash", {"command": f"parallel-{i}"})
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(body).encode())
+        process.stdin.close()
+    answers = [process.communicate(timeout=180)[0] for process in processes]
+    assert [(p.returncode, json.loads(out)) for p, out in zip(processes, answers,
+                                                              strict=True)] == [(0, {})] * 4
+    with rune.Engine.load(CLAUDE_CODE, state=state) as engine:
+        rows = engine.query('performed(p, a, r, at, seq)')
+    assert sorted(row[2] for row in rows) == [f'Command::\\"parallel-{i}\\"'
+                                              for i in range(4)]
+
+
 def test_principal_option() -> None:
     code, answer, _ = hook(payload("PreToolUse", "Bash", BASH), *BUNDLE,
                            "--principal", 'Agent::"stranger"')

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import sys
+import time
 from typing import IO, Any
 
 __all__ = ["claude_code", "fast_path"]
@@ -88,12 +90,30 @@ def _engine(bundle: str | None, url: str | None, state: str | None,
     from rune.errors import RuneError
 
     try:
-        return Engine.load(str(bundle), state=state), None
+        return _load(Engine, str(bundle), state, timeout), None
     except RuneError as error:
         first = error.diagnostics[0].message if error.diagnostics else error.message
         return None, f"the bundle `{bundle}` does not load: {first}"
     except OSError as error:
         return None, f"the bundle `{bundle}` cannot be read: {error.strerror or error}"
+
+
+def _load(engine: Any, bundle: str, state: str | None, timeout: float) -> Any:
+    """`Engine.load`, waiting up to ``timeout`` seconds for a state file another hook
+    process holds (one process at a time per state file; Claude Code runs the hooks of
+    parallel tool calls at once, and each holds the file for a moment)."""
+    from rune.errors import RuneError
+
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while True:
+        try:
+            return engine.load(bundle, state=state)
+        except RuneError as error:
+            if error.code != "state-in-use" or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.05)
 
 
 def claude_code(*, bundle: str | None, url: str | None, state: str | None,

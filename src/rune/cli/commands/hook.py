@@ -31,7 +31,8 @@ def command() -> None:
                    "approvals)")
 @click.option("--principal", metavar="UID", help='default: Agent::"claude-code"')
 @click.option("--timeout", type=float, default=5.0, show_default=True,
-              help="seconds to wait for the server (--url)")
+              help="seconds to wait for the server (--url), or for a state file another "
+                   "hook process holds (--state)")
 def claude_code(bundle: str | None, url: str | None, state: str | None,
                 principal: str | None, timeout: float) -> int:
     """Answer a Claude Code hook: PreToolUse (allow/deny/ask), PermissionRequest
