@@ -173,13 +173,14 @@ def test_parallel_hook_processes_take_turns_on_the_state_file(tmp_path: Path) ->
     state = tmp_path / "state.db"
     command = [*rune_command(), "hook", "claude-code", *BUNDLE, "--state", str(state),
                "--timeout", "120"]
-    processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE) for _ in range(4)]
-    for i, process in enumerate(processes):  # every payload first: they run at once
-        body = payload("PostToolUse", "Bash", {"command": f"parallel-{i}"})
-        assert process.stdin is not None
-        process.stdin.write(json.dumps(body).encode())
-        process.stdin.close()
+    processes = []
+    for i in range(4):  # every payload ready on its stdin: the processes run at once
+        body = tmp_path / f"payload-{i}.json"
+        body.write_text(json.dumps(payload("PostToolUse", "Bash",
+                                           {"command": f"parallel-{i}"})))
+        with body.open("rb") as stdin:
+            processes.append(subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE,
+                                              stderr=subprocess.PIPE))
     answers = [process.communicate(timeout=180)[0] for process in processes]
     assert [(p.returncode, json.loads(out)) for p, out in zip(processes, answers,
                                                               strict=True)] == [(0, {})] * 4
