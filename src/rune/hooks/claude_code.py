@@ -127,7 +127,9 @@ def parse_payload(raw: bytes | str) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise HookInputError("the payload is not UTF-8 text") from None
     except ValueError as error:
-        raise HookInputError(f"the payload is not JSON: {str(error)[:200]}") from None
+        reason = str(error)[:200]
+        raise HookInputError(f"the payload is not JSON: {reason[:1].lower()}{reason[1:]}") \
+            from None
     except RecursionError:
         raise HookInputError("the payload is nested too deeply") from None
     if not isinstance(data, dict):
