@@ -254,6 +254,8 @@ def test_a_malformed_permission_request_is_denied_in_its_own_shape() -> None:
 @pytest.mark.parametrize("args", [
     (), ("--bundle", "/nonexistent/bundle"), ("--bundle", str(CLAUDE_CODE), "--url", "x"),
     ("--url", "ftp://nowhere"), ("--bogus",), ("--bundle",),
+    ("--bundle", str(CLAUDE_CODE), "--timeout", "nan"),
+    ("--bundle", str(CLAUDE_CODE), "--timeout", "-1"),
 ])
 def test_a_misconfigured_hook_denies(args: tuple[str, ...]) -> None:
     code, answer, _ = hook(payload("PreToolUse", "Bash", BASH), *args)

@@ -10,6 +10,7 @@ other failure — with a deny (exit 2, which Claude Code treats as blocking).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import sys
@@ -73,6 +74,8 @@ def _misconfigured(reason: str) -> int:
 def _engine(bundle: str | None, url: str | None, state: str | None,
             timeout: float) -> tuple[Any, str | None]:
     """The engine to decide with, or None and why not."""
+    if not (math.isfinite(timeout) and 0 < timeout <= 600):
+        return None, "`--timeout` must be a number of seconds above 0, at most 600"
     if (bundle is None) == (url is None):
         return None, "give exactly one of `--bundle DIR` and `--url URL`"
     if url is not None:

@@ -21,7 +21,6 @@ from typing import Any, Protocol
 
 from rune.hooks.claude_code import (
     HookDecision,
-    HookInputError,
     decision_output,
     denial_output,
     event_of,
@@ -102,7 +101,5 @@ def answer(payload: bytes | str | Mapping[str, Any], engine: HookEngine | None, 
         decision = engine.authorize(request.principal, request.action, request.resource,
                                     request.context)
         return HookAnswer(decision_output(decision, request), decision=decision)
-    except HookInputError as error:
-        return refusal(event, _why(error))
-    except Exception as error:  # INVARIANT: whatever fails, the answer is a deny
+    except Exception as error:  # INVARIANT: whatever fails (bad input included), a deny
         return refusal(event, _why(error))
