@@ -45,3 +45,14 @@ def test_langchain_demo(capsys: pytest.CaptureFixture[str]) -> None:
     assert "signed 'The Support Team', bcc archive@example.com" in out
     assert 'rate-limit:fetch:Agent::"assistant"' in out and "no-deletes" in out
     assert out.rstrip().endswith("Agent: All done.")
+
+
+def test_claude_code_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    runpy.run_path(str(REPO / "examples" / "claude_code_demo.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    verdicts = [line.split()[0] for line in out.splitlines()
+                if line[:5].strip() in ("ALLOW", "DENY", "ASK", "OK")]
+    assert verdicts == ["ALLOW", "ALLOW", "DENY", "DENY", "ALLOW", "ASK", "ASK", "ALLOW",
+                        "OK"]
+    assert "push-needs-review, approved" in out and '"formatter": "black"' in out
+    assert 'commands recorded in rune-state.db: Command::\\"pytest -q\\"' in out

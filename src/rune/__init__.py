@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rune.bundle.settings import Settings
-from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot, Verdict
-from rune.errors import Diagnostic, RuneError, SourceSpan
-
 if TYPE_CHECKING:
+    from rune.bundle.settings import Settings
+    from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot, Verdict
+    from rune.errors import Diagnostic, RuneError, SourceSpan
+    from rune.guard import ApprovalRequired, Denied, guard
     from rune.remote import RemoteDecision, RemoteEngine, RemoteError
 
 __all__ = [
+    "ApprovalRequired",
     "Decision",
+    "Denied",
     "Diagnostic",
     "Engine",
     "EngineError",
@@ -34,18 +36,33 @@ __all__ = [
     "SourceSpan",
     "Verdict",
     "__version__",
+    "guard",
 ]
 
 __version__ = "0.1.0"
 
-# `rune.RemoteEngine` (a client of `rune serve`) loads http.client, which costs a process
-# that only decides in-process (a hook runs once per tool call): import it on first use.
-_REMOTE = frozenset({"RemoteDecision", "RemoteEngine", "RemoteError"})
+# Every name is imported on first use: a process that needs one part of RUNE (a hook
+# that asks a server, once per tool call) does not pay for the others' imports.
+_WHERE = {
+    "ApprovalRequired": "rune.guard", "Denied": "rune.guard", "guard": "rune.guard",
+    "Decision": "rune.engine", "Engine": "rune.engine", "EngineError": "rune.engine",
+    "Obligation": "rune.engine", "Snapshot": "rune.engine", "Verdict": "rune.engine",
+    "Diagnostic": "rune.errors", "RuneError": "rune.errors", "SourceSpan": "rune.errors",
+    "RemoteDecision": "rune.remote", "RemoteEngine": "rune.remote",
+    "RemoteError": "rune.remote", "Settings": "rune.bundle.settings",
+}
 
 
 def __getattr__(name: str) -> object:
-    if name in _REMOTE:
-        from rune import remote
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rune' has no attribute {name!r}")
+    import importlib
 
-        return getattr(remote, name)
-    raise AttributeError(f"module 'rune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -26,12 +26,15 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rune.cedar.values import EntityUID
 from rune.engine.decision import Obligation, Verdict
 from rune.errors import RuneError
+
+if TYPE_CHECKING:
+    from rune.guard import Guarded
 
 __all__ = ["RemoteDecision", "RemoteEngine", "RemoteError"]
 
@@ -140,6 +143,16 @@ class RemoteEngine:
             raise RemoteError("the server's batch answer does not hold one decision per "
                               "request", code="bad-answer")
         return [_decision(item, f"$.decisions[{i}]") for i, item in enumerate(items)]
+
+    def guarded(self, principal: Any, action: Any, resource: Any,
+                context: Mapping[str, Any] | None = None, *, record: bool = True,
+                amount: int | None = None) -> Guarded:
+        """A guarded action, as `rune.Engine.guarded` (an unreachable server is a deny;
+        recording needs ``admin_token``)."""
+        from rune.guard import Guarded
+
+        return Guarded(self, principal, action, resource, context, record=record,
+                       amount=amount)
 
     # -- writes (admin) -------------------------------------------------------------------
 

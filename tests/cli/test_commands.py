@@ -22,6 +22,9 @@ ALLOWED = {
     "authzen-certification": ('user::"alice"', 'Action::"read"', 'record::"record-1"', '{}'),
     "langchain-agent": ('Agent::"assistant"', 'Action::"search_docs"', 'Tool::"search_docs"',
                         '{"query": "refund policy"}'),
+    "claude-code": ('Agent::"claude-code"', 'Action::"Read"', 'File::"/w/src/app.py"',
+                    '{"cwd": "/w", "session_id": "s1", "tool_input": {"file_path": '
+                    '"/w/src/app.py"}}'),
 }
 
 

@@ -160,3 +160,20 @@ def test_a_new_file_appears_whole(tmp_path: Path) -> None:
     SQLiteChangeLog(path, bundle="b").close()
     assert path.is_file()
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_state_file_created_meanwhile_is_never_replaced(tmp_path: Path) -> None:
+    # Two engines start on a new path at once (parallel hook processes): both find no
+    # file and create one; the second must open the first's, not replace it (it did,
+    # losing every change the first had stored).
+    path = tmp_path / "state.db"
+    first = SQLiteChangeLog(path, bundle="b")
+    first.append([Record(A, B, C, 10, 1)])
+    first.close()
+    late = SQLiteChangeLog.__new__(SQLiteChangeLog)
+    late.path, late.bundle, late.sync = path, "b", "full"
+    late._create()  # as if it had checked for the file before the first created it
+    reopened = SQLiteChangeLog(path, bundle="b")
+    assert reopened.position == 1 and len(folded(reopened).records) == 1
+    reopened.close()
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".new")] == []

@@ -40,6 +40,14 @@ _MISSING_EXTRA = (
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `rune` command with ``argv`` (default: the process's) and return its exit
     code; the console script exits with it."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["hook", "claude-code"]:
+        # One process per tool call: answer before importing click, rich or the commands.
+        from rune.cli._hook import fast_path
+
+        code = fast_path(args[2:])
+        if code is not None:
+            return code
     try:
         import click  # noqa: F401
         import rich  # noqa: F401
@@ -49,8 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(ExitCode.ERROR)
     from rune.cli.app import run
 
-    return run(list(sys.argv[1:] if argv is None else argv),
-               debug=bool(os.environ.get("RUNE_DEBUG")))
+    return run(args, debug=bool(os.environ.get("RUNE_DEBUG")))
 
 
 if __name__ == "__main__":

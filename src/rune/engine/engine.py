@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from rune.engine.history import Retention
     from rune.engine.limits import Limiter
     from rune.engine.writes import Impact
+    from rune.guard import Guarded
     from rune.store.changelog import ChangeLog, LogEntry
     from rune.store.changes import Change, Record
     from rune.store.overlay import Overlay
@@ -575,6 +576,17 @@ class Engine:
         """
         return self._commit((self._approval_change(principal, action, resource,
                                                    ttl_seconds),))
+
+    def guarded(self, principal: Any, action: Any, resource: Any,
+                context: Mapping[str, Any] | None = None, *, record: bool = True,
+                amount: int | None = None) -> Guarded:
+        """A guarded action (`with` or `async with`): authorize on entry (raising
+        `rune.Denied` or `rune.ApprovalRequired`, yielding the decision on allow), and
+        record the action when the block ends without an exception. See `rune.guard`."""
+        from rune.guard import Guarded
+
+        return Guarded(self, principal, action, resource, context, record=record,
+                       amount=amount)
 
     def link(self, template_id: str, link_id: str, *, principal: Any = None,
              resource: Any = None) -> int:

@@ -1,7 +1,9 @@
-"""Integrations of RUNE with agent frameworks: one module per framework, each behind an
-extra (`pip install 'rune[langchain]'` for `rune.integrations.langchain`).
+"""RUNE in front of agent frameworks: one module per framework or protocol.
 
-The modules are not imported here: each needs its framework installed.
+Each module takes an engine (`rune.Engine`) or a server's URL (`rune.RemoteEngine`) and
+fails closed. A module that needs a framework lives behind that framework's extra
+(`pip install 'rune[langchain]'` for `rune.integrations.langchain`); none is imported
+here.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ import orjson
 
 from rune.engine.cache_stats import CacheCounter
 from rune.errors import RuneError
-from rune.server import authzen, rune_api
+from rune.server import authzen, hooks_api, rune_api
 from rune.server.approvals import AccessRequests
 from rune.server.errors import ServerError
 from rune.server.http import JSON, PROBLEM_JSON, Call, Headers, Reply, header_map, json_reply
@@ -72,6 +72,7 @@ class Route:
     guard: str
     handler: Handler
     body: bool  # POST with a JSON body
+    raw: bool = False  # POST whose body the handler reads itself (bytes, or the refusal)
 
 
 def _search(kind: SearchKind) -> Handler:
@@ -119,6 +120,8 @@ _ROUTES: dict[str, Route] = {route.name: route for route in (
     Route("/access/v1/requests", ("POST",), _API, authzen.submit_route, True),
     Route("/v1/decide", ("POST",), _API, rune_api.decide_route, True),
     Route("/v1/decide/batch", ("POST",), _API, rune_api.batch_route, True),
+    Route("/v1/hooks/claude-code", ("POST",), _API, hooks_api.claude_code_route, False,
+          raw=True),
     Route("/v1/query", ("POST",), _ADMIN, rune_api.query_route, True),
     Route("/v1/admin/write", ("POST",), _ADMIN, rune_api.write_route, True),
     Route("/v1/admin/record", ("POST",), _ADMIN, rune_api.record_route, True),
@@ -313,6 +316,17 @@ class App:
             raise _too_large(self.config.max_body_bytes)
         return size
 
+    def _declared_size(self, headers: Headers) -> int | None:
+        """The declared body length (None when not declared), within the limit."""
+        length = headers.get("content-length")
+        if length is None:
+            return None
+        if not length.isdigit():
+            raise ServerError("`Content-Length` must be a number", code="invalid-length")
+        if int(length) > self.config.max_body_bytes:
+            raise _too_large(self.config.max_body_bytes)
+        return int(length)
+
     def _parse(self, body: bytes) -> Any:
         if not body:
             raise ServerError("the request body is empty: a JSON object is expected",
@@ -367,6 +381,13 @@ class App:
             if route.body:
                 size = self._check_body(route, headers)
                 body = self._parse(await read(size))
+            elif route.raw:
+                # An agent's hook: whatever the body, the handler answers (a deny when
+                # the body is refused), since a hook that fails may let the action pass.
+                try:
+                    body = await read(self._declared_size(headers))
+                except ServerError as refused:
+                    body = refused
             elif method != "GET" and headers.get("content-length") not in (None, "0"):
                 # An optional JSON body (approving a task with a lifetime, say).
                 size = self._check_body(route, headers)

@@ -201,6 +201,11 @@ def openapi_document() -> dict[str, Any]:
             {"type": "object", "required": ["decisions"], "properties": {
                 "decisions": {"type": "array", "items": _ref("RuneDecision")}}},
             403, 503, tag=rune_tag),
+        "/v1/hooks/claude-code": _post(
+            "Claude Code's http hook: PreToolUse, PermissionRequest, PostToolUse",
+            # Any body: what is not a hook payload is answered (200) with a deny, since
+            # Claude Code lets a tool call through when its hook fails.
+            {}, _ANY_OBJECT, tag=rune_tag, body_required=False),
         "/v1/query": _post("A Datalog query on the current version (admin)", {
             "type": "object", "required": ["query"],
             "properties": {"query": {"type": "string"}}},

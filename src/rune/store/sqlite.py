@@ -121,7 +121,17 @@ class SQLiteChangeLog:
                 db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             finally:
                 db.close()
-            os.replace(temp, self.path)
+            # INVARIANT: never replace a state file another process created meanwhile
+            # (two engines starting on a new path at once, such as parallel hook
+            # processes): the file is linked into place only if none is there yet.
+            try:
+                os.link(temp, self.path)
+            except FileExistsError:
+                pass  # another process created it first: open that one
+            except OSError:  # a file system without hard links
+                if not self.path.exists():
+                    os.replace(temp, self.path)
+            temp.unlink(missing_ok=True)
             _fsync_directory(self.path.parent)
         except OSError as exc:
             temp.unlink(missing_ok=True)
