@@ -129,8 +129,10 @@ def test_many_duplicates_are_counted_after_a_few(tmp_path: Path) -> None:
     assert len(errors) == 21
     assert errors[0] == ("duplicate-entity", "entities",
                          "10 more entities are defined twice with different data")
-    assert errors[-1] == ("duplicate-entity", "entities/2.json: $[9]", 'entity `User::"9"` '
+    assert errors[-1] == ("duplicate-entity", "entities/2.json: $[19]", 'entity `User::"19"` '
                           "is defined twice with different data; the first definition is at "
-                          "`entities/1.json: $[9]`")  # paths sort as text: $[19] < $[9]
+                          "`entities/1.json: $[19]`")  # indexes sort as numbers (issue 9)
     assert {where for _, where, _ in errors[1:]} == {f"entities/2.json: $[{i}]"
                                                      for i in range(20)}
+    assert [where for _, where, _ in errors[1:]] == [f"entities/2.json: $[{i}]"
+                                                     for i in range(20)]
