@@ -196,6 +196,8 @@ class Harness:
             target.approve(f'Agent::"{agent}"', 'Action::"call"', 'Tool::"t"',
                            ttl_seconds=ttl)
         elif kind == "link":
+            # Written again, a link moves to the end of the policy set (reasons follow it).
+            model.links.pop(op[1], None)
             model.links[op[1]] = op[2]
             target.link("t-block", op[1], principal=f'Agent::"{op[2]}"')
         elif kind == "unlink" and op[1] in model.links:  # (unknown links: test_templates)

@@ -196,3 +196,26 @@ def test_linking_compiles_only_the_new_policy(bundle: Path) -> None:
     assert [cp.id for cp in again.compiled] == ["admins", "block-bob"]
     assert all(cp is next(c for c in after.compiled if c.id == cp.id) for cp in again.compiled)
     assert engine.authorize(ALICE, READ, DOC).decision == "deny"
+
+
+def test_a_link_written_again_keeps_its_place_across_restarts(bundle: Path,
+                                                              tmp_path: Path) -> None:
+    # The live engine moved a relinked id to the end of the policy set while the state
+    # file replayed it in its first place: reasons came back in another order.
+    state = tmp_path / "state.db"
+    engine = rune.Engine.load(bundle, state=state)
+    engine.link("blocked", "block-0", principal=ALICE)
+    engine.link("blocked", "block-2", principal=ALICE)
+    engine.link("blocked", "block-0", principal=ALICE)
+    before = engine.authorize(ALICE, READ, DOC).reasons
+    engine.close()
+    assert before == ("block-2", "block-0")
+    again = rune.Engine.load(bundle, state=state)
+    assert again.authorize(ALICE, READ, DOC).reasons == before
+    again.close()
+    log = MemoryChangeLog()
+    live = rune.Engine.load(bundle, state=log)
+    live.link("blocked", "block-0", principal=ALICE)
+    live.link("blocked", "block-2", principal=ALICE)
+    live.link("blocked", "block-0", principal=ALICE)
+    assert rune.Engine.load(bundle, state=log).authorize(ALICE, READ, DOC).reasons == before

@@ -95,6 +95,9 @@ class Overlay:
                 self.facts[(change.relation, change.row)] = cls is AssertFact
             elif cls is Link:
                 assert isinstance(change, Link)
+                # A link written again moves to the end, as the policy set orders it (and
+                # as the state file replays it, by position).
+                self.links.pop(change.link_id, None)
                 self.links[change.link_id] = change
             elif cls is Unlink:
                 assert isinstance(change, Unlink)
