@@ -759,9 +759,12 @@ def _to_int(value: Any) -> int:
         return int(value)
     if isinstance(value, str):
         try:
-            return _checked(int(value, 10))
+            number = int(value, 10)
         except ValueError:
             raise _Failure(f"`{_shown(value, 60)}` is not an int") from None
+        if not _INT_MIN <= number <= _INT_MAX:
+            raise _Failure("integer overflow")
+        return number
     raise _Failure(f"no `int` for a {_kind(value)}")
 
 
