@@ -136,9 +136,9 @@ class EngineDecisionPoint:
         verdict = str(decision.decision)
         if verdict == "allow":
             return True, ""
-        why = "approval required" if verdict == "ask" else "denied"
         reasons = ", ".join(decision.reasons)
-        return False, f"{why}: {_described(evaluation)}" + (f" ({reasons})" if reasons else "")
+        why = "approval required for " if verdict == "ask" else ""
+        return False, f"{why}{_described(evaluation)}" + (f" ({reasons})" if reasons else "")
 
     async def decide(self, request: AuthorizationRequest) -> Outcome:
         for evaluation in request.evaluations:
@@ -220,7 +220,7 @@ class HttpDecisionPoint:
             allowed, reason = self._verdict(
                 await self._post("/access/v1/evaluation", request.body))
             return Outcome(allowed, reason if allowed else
-                           f"denied: {_described(request.evaluations[0])}"
+                           _described(request.evaluations[0])
                            + (f" ({reason})" if reason else ""))
         body = {**request.body, "options": {"evaluations_semantic": "deny_on_first_deny"}}
         answer = await self._post("/access/v1/evaluations", body)
@@ -230,7 +230,7 @@ class HttpDecisionPoint:
         for evaluation, result in zip(request.evaluations, results, strict=False):
             allowed, reason = self._verdict(result)
             if not allowed:
-                return Outcome(False, f"denied: {_described(evaluation)}"
+                return Outcome(False, _described(evaluation)
                                + (f" ({reason})" if reason else ""))
         # deny_on_first_deny stops at a deny: a short list without one is no answer.
         if len(results) != len(request.evaluations):
