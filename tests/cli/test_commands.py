@@ -20,6 +20,8 @@ ALLOWED = {
                           'Table::"sales.orders"', '{"estimated_cost": 100}'),
     "infra-agent": ('Agent::"deployer"', 'Action::"deploy"', 'Service::"search-eu"', '{}'),
     "authzen-certification": ('user::"alice"', 'Action::"read"', 'record::"record-1"', '{}'),
+    "mcp-gateway": ('identity::"alice"', 'Action::"tools/call"', 'tool::"write_file"',
+                    '{"agent": "claude"}'),
 }
 
 
