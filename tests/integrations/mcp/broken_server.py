@@ -1,7 +1,7 @@
 """A misbehaving MCP server on stdio (raw JSON-RPC lines, no SDK) for the gateway's tests
-of malformed upstream answers: its first tool list to the client is not a list, `read_file` of `garble`
-answers with a line that is not JSON, `read_file` of `die` exits mid-call, and any other
-call answers normally."""
+of malformed upstream answers: its first tool list to the client is not a list,
+`read_file` of `garble` answers with a line that is not JSON, `read_file` of `die` exits
+mid-call, and any other call answers normally."""
 
 from __future__ import annotations
 
