@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from rune.cedar import EntityUID
+from rune.engine.request_entities import EntityProperties, decide
+from rune.errors import RuneError
 from rune.integrations.mcp.errors import DecisionPointError, MappingError
 from rune.integrations.mcp.mapping import AuthorizationRequest
 
@@ -108,10 +111,6 @@ class EngineDecisionPoint:
         self.engine = engine
 
     def _allowed(self, evaluation: Mapping[str, Any]) -> tuple[bool, str]:
-        from rune.cedar import EntityUID
-        from rune.engine.request_entities import EntityProperties, decide
-        from rune.errors import RuneError
-
         subject, action, resource = (evaluation["subject"], evaluation["action"],
                                      evaluation["resource"])
         raw = evaluation.get("context")

@@ -14,8 +14,8 @@ one. Everything that keeps a valid AuthZEN request from being built is a `Mappin
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rune.integrations.mcp.cel import Expression, OptionalValue, compile_expression
@@ -66,6 +66,8 @@ class CompiledMapping:
     template: Mapping[str, Any]
     anchored: bool
     declared: bool
+    # The template compiled to one function per node (compile once, resolve many).
+    resolver: Callable[[Mapping[str, Any]], Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +156,7 @@ def compile_mapping(mapping: Any, *, subject_claim: str = "sub",
                                     in (f"$token.{subject_claim}",
                                         f"$token['{subject_claim}']",
                                         f'$token["{subject_claim}"]'))
-    return CompiledMapping(envelope, template, anchored, declared)
+    return CompiledMapping(envelope, template, anchored, declared, _resolver(template))
 
 
 def _compile_value(value: Any, path: str, counter: list[int]) -> Any:
@@ -198,23 +200,36 @@ def default_mapping(method: str, subject_claim: str = "sub") -> CompiledMapping 
 _ABSENT: Final = object()
 
 
-def _resolve_value(value: Any, variables: Mapping[str, Any]) -> Any:
+def _resolver(value: Any) -> Callable[[Mapping[str, Any]], Any]:
+    """A function from the input variables to ``value`` resolved: expressions evaluated
+    (an empty optional is `_ABSENT`, and its member is left out), literals as they are."""
     if isinstance(value, Expression):
-        result = value.evaluate(variables)
-        if isinstance(result, OptionalValue):
-            return result.value if result.present else _ABSENT
-        return result
+        evaluate = value.evaluate
+
+        def expression(variables: Mapping[str, Any]) -> Any:
+            result = evaluate(variables)
+            if result.__class__ is OptionalValue:
+                return result.value if result.present else _ABSENT
+            return result
+        return expression
     if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            resolved = _resolve_value(item, variables)
-            if resolved is not _ABSENT:
-                out[key] = resolved
-        return out
+        members = [(key, _resolver(item)) for key, item in value.items()]
+
+        def record(variables: Mapping[str, Any]) -> Any:
+            out = {}
+            for key, resolve_member in members:
+                resolved = resolve_member(variables)
+                if resolved is not _ABSENT:
+                    out[key] = resolved
+            return out
+        return record
     if isinstance(value, list):
-        return [item for item in (_resolve_value(v, variables) for v in value)
-                if item is not _ABSENT]
-    return value
+        items = [_resolver(item) for item in value]
+
+        def sequence(variables: Mapping[str, Any]) -> Any:
+            return [r for r in (item(variables) for item in items) if r is not _ABSENT]
+        return sequence
+    return lambda variables: value  # a literal: str, number, bool or null (immutable)
 
 
 def resolve(mapping: CompiledMapping, params: Mapping[str, Any], caller: Caller,
@@ -225,8 +240,10 @@ def resolve(mapping: CompiledMapping, params: Mapping[str, Any], caller: Caller,
         MappingError: an expression fails, a required field is absent or not a string, or
             the subject is not the token's.
     """
-    variables = {"params": dict(params), "token": dict(caller.claims)}
-    body = _resolve_value(mapping.template, variables)
+    claims = caller.claims
+    variables = {"params": params if params.__class__ is dict else dict(params),
+                 "token": claims if claims.__class__ is dict else dict(claims)}
+    body = mapping.resolver(variables)
     subject = body.get("subject")
     subject = dict(subject) if isinstance(subject, dict) else {}
     claimed = caller.subject_id
@@ -271,13 +288,13 @@ def _check_evaluation(evaluation: Mapping[str, Any], path: str) -> None:
         entity = evaluation.get(part)
         if not isinstance(entity, dict):
             raise MappingError(f"`{path}.{part}` is missing", code="mapping-missing-field")
-        for field in fields:
-            value = entity.get(field)
+        for name in fields:
+            value = entity.get(name)
             if value is None:
-                raise MappingError(f"`{path}.{part}.{field}` is missing or null",
+                raise MappingError(f"`{path}.{part}.{name}` is missing or null",
                                    code="mapping-missing-field")
             if not isinstance(value, str) or not value:
-                raise MappingError(f"`{path}.{part}.{field}` must be a non-empty string",
+                raise MappingError(f"`{path}.{part}.{name}` must be a non-empty string",
                                    code="mapping-invalid-field")
         properties = entity.get("properties")
         if properties is not None and not isinstance(properties, dict):
