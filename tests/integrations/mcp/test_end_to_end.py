@@ -112,29 +112,17 @@ def test_stdio_upstream_in_process() -> None:
                 upstream=stdio_upstream()), session)
 
 
-def test_a_declared_mapping_is_honoured_before_any_tool_list() -> None:
-    # carol has no `tools/call` permit for get_customer (the default mapping would deny)
-    # but may read EU customers: the gateway fetches the tool list itself and uses the
-    # tool's declared mapping.
+def test_http_upstream_and_remote_decision_point(pdp_url: str, upstream_url: str) -> None:
     async def session(client: Client) -> None:
+        # carol has no `tools/call` permit for get_customer (the default mapping would
+        # deny) but may read EU customers: before any tool list, the gateway fetches the
+        # list itself and uses the tool's declared mapping.
         assert await text(client, "get_customer", {"id": "c-1", "case": "k-7"}) \
             == "Ada (eu)"
         denial = await refused(client, "get_customer", {"id": "c-2"})
-        assert denial.code == DENIED
-        assert (await refused(client, "write_file", {"path": "/x", "content": ""})).code \
-            == DENIED
-
-    run(gateway("--bundle", str(BUNDLE), "--principal", "carol",
-                upstream=stdio_upstream()), session)
-
-
-def test_http_upstream_and_remote_decision_point(pdp_url: str, upstream_url: str) -> None:
-    async def session(client: Client) -> None:
+        assert denial.code == DENIED and 'customer::"c-2"' in denial.message
         assert await names(client) == ["read_file", "get_customer", "copy_file"]
         assert await text(client, "read_file", {"path": "/docs/readme.md"}) == "hello"
-        assert await text(client, "get_customer", {"id": "c-1"}) == "Ada (eu)"
-        denial = await refused(client, "get_customer", {"id": "c-2"})
-        assert denial.code == DENIED
         denial = await refused(client, "write_file", {"path": "/docs/b.md", "content": ""})
         assert denial.code == DENIED and 'tool::"write_file"' in denial.message
         assert (await refused(client, "get_customer", {})).code == INVALID_PARAMS
@@ -172,7 +160,7 @@ def test_an_unreachable_decision_point_refuses_the_handshake() -> None:
 
     with pytest.raises(BaseException) as caught:
         run(gateway("--url", f"http://127.0.0.1:{free_port()}", "--principal", "alice",
-                    "--timeout", "2", upstream=stdio_upstream()), session)
+                    "--timeout", "2", upstream=stdio_upstream(BROKEN)), session)
     error = caught.value
     while isinstance(error, BaseExceptionGroup):  # the SDK's task group wraps it
         error = error.exceptions[0]
