@@ -19,20 +19,65 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import ClientMessageMetadata, SessionMessage
+from mcp_types.jsonrpc import (
+    ErrorData,
+    JSONRPCError,
+    JSONRPCNotification,
+    JSONRPCRequest,
+    JSONRPCResponse,
+)
 
 __all__ = ["Endpoint", "client_stdio", "serve", "upstream_http", "upstream_stdio"]
 
 _PROTOCOL_VERSION_HEADER: Final = "mcp-protocol-version"
+_NO_ID: Final = object()
 # Never handed to the upstream server: the decision point's credentials.
 _PRIVATE_ENVIRONMENT: Final = frozenset({"RUNE_API_TOKEN", "RUNE_ADMIN_TOKEN"})
 
 
 def _as_dict(item: SessionMessage | Exception) -> dict[str, Any] | Exception:
+    """The envelope as a dict (params and results are the SDK's own dicts, not copied)."""
     if isinstance(item, Exception):
         return item
-    dumped: dict[str, Any] = item.message.model_dump(by_alias=True, exclude_unset=True,
-                                                     mode="json")
-    return dumped
+    envelope = item.message
+    if isinstance(envelope, JSONRPCRequest | JSONRPCNotification):
+        out: dict[str, Any] = {"jsonrpc": "2.0", "method": envelope.method}
+        if isinstance(envelope, JSONRPCRequest):
+            out["id"] = envelope.id
+        if envelope.params is not None:
+            out["params"] = envelope.params
+        return out
+    if isinstance(envelope, JSONRPCResponse):
+        return {"jsonrpc": "2.0", "id": envelope.id, "result": envelope.result}
+    return {"jsonrpc": "2.0", "id": envelope.id,
+            "error": envelope.error.model_dump(exclude_unset=True, mode="json")}
+
+
+def _as_envelope(message: dict[str, Any]) -> Any:
+    """The SDK envelope of a message: built without validation when the message is one
+    the gateway relays or makes (already checked, or well-formed by construction), else
+    validated."""
+    method, ident = message.get("method"), message.get("id", _NO_ID)
+    params = message.get("params")
+    if isinstance(method, str) and (params is None or isinstance(params, dict)):
+        fields: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            fields["params"] = params
+        if ident is _NO_ID:
+            return JSONRPCNotification.model_construct(**fields)
+        if isinstance(ident, str | int) and not isinstance(ident, bool):
+            return JSONRPCRequest.model_construct(id=ident, **fields)
+    error = message.get("error")
+    if method is None and isinstance(error, dict) and isinstance(error.get("code"), int) \
+            and isinstance(error.get("message"), str) and (
+                ident is None or isinstance(ident, str | int)) and len(error) == 2:
+        return JSONRPCError.model_construct(jsonrpc="2.0", id=ident, error=ErrorData(
+            code=error["code"], message=error["message"]))
+    result = message.get("result")
+    if method is None and isinstance(result, dict) and isinstance(ident, str | int) and \
+            not isinstance(ident, bool):
+        return JSONRPCResponse.model_construct(jsonrpc="2.0", id=ident, result=result)
+    return mcp_types.jsonrpc_message_adapter.validate_python(message, by_name=False)
 
 
 class Endpoint:
@@ -59,7 +104,7 @@ class Endpoint:
             yield message
 
     async def send(self, message: dict[str, Any]) -> None:
-        envelope = mcp_types.jsonrpc_message_adapter.validate_python(message, by_name=False)
+        envelope = _as_envelope(message)
         metadata = None
         if self._stamp:
             if message.get("method") == "initialize":
