@@ -16,6 +16,7 @@ from rune.integrations.mcp import (
     DecisionPointError,
     EngineDecisionPoint,
     Gateway,
+    MappingError,
     Outcome,
 )
 from tests.integrations.mcp.conftest import BUNDLE
@@ -158,3 +159,13 @@ def test_requests_in_flight_when_the_upstream_server_goes_fail() -> None:
     answers, _ = exchange([request(1, "initialize", {"protocolVersion": "2025-11-25"})],
                           upstream_exits=True)
     assert codes(answers) == {1: -32603}
+
+
+def test_an_entity_type_that_is_not_a_cedar_name_is_a_mapping_error() -> None:
+    point = EngineDecisionPoint(rune.Engine.load(BUNDLE))
+    evaluation = {"subject": {"type": "identity", "id": "alice"},
+                  "action": {"name": "read"}, "resource": {"type": "no such", "id": "x"}}
+    request = AuthorizationRequest("evaluation", evaluation, (evaluation,))
+    with pytest.raises(MappingError) as caught:
+        anyio.run(point.decide, request)
+    assert caught.value.code == "mapping-invalid-field"

@@ -139,3 +139,15 @@ def test_a_server_wide_method_needs_an_audience() -> None:
     with pytest.raises(MappingError) as caught:
         resolve(mapping, {}, Caller({"sub": "a", "aud": ["x", "y"]}))
     assert caught.value.code == "mapping-invalid-field"  # an array is no server id
+
+
+def test_an_unverifiable_subject_is_refused_unless_trusted() -> None:
+    mapping = compile_mapping({"evaluation": {
+        "subject": {"type": "identity", "id": "$params.arguments.user"},
+        "action": {"name": "a"}, "resource": {"type": "t", "id": "x"}}})
+    params = {"name": "t", "arguments": {"user": "root"}}
+    with pytest.raises(MappingError) as caught:
+        resolve(mapping, params, CALLER, "t")
+    assert caught.value.code == "mapping-subject-unverified"
+    body = resolve(mapping, params, CALLER, "t", trust_declared_subjects=True).body
+    assert body["subject"]["id"] == "root"

@@ -67,6 +67,9 @@ def _claims(principal: str | None, agent: str | None, server_id: str,
               help="Authorize a tool call as the action named by the tool, its arguments "
                    "in `context.arguments` (see `rune schema from-mcp`), instead of the "
                    "binding's `tools/call` on `tool::\"<name>\"`.")
+@click.option("--trust-declared-subjects", is_flag=True,
+              help="Accept a tool's declared mapping whose subject is not the token's "
+                   "(a warning each time) instead of refusing the call.")
 @click.option("--state", type=click.Path(path_type=Path),
               help="With --bundle: a state file (approvals, history).")
 @click.option("--timeout", type=float, default=5.0, show_default=True,
@@ -74,7 +77,8 @@ def _claims(principal: str | None, agent: str | None, server_id: str,
 @click.argument("upstream", nargs=-1, type=click.UNPROCESSED)
 def command(bundle: Path | None, url: str | None, upstream_url: str | None,
             principal: str | None, agent: str | None, server_id: str, claims: str | None,
-            subject_claim: str, tool_actions: bool, state: Path | None, timeout: float,
+            subject_claim: str, tool_actions: bool, trust_declared_subjects: bool,
+            state: Path | None, timeout: float,
             upstream: tuple[str, ...]) -> int:
     """Serve MCP on stdio in front of UPSTREAM (a command after `--`, or --upstream-url),
     allowing only what the policies allow: denied calls get JSON-RPC error -32001, tools
@@ -110,7 +114,8 @@ def command(bundle: Path | None, url: str | None, upstream_url: str | None,
         decision_point = EngineDecisionPoint(load_engine(bundle, state=state))
     else:
         decision_point = HttpDecisionPoint(url or "", timeout=timeout)
-    gateway = Gateway(decision_point, Caller(token, subject_claim), tool_actions=tool_actions)
+    gateway = Gateway(decision_point, Caller(token, subject_claim), tool_actions=tool_actions,
+                      trust_declared_subjects=trust_declared_subjects)
 
     async def run() -> None:
         try:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from rune.cedar import EntityUID
+from rune.cedar import EntityUID, RequestError
+from rune.cedar.json_format import check_entity_type
 from rune.engine.request_entities import EntityProperties, decide
 from rune.errors import RuneError
 from rune.integrations.mcp.errors import DecisionPointError, MappingError
@@ -104,6 +105,22 @@ def _cedar_value(value: Any, path: str, depth: int) -> Any:
     raise MappingError(f"`{path}` is not a JSON value", code="mapping-invalid-field")
 
 
+_VALID_TYPES: set[str] = set()  # entity type names seen to be valid (bounded)
+
+
+def _entity_type(name: str, path: str) -> str:
+    """``name`` when it is a Cedar entity type name (as `rune serve` requires)."""
+    if name not in _VALID_TYPES:
+        try:
+            check_entity_type(name, path, RequestError)
+        except RuneError:
+            raise MappingError(f"`{path}` `{name[:80]}` is not a Cedar entity type name",
+                               code="mapping-invalid-field") from None
+        if len(_VALID_TYPES) < 4096:
+            _VALID_TYPES.add(name)
+    return name
+
+
 class EngineDecisionPoint:
     """Decides with a `rune.Engine` in this process (microseconds, no I/O)."""
 
@@ -116,9 +133,9 @@ class EngineDecisionPoint:
         raw = evaluation.get("context")
         context = _cedar_value(raw, "context", _MAX_DEPTH) if raw else None
         try:
-            principal = EntityUID(subject["type"], subject["id"])
+            principal = EntityUID(_entity_type(subject["type"], "subject.type"), subject["id"])
             act = EntityUID("Action", action["name"])
-            target = EntityUID(resource["type"], resource["id"])
+            target = EntityUID(_entity_type(resource["type"], "resource.type"), resource["id"])
             properties = [
                 EntityProperties(uid, _cedar_value(entity["properties"], f"{part}.properties",
                                                    _MAX_DEPTH), f"$.{part}.properties")
@@ -226,7 +243,15 @@ class HttpDecisionPoint:
         results = answer.get("evaluations") if isinstance(answer, dict) else None
         if not isinstance(results, list) or not 0 < len(results) <= len(request.evaluations):
             raise DecisionPointError("the decision point's answer has no `evaluations` list")
-        for evaluation, result in zip(request.evaluations, results, strict=False):
+        for i, (evaluation, result) in enumerate(zip(request.evaluations, results,
+                                                     strict=False)):
+            context = result.get("context") if isinstance(result, dict) else None
+            problem = context.get("error") if isinstance(context, dict) else None
+            if isinstance(problem, dict):  # the PDP refused this evaluation as ill-formed
+                message = problem.get("message")
+                raise MappingError(f"the decision point refused evaluation {i}: "
+                                   f"{message if isinstance(message, str) else 'bad request'}",
+                                   code="mapping-refused")
             allowed, reason = self._verdict(result)
             if not allowed:
                 return Outcome(False, _described(evaluation)

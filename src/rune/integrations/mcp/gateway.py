@@ -112,13 +112,16 @@ class Gateway:
             named by the tool, on `tool::"<name>"`, with its arguments (projected on
             its inputSchema, see `rune.integrations.mcp.schema`) in `context.arguments`,
             instead of the binding's default (action `tools/call`, no arguments).
+        trust_declared_subjects: accept a declared mapping whose `subject.id` is not the
+            token's subject (with a warning) instead of refusing it (-32602).
     """
 
     def __init__(self, decision_point: DecisionPoint, caller: Caller, *,
-                 tool_actions: bool = False) -> None:
+                 tool_actions: bool = False, trust_declared_subjects: bool = False) -> None:
         self.decision_point = decision_point
         self.caller = caller
         self.tool_actions = tool_actions
+        self.trust_declared_subjects = trust_declared_subjects
         self.stats = GatewayStats()
         self._catalog = _Catalog()
         self._pending: dict[Any, str] = {}  # forwarded client request id -> method
@@ -168,7 +171,10 @@ class Gateway:
                 await self._on_upstream(message)
         finally:
             self._upstream_gone = True
-            with anyio.CancelScope(shield=True):
+            # Shielded (the relay may be ending under a cancellation) but bounded: a
+            # client that no longer reads must not keep the gateway from exiting.
+            with anyio.CancelScope(shield=True) as cleanup:
+                cleanup.deadline = anyio.current_time() + 5
                 await self._fail_pending("the upstream server is gone")
                 for event, _ in self._internal.values():
                     event.set()
@@ -237,7 +243,8 @@ class Gateway:
 
     def _resolve(self, mapping: CompiledMapping, params: Mapping[str, Any],
                  tool: str | None) -> AuthorizationRequest:
-        request = resolve(mapping, params, self.caller, tool)
+        request = resolve(mapping, params, self.caller, tool,
+                          trust_declared_subjects=self.trust_declared_subjects)
         if mapping.declared or not self.tool_actions or tool is None or \
                 mapping is not _tool_action_mapping(self.caller.subject_claim):
             return request
@@ -321,8 +328,10 @@ class Gateway:
             try:
                 request = self._resolve(mapping, {"name": tool["name"], "arguments": {}},
                                         tool["name"])
-            except McpGatewayError:
-                keep[i] = True  # needs the call's arguments: decided when it is called
+            except McpGatewayError as error:
+                # Needs the call's arguments: listed, and decided when it is called; but a
+                # subject the gateway refuses to trust makes the tool uncallable: hidden.
+                keep[i] = error.code != "mapping-subject-unverified"
                 continue
             candidates.append((i, request))
         evaluations = [e for _, request in candidates for e in request.evaluations]

@@ -233,12 +233,18 @@ def _resolver(value: Any) -> Callable[[Mapping[str, Any]], Any]:
 
 
 def resolve(mapping: CompiledMapping, params: Mapping[str, Any], caller: Caller,
-            tool: str | None = None) -> AuthorizationRequest:
+            tool: str | None = None, *, trust_declared_subjects: bool = False
+            ) -> AuthorizationRequest:
     """Resolve ``mapping`` for one request: the AuthZEN request to send.
 
+    A declared mapping whose `subject.id` is not the subject-identity claim asserts an
+    identity the PEP cannot verify (the binding's edge case): refused unless
+    ``trust_declared_subjects`` (then logged as a warning), since the server authoring
+    the mapping is the party being authorized.
+
     Raises:
-        MappingError: an expression fails, a required field is absent or not a string, or
-            the subject is not the token's.
+        MappingError: an expression fails, a required field is absent or not a string,
+            the subject is not the token's, or an unverifiable subject is not trusted.
     """
     claims = caller.claims
     variables = {"params": params if params.__class__ is dict else dict(params),
@@ -258,6 +264,10 @@ def resolve(mapping: CompiledMapping, params: Mapping[str, Any], caller: Caller,
         raise MappingError("the mapping's subject is not the token's subject",
                            code="mapping-subject-mismatch")
     if not mapping.anchored and mapping.declared:
+        if not trust_declared_subjects:
+            raise MappingError(f"tool `{tool}` maps the subject from a source that cannot "
+                               "be verified against the token",
+                               code="mapping-subject-unverified")
         _log.warning("tool `%s` maps subject.id from a source the gateway cannot verify "
                      "against the token", tool)
     body["subject"] = subject
