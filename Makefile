@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test conformance fuzz fuzz-ci bench bench-cedar bench-datalog bench-engine \
-	bench-writes bench-server bench-langchain fuzz-server lint clean
+	bench-writes bench-server bench-langchain bench-mcp-gateway fuzz-server lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-cedar: $(STAMP)
 bench-datalog: $(STAMP)
 	$(PY) benchmarks/datalog_vs_clingo.py
 	$(PY) benchmarks/datalog_incremental.py
+
+bench-mcp-gateway: $(STAMP)
+	$(PY) benchmarks/mcp_gateway.py
 
 bench-engine: $(STAMP)
 	$(PY) benchmarks/engine_authorize.py

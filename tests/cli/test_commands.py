@@ -25,6 +25,8 @@ ALLOWED = {
     "claude-code": ('Agent::"claude-code"', 'Action::"Read"', 'File::"/w/src/app.py"',
                     '{"cwd": "/w", "session_id": "s1", "tool_input": {"file_path": '
                     '"/w/src/app.py"}}'),
+    "mcp-gateway": ('identity::"alice"', 'Action::"tools/call"', 'tool::"write_file"',
+                    '{"agent": "claude"}'),
 }
 
 

@@ -2,8 +2,8 @@
 
 Each module takes an engine (`rune.Engine`) or a server's URL (`rune.RemoteEngine`) and
 fails closed. A module that needs a framework lives behind that framework's extra
-(`pip install 'rune[langchain]'` for `rune.integrations.langchain`); none is imported
-here.
+(`pip install 'rune[langchain]'` for `rune.integrations.langchain`, `rune[mcp]` for
+`rune.integrations.mcp`); none is imported here.
 """
 
 from __future__ import annotations
