@@ -54,7 +54,7 @@ fuzz: $(FUZZ_STAMP)
 # the tests). Only the target modules are instrumented so that the budget is spent on
 # inputs, and calls get a generous time limit (CI machines are shared).
 fuzz-ci:
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=12 FUZZ_INSTRUMENT=target \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=8 FUZZ_INSTRUMENT=target \
 	  FUZZ_TIME_LIMIT=10
 
 bench: bench-cedar bench-datalog bench-engine bench-writes
