@@ -15,6 +15,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from rune.engine.writes import history_rows
 from rune.store.changes import Change, ExpireHistory, Record
 from rune.store.overlay import Overlay
 
@@ -59,8 +60,6 @@ class Retention:
         latest = newest if self.latest is None else max(self.latest, newest)
         clock = math.floor(now) if math.isfinite(now) else latest
         before = min(latest, clock) - math.ceil(self.seconds)
-        from rune.engine.writes import history_rows
-
         rows = [pair for record in self._overlay.expiring(before)
                 for pair in history_rows(record)]
         cursor = self._cursor

@@ -29,6 +29,8 @@ from typing import Any
 
 from rune.cedar.json_format import EntityData
 from rune.cedar.values import EntityUID
+from rune.datalog.overlay import new_version
+from rune.datalog.relation import Relation
 from rune.engine.build import DERIVED, conform, derived_data, materialize
 from rune.engine.snapshot import FactsView, Snapshot, WrittenEntities
 from rune.store.changes import (
@@ -43,6 +45,7 @@ from rune.store.changes import (
     RetractFact,
     Unlink,
 )
+from rune.store.mapping import entity_facts, uid_text
 
 __all__ = ["Impact", "apply_changes", "history_rows", "linked"]
 
@@ -67,7 +70,6 @@ class Impact:
 
 def history_rows(record: Record) -> list[tuple[str, Row]]:
     """The `performed` (and `spent`) facts of a recorded action."""
-    from rune.store.mapping import uid_text
 
     p = uid_text(record.principal)
     rows: list[tuple[str, Row]] = [
@@ -168,8 +170,6 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
     # 2. Facts and history: new versions of the changed relations.
     relations = facts.relations
     if insert or retract:
-        from rune.datalog.overlay import new_version
-        from rune.datalog.relation import Relation
 
         relations = dict(relations)
         for name in insert.keys() | retract.keys():
@@ -244,7 +244,6 @@ def _entity_fact_changes(written: Mapping[EntityUID, EntityData],
                          changes: Mapping[EntityUID, EntityData | None]
                          ) -> tuple[dict[str, set[Row]], dict[str, set[Row]]]:
     """The entity facts (`entity`, `attr`, `parent`, ...) to insert and retract."""
-    from rune.store.mapping import entity_facts
 
     insert: dict[str, set[Row]] = {}
     retract: dict[str, set[Row]] = {}
@@ -280,7 +279,6 @@ def _materialized(snap: Snapshot, result: Any, entity_changes: Mapping[EntityUID
                   ) -> dict[EntityUID, EntityData | None]:
     """The Cedar entities of ``affected`` that differ from the store's: uid -> data, or
     None when the entity is gone."""
-    from rune.store.mapping import uid_text
 
     written = snap.entity_data
     fresh: dict[EntityUID, EntityData | None] = {}
