@@ -124,3 +124,13 @@ def test_derived_data_round_trips_with_its_type(attrs: dict[str, Any]) -> None:
         assert copy.attrs[name] == value and type(copy.attrs[name]) is type(value)
         assert copy.tags[name] == value and type(copy.tags[name]) is type(value)
     assert len(copy.attrs) == len(written.attrs) and len(copy.tags) == len(written.tags)
+
+
+@given(st.text(max_size=12), st.sampled_from(["Agent", "NS::Tool", "A"]))
+def test_uid_text_fast_path_equals_the_escaped_cedar_text(ident: str, type_name: str) -> None:
+    from rune.cedar.values import EntityUID
+    from rune.store import mapping
+
+    uid = EntityUID(type_name, ident)
+    mapping._UID_TEXTS.pop(uid, None)
+    assert mapping.uid_text(uid) == mapping.symbol(str(uid))

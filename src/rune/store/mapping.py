@@ -126,7 +126,15 @@ def uid_text(uid: EntityUID) -> str:
     if text is None:
         if len(_UID_TEXTS) >= _UID_TEXTS_MAX:
             _UID_TEXTS.clear()
-        text = _UID_TEXTS[uid] = symbol(str(uid))
+        ident = uid[1]
+        if ident.isascii() and ident.isprintable() and '"' not in ident \
+                and "\\" not in ident and "'" not in ident:
+            # The common id needs no escape: `str(uid)` quotes it as is, and `symbol`
+            # escapes just the two quotes (the regex pass costs more than the rest).
+            text = f'{uid[0]}::\\"{ident}\\"'
+        else:
+            text = symbol(str(uid))
+        _UID_TEXTS[uid] = text
     return text
 
 
