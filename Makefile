@@ -35,7 +35,8 @@ conformance: $(STAMP)
 # target (the target module only: starts at once). FUZZ_TIME_LIMIT: seconds one call
 # may take. `timeout` stops a target hung where signals cannot reach (C code).
 FUZZ_SECONDS    ?= 60
-FUZZ_TARGETS    ?= cedar_policy cedar_schema entities_request datalog engine_api bundle
+FUZZ_TARGETS    ?= cedar_policy cedar_schema entities_request datalog engine_api bundle \
+                   server_wire
 FUZZ_INSTRUMENT ?= rune
 FUZZ_TIME_LIMIT ?= 2
 FUZZ_FLAGS      ?=

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import REPO
 
 TARGETS = ("bundle", "cedar_policy", "cedar_schema", "datalog", "engine_api",
-           "entities_request")
+           "entities_request", "server_wire")
 CRASHES = Path(__file__).parent / "crashes"
 
 
