@@ -178,12 +178,34 @@ def _plain_record(value: dict[Any, Any], max_size: int = _limits.MAX_CONTEXT_SIZ
 
     The common nested context (a `session` record, a list of scopes) costs a copy, not
     the full parse's path strings and checks at every level."""
-    if len(value) == 1 and ("__entity" in value or "__extn" in value or "__expr" in value):
+    if _is_escape(value):
         return None  # a context that is an escape is not a record: the full parse says so
     size = [1]
     deepest = min(_PLAIN_DEPTH, max_depth - 1)
     record = _plain_items(value, 0, deepest, size, max_size)
     return record if record is not None and size[0] <= max_size else None
+
+
+def _is_escape(value: dict[Any, Any]) -> bool:
+    """A one-key JSON escape (an entity, extension or expression), not a record."""
+    return len(value) == 1 and ("__entity" in value or "__extn" in value
+                                or "__expr" in value)
+
+
+def _plain_nested(value: Any, depth: int, deepest: int, size: list[int],
+                  max_size: int) -> Any:
+    """A dict or list one level below ``depth`` converted as `_plain_record` does, or
+    None (too deep, an escape, or anything else: the full parse decides)."""
+    if depth >= deepest:
+        return None
+    k = value.__class__
+    if k is dict:
+        if _is_escape(value):
+            return None
+        return _plain_items(value, depth + 1, deepest, size, max_size)
+    if k is list:
+        return _plain_set(value, depth + 1, deepest, size, max_size)
+    return None
 
 
 def _plain_items(value: dict[Any, Any], depth: int, deepest: int, size: list[int],
@@ -204,17 +226,7 @@ def _plain_items(value: dict[Any, Any], depth: int, deepest: int, size: list[int
             if _LMIN <= v <= _LMAX:
                 continue
             return None
-        if depth >= deepest:
-            return None
-        inner: Any
-        if k is dict:
-            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
-                return None
-            inner = _plain_items(v, depth + 1, deepest, size, max_size)
-        elif k is list:
-            inner = _plain_set(v, depth + 1, deepest, size, max_size)
-        else:
-            return None
+        inner = _plain_nested(v, depth, deepest, size, max_size)
         if inner is None:
             return None
         record[key] = inner
@@ -238,17 +250,7 @@ def _plain_set(items: list[Any], depth: int, deepest: int, size: list[int],
             if _LMIN <= v <= _LMAX:
                 continue
             return None
-        if depth >= deepest:
-            return None
-        inner: Any
-        if k is dict:
-            if len(v) == 1 and ("__entity" in v or "__extn" in v or "__expr" in v):
-                return None
-            inner = _plain_items(v, depth + 1, deepest, size, max_size)
-        elif k is list:
-            inner = _plain_set(v, depth + 1, deepest, size, max_size)
-        else:
-            return None
+        inner = _plain_nested(v, depth, deepest, size, max_size)
         if inner is None:
             return None
         if converted is None:
