@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from rune.datalog.analysis.scoping import scope_clause
+from rune.datalog.analysis.typing import FUNCTOR_SIGNATURES, SHIFT_OPERATORS
 from rune.datalog.ast import (
     Aggregate,
     Atom,
@@ -60,25 +61,6 @@ from rune.errors import Diagnostic, SourceSpan
 
 __all__ = ["infer_declarations"]
 
-# Functors with a fixed result type, and the types of their arguments (None: any);
-# the same table as the typing pass (`rune.datalog.analysis.typing`).
-_SIGNATURES: dict[str, tuple[Kind, tuple[Kind | None, ...] | None]] = {
-    "cat": (Kind.SYMBOL, None),
-    "ord": (Kind.NUMBER, (Kind.SYMBOL,)),
-    "strlen": (Kind.NUMBER, (Kind.SYMBOL,)),
-    "substr": (Kind.SYMBOL, (Kind.SYMBOL, Kind.NUMBER, Kind.NUMBER)),
-    "to_number": (Kind.NUMBER, (None,)),
-    "to_string": (Kind.SYMBOL, (None,)),
-    "to_float": (Kind.FLOAT, (None,)),
-    "to_unsigned": (Kind.UNSIGNED, (None,)),
-    "itof": (Kind.FLOAT, (Kind.NUMBER,)),
-    "itou": (Kind.UNSIGNED, (Kind.NUMBER,)),
-    "utoi": (Kind.NUMBER, (Kind.UNSIGNED,)),
-    "utof": (Kind.FLOAT, (Kind.UNSIGNED,)),
-    "ftoi": (Kind.NUMBER, (Kind.FLOAT,)),
-    "ftou": (Kind.UNSIGNED, (Kind.FLOAT,)),
-}
-_SHIFTS = frozenset({"bshl", "bshr", "bshru"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +282,7 @@ class _Inference:
         if isinstance(expr, UnaryOp):
             return self.numeric(expr, [expr.operand], f"operator `{expr.op}`")
         if isinstance(expr, BinaryOp):
-            if expr.op in _SHIFTS:
+            if expr.op in SHIFT_OPERATORS:
                 self.numeric(expr, [expr.right], f"operator `{expr.op}`")
                 return self.numeric(expr, [expr.left], f"operator `{expr.op}`")
             return self.numeric(expr, [expr.left, expr.right], f"operator `{expr.op}`")
@@ -321,7 +303,7 @@ class _Inference:
         return self.term(expr.target)
 
     def functor(self, call: FunctorCall) -> _Term:
-        signature = _SIGNATURES.get(call.name)
+        signature = FUNCTOR_SIGNATURES.get(call.name)
         if signature is None:
             # `min`, `max`, `range`...: the result has the type of the arguments.
             node = self.classes.new()

@@ -37,16 +37,17 @@ from rune.datalog.errors import ErrorCode
 from rune.datalog.types import Kind, TypeEnvironment
 from rune.errors import Diagnostic
 
-__all__ = ["NUMERIC_LITERAL", "KindInference", "infer_clause_kinds"]
+__all__ = ["FUNCTOR_SIGNATURES", "NUMERIC_LITERAL", "SHIFT_OPERATORS", "KindInference",
+           "infer_clause_kinds"]
 
 NUMERIC_LITERAL: Final = "numeric-literal"
 Natural = Kind | TypingLiteral["numeric-literal"] | None
 
 _ARITHMETIC = frozenset({"+", "-", "*", "/", "%", "^"})
 _BITWISE = frozenset({"band", "bor", "bxor", "land", "lor", "lxor"})
-_SHIFTS = frozenset({"bshl", "bshr", "bshru"})
+SHIFT_OPERATORS = frozenset({"bshl", "bshr", "bshru"})
 # Functors with a fixed result kind, and the kinds of their arguments (None: any kind).
-_SIGNATURES: dict[str, tuple[Kind, tuple[Kind | None, ...] | None]] = {
+FUNCTOR_SIGNATURES: dict[str, tuple[Kind, tuple[Kind | None, ...] | None]] = {
     "cat": (Kind.SYMBOL, None),
     "ord": (Kind.NUMBER, (Kind.SYMBOL,)),
     "strlen": (Kind.NUMBER, (Kind.SYMBOL,)),
@@ -140,11 +141,11 @@ class KindInference:
         if isinstance(expr, UnaryOp):
             return children[0]
         if isinstance(expr, BinaryOp):
-            if expr.op in _SHIFTS:
+            if expr.op in SHIFT_OPERATORS:
                 return children[0]
             return _combine(children[0], children[1])
         if isinstance(expr, FunctorCall):
-            signature = _SIGNATURES.get(expr.name)
+            signature = FUNCTOR_SIGNATURES.get(expr.name)
             if signature is not None:
                 return signature[0]
             result: Natural = None
@@ -174,7 +175,7 @@ _COMPOSITE = (UnaryOp, BinaryOp, FunctorCall, Aggregate)
 
 def _kind_children(expr: Expr) -> tuple[Expr, ...]:
     """The sub-expressions whose kinds decide ``expr``'s (none for a fixed-kind functor)."""
-    if isinstance(expr, FunctorCall) and expr.name in _SIGNATURES:
+    if isinstance(expr, FunctorCall) and expr.name in FUNCTOR_SIGNATURES:
         return ()
     if isinstance(expr, Aggregate) and expr.op in ("count", "mean"):
         return ()
@@ -301,7 +302,7 @@ class _Checker:
         if isinstance(expr, UnaryOp):
             self.check_operator(expr.op, expr, own, (expr.operand,), queued)
         elif isinstance(expr, BinaryOp):
-            if expr.op in _SHIFTS:
+            if expr.op in SHIFT_OPERATORS:
                 self.check_operator(expr.op, expr, own, (expr.left,), queued)
                 shift = inference.resolve(expr.right)
                 if not shift.is_integral:
@@ -309,7 +310,7 @@ class _Checker:
             else:
                 self.check_operator(expr.op, expr, own, (expr.left, expr.right), queued)
         elif isinstance(expr, FunctorCall):
-            signature = _SIGNATURES.get(expr.name)
+            signature = FUNCTOR_SIGNATURES.get(expr.name)
             if signature is None:
                 if expr.name == "range" and not own.is_numeric:
                     self.error("type mismatch: `range` takes numbers", expr)
