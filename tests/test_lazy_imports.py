@@ -94,3 +94,30 @@ def test_nothing_rune_does_imports_cedarpy() -> None:
         assert attempts == [], attempts
     ''')
     assert not [m for m in modules if m.split(".")[0] == "cedarpy"]
+
+
+def test_a_hook_asking_a_server_imports_only_the_client() -> None:
+    # One process per tool call: `rune hook claude-code --url` must not pay for click, the
+    # engines, `http.client` (and the `email` package it parses headers with), `ssl` for
+    # an http:// server, `urllib` or `decimal`.
+    payload = ('{"session_id": "s", "cwd": "/w", "hook_event_name": "PreToolUse", '
+               '"tool_name": "Bash", "tool_input": {"command": "ls"}}')
+    script = textwrap.dedent("""
+        import socket, sys
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        from rune.cli.main import main
+        code = main(["hook", "claude-code", "--url", f"http://127.0.0.1:{port}"])
+        assert code == 0, code
+        print("\\n".join(sys.modules), file=sys.stderr)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], input=payload, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"permissionDecision":"deny"' in done.stdout  # nothing listens: a deny
+    modules = set(done.stderr.split())
+    assert "rune.remote" in modules
+    unwanted = ("click", "rich", "yaml", "rune.cedar", "rune.datalog", "rune.engine.engine",
+                "rune.bundle", "rune.store", "http", "email", "ssl", "urllib", "decimal")
+    assert not [m for m in modules if m.split(".")[0] in unwanted or m.startswith(unwanted)]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import random
 import sys
 import time
 from typing import IO, Any
@@ -105,6 +104,8 @@ def _load(engine: Any, bundle: str, state: str | None, timeout: float) -> Any:
     """`Engine.load`, waiting up to ``timeout`` seconds for a state file another hook
     process holds (one process at a time per state file; Claude Code runs the hooks of
     parallel tool calls at once, and each holds the file for a moment)."""
+    import random
+
     from rune.errors import RuneError
 
     deadline = time.monotonic() + timeout
