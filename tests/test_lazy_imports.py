@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.conftest import REPO
+
 _UNUSED = ("rune.datalog", "rune.cedar.schema", "rune.cedar.extensions", "tomllib", "cedarpy",
            "rune.engine.request_rules", "rune.store.prelude", "rune.engine.explain",
            "rune.engine.proof", "rune.store")
@@ -121,3 +123,15 @@ def test_a_hook_asking_a_server_imports_only_the_client() -> None:
     unwanted = ("click", "rich", "yaml", "rune.cedar", "rune.datalog", "rune.engine.engine",
                 "rune.bundle", "rune.store", "http", "email", "ssl", "urllib", "decimal")
     assert not [m for m in modules if m.split(".")[0] in unwanted or m.startswith(unwanted)]
+
+
+def test_an_engine_imports_no_state_file_code_explain_or_logging_it_does_not_use() -> None:
+    modules = _modules_after(f"""
+        import rune
+        engine = rune.Engine.load({str(REPO / "examples" / "coding-agent")!r})
+        assert engine.authorize('Agent::"a1"', 'Action::"read_file"', 'File::"src/app.py"',
+                                {{"env": "dev"}}).allowed
+    """)
+    assert not [m for m in modules if m.startswith(("sqlite3", "rune.store.sqlite",
+                                                    "rune.datalog.explain", "logging",
+                                                    "rune.datalog.io"))]

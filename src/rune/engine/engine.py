@@ -15,7 +15,6 @@ returns, and replayed over the bundle when the engine starts again.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -55,7 +54,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "RuntimeErrors"]
 
-_log = logging.getLogger("rune.engine")
+
+def _warn(message: str, *args: object) -> None:
+    """Log a warning to the `rune.engine` logger (imported on first use: most processes
+    never warn, and a hook process pays for every import)."""
+    import logging
+
+    logging.getLogger("rune.engine").warning(message, *args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -843,8 +848,8 @@ class Engine:
         try:
             batch, new, impact = self._delta(current, batch, now)
         except RuneError as exc:
-            _log.warning("batch %d of the shared log does not apply and is skipped: %s",
-                         entry.position, exc)
+            _warn("batch %d of the shared log does not apply and is skipped: %s",
+                  entry.position, exc)
             self._refused[entry.position] = exc
             self._store_at((), entry.position)
             return
@@ -986,16 +991,16 @@ class Engine:
                 count = self._policy_errors.get(error.policy_id, 0)
                 self._policy_errors[error.policy_id] = count + 1
                 if not count:
-                    _log.warning("policy `%s` failed at run time and was skipped (it will "
-                                 "not be logged again): %s", error.policy_id, error.message)
+                    _warn("policy `%s` failed at run time and was skipped (it will "
+                          "not be logged again): %s", error.policy_id, error.message)
 
     def _note_rule_error(self, error: Exception) -> None:
         with self._errors_lock:
             self._rule_errors += 1
             first = self._rule_errors == 1
         if first:
-            _log.warning("the request rules failed and the request was denied (later "
-                         "failures are only counted): %s", error)
+            _warn("the request rules failed and the request was denied (later "
+                  "failures are only counted): %s", error)
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""
