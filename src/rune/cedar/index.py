@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from rune._internal.code_cache import compile_generated
 from rune.cedar import ast
 from rune.cedar.compiler import (
     NAMESPACE,
@@ -478,7 +479,7 @@ class PreparedPolicySet:
         if code is None:
             if len(_FUSED_CODE) >= _FUSED_CODE_MAX:
                 _FUSED_CODE.clear()
-            code = compile(source, "<cedar plan>", "exec")
+            code = compile_generated(source, "<cedar plan>")
             if len(source) <= _FUSED_CACHED_MAX:
                 _FUSED_CODE[source] = code
         ids = [compiled[i].id for i in positions]
