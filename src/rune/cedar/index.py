@@ -152,6 +152,13 @@ class _Dimension:
         # ``entry[0] is ancestors``.
         self._by_ancestors: dict[int, tuple[Any, int]] = {}
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickled without ``_by_ancestors``, which describes one process's entity store
+        (`rune.bundle.cache` keeps compiled policy sets across processes)."""
+        state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}
+        state["_by_ancestors"] = {}
+        return None, state
+
     def add(self, bit: int, scope: ast.ScopeConstraint, slots: Mapping[str, EntityUID]) -> bool:
         """Index one policy; returns True when the policy must re-check this scope itself."""
         op = scope.op
@@ -334,6 +341,13 @@ class PreparedPolicySet:
         # store, so threads deciding over different stores (an engine's old and new
         # versions) never mix their bitsets.
         self._caches: _Caches = (None, {}, {}, {}, {})
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickled without its per-store caches, which describe one process's entity
+        store (`rune.bundle.cache` keeps compiled policy sets across processes)."""
+        state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}
+        state["_caches"] = (None, {}, {}, {}, {})
+        return None, state
 
     def scopes_at(self, position: int) -> tuple[ast.ScopeConstraint, ...]:
         """The (principal, action, resource) scope of the policy at ``position``."""

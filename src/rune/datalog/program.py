@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from rune.datalog._cache import derived_from, restore_derived
 from rune.datalog.analysis import AnalysedProgram, RelationInfo
 from rune.datalog.ast import Clause, ProgramAst, RelationDecl
 from rune.datalog.compiler import CompiledProgram, compile_program
@@ -74,6 +75,19 @@ class Program:
         self.compiled: CompiledProgram = compile_program(ast, sources, number_bits)
         self.analysed: AnalysedProgram = self.compiled.analysed
         self.engine = Engine(self.compiled.strata)
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The program with what was derived from it on first use (`rune.datalog._cache`:
+        scoped plans, maintenance plans), so that a pickled copy (`rune.bundle.cache`)
+        plans nothing its original had planned."""
+        state = dict(self.__dict__)
+        state["_derived"] = derived_from(self)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        derived = state.pop("_derived", {})
+        self.__dict__.update(state)
+        restore_derived(self, derived)
 
     # -- construction --------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ def _new_plans(program: Program, key: Any) -> ScopedPlans:
     return _compile(program, inputs, outputs)
 
 
-_PLANS: ProgramCache[ScopedPlans] = ProgramCache(_new_plans)
+_PLANS: ProgramCache[ScopedPlans] = ProgramCache(_new_plans, "scoped-plans")
 
 
 def plans_for(program: Program, inputs: frozenset[str], outputs: tuple[str, ...]
