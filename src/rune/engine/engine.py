@@ -43,6 +43,7 @@ from rune.engine.transaction import Transaction
 from rune.errors import RuneError, shown
 
 if TYPE_CHECKING:
+    from rune.bundle.loader import Bundle
     from rune.cedar.schema import Schema
     from rune.engine.history import Retention
     from rune.engine.limits import Limiter
@@ -186,12 +187,19 @@ class Engine:
         """
         from rune.bundle import load_bundle
 
-        bundle = load_bundle(path)
+        return cls.from_bundle(load_bundle(path), clock=clock, state=state)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, *, clock: Callable[[], float] = time.time,
+                    state: str | os.PathLike[str] | ChangeLog | None = None) -> Engine:
+        """An engine on a bundle already loaded (`rune.bundle.load_bundle`, or a compiled
+        copy from `rune.bundle.cache`), as `load` makes one: `reload` reads the bundle's
+        path again, and ``state`` is as for `load`."""
         engine = cls.__new__(cls)
         engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
                              entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
-        engine._start(clock, source=Path(path), state=state, name=_bundle_name(bundle),
-                      settings=bundle.settings)
+        engine._start(clock, source=Path(bundle.path), state=state,
+                      name=_bundle_name(bundle), settings=bundle.settings)
         return engine
 
     def reload(self, source: str | Path | None = None) -> int:
