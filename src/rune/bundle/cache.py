@@ -6,7 +6,7 @@ tool call) would otherwise parse, analyse and compile every policy and rule each
 `BundleCache` keeps the loaded `Bundle` (policies with their compiled code and scope
 index, rules with their plans and generated functions, entities, facts and settings) in
 RUNE's cache directory: `$RUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/rune`, else
-`~/.cache/rune`, one file per bundle path.
+`~/.cache/rune`, one file per bundle path (the 64 most recently written are kept).
 
 A copy is used only when, as it is read:
 
@@ -46,6 +46,7 @@ __all__ = ["BundleCache"]
 _FORMAT = "rune-bundle-cache-1"
 _MAX_ENTRY_BYTES = 256 << 20
 _MAX_SOURCE_BYTES = 64 << 20  # a bundle whose files are larger is not stored
+_MAX_ENTRIES = 64  # bundle paths kept (the most recently written)
 
 
 class BundleCache:
@@ -124,8 +125,11 @@ class BundleCache:
             data = marshal.dumps(entry)
         except ValueError:
             return False
-        return len(data) <= _MAX_ENTRY_BYTES and \
-            self.directory.write(_entry_name(identity), data)
+        if len(data) > _MAX_ENTRY_BYTES or not self.directory.write(_entry_name(identity),
+                                                                    data):
+            return False
+        self.directory.prune("bundle-", _MAX_ENTRIES)
+        return True
 
     def _cached(self, name: str, identity: tuple[str, ...]
                 ) -> tuple[Bundle, Manifest] | None:
