@@ -59,9 +59,10 @@ class BundleCache:
         self.directory = directory
         self.hits = 0
         self.misses = 0
-        # id(bundle) -> (the bundle, its path, what its load read, and for a bundle from
-        # the cache what had been planned for its rules then): what `store` may write.
-        self._loaded: dict[int, tuple[Bundle, Path, Manifest, Any]] = {}
+        # id(bundle) -> (the bundle, its entry's identity, what its load read, and for a
+        # bundle from the cache what had been planned for its rules then): what `store`
+        # may write.
+        self._loaded: dict[int, tuple[Bundle, tuple[str, ...], Manifest, Any]] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> BundleCache | None:
@@ -88,12 +89,12 @@ class BundleCache:
             self.hits += 1
             if not is_single_file(root):  # as `load_bundle` does
                 log_warnings(bundle.warnings)
-            self._loaded[id(bundle)] = (bundle, root, manifest, _derived(bundle))
+            self._loaded[id(bundle)] = (bundle, identity, manifest, _derived(bundle))
             return bundle
         self.misses += 1
         with recording() as manifest:
             bundle = load_bundle(root)
-        self._loaded[id(bundle)] = (bundle, root, manifest, None)
+        self._loaded[id(bundle)] = (bundle, identity, manifest, None)
         return bundle
 
     def store(self, bundle: Bundle) -> bool:
@@ -106,7 +107,7 @@ class BundleCache:
         loaded = self._loaded.pop(id(bundle), None)
         if loaded is None or loaded[0] is not bundle:
             return False
-        _, root, manifest, derived = loaded
+        _, identity, manifest, derived = loaded
         if derived is not None and _derived(bundle) == derived:
             return False  # from the cache, and nothing new was planned
         files = tuple(manifest.files.items())
@@ -118,7 +119,6 @@ class BundleCache:
             payload = dumps(bundle)
         except Exception:  # (PicklingError, and anything a hostile __reduce__ raises)
             return False
-        identity = _identity(root)
         entry = (_FORMAT, identity, _code_fingerprint(), tuple(manifest.listings.items()),
                  files, payload)
         try:
