@@ -91,3 +91,24 @@ def test_a_compiled_policy_set_decides_after_a_round_trip() -> None:
                        entities) for n in range(6)]
     assert [(r.decision, r.reason) for r in after] == [(r.decision, r.reason) for r in before]
     assert authorize(request, copy, entities).decision == "deny"
+
+
+def test_frozen_data_classes_come_back_equal_even_in_a_cycle() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Node:
+        name: str
+        children: list[Any] = dataclasses.field(default_factory=list)
+        weight: int = dataclasses.field(default=1, compare=False)
+
+    globals()["Node"] = Node  # (pickled by name, as a module's class is)
+    Node.__qualname__ = "Node"
+    root = Node("root", weight=3)
+    root.children.append(root)  # a cycle through a mutable field
+    leaf = Node("leaf")
+    copy = loads(dumps([root, leaf, leaf]))
+    assert copy[0].children[0] is copy[0] and copy[0].weight == 3
+    assert copy[1] == leaf and copy[1] is copy[2]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy[1].name = "x"

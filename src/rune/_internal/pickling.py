@@ -73,8 +73,11 @@ def _module_globals() -> dict[int, tuple[str, str, Any]]:
         if module is None or not (module_name == "rune" or module_name.startswith("rune.")):
             continue
         for name, value in list(vars(module).items()):
-            if not name.startswith("__") and not isinstance(value, _VALUE_TYPES):
-                found.setdefault(id(value), (module_name, name, value))
+            if name.startswith("__") or isinstance(value, _VALUE_TYPES):
+                continue
+            if value.__class__ is FunctionType and _importable(value):
+                continue  # by name, as pickle does (and memoizes, unlike a persistent id)
+            found.setdefault(id(value), (module_name, name, value))
     return found
 
 
@@ -235,6 +238,16 @@ class _Pickler(pickle.Pickler):
 
 
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        self._found: dict[Any, Any] = {}
+
     def persistent_load(self, pid: Any) -> Any:
-        module, name = pid
-        return getattr(importlib.import_module(module), name)
+        found = self._found.get(pid, _MISSING)
+        if found is _MISSING:
+            module, name = pid
+            found = self._found[pid] = getattr(importlib.import_module(module), name)
+        return found
+
+
+_MISSING = object()
