@@ -632,10 +632,9 @@ class Engine:
 
     def _record_change(self, principal: Any, action: Any, resource: Any, at: Any,
                        amount: Any) -> Change:
-        from rune.engine.inputs import record_change
-
-        return record_change(principal, action, resource,
-                             at=self._clock() if at is None else at, amount=amount)
+        return _write_path().record_change(principal, action, resource,
+                                           at=self._clock() if at is None else at,
+                                           amount=amount)
 
     def _link_change(self, template_id: Any, link_id: Any, principal: Any, resource: Any,
                      pending: Sequence[Change]) -> Change:
@@ -670,17 +669,17 @@ class Engine:
         """
         if self._shared is not None:
             return self._commit_shared(changes)
-        from rune.store.changes import Record
+        record = _write_path().Record
 
         with self._write_lock:
             self._check_open()
             overlay = self._written()
             batch = list(changes)
-            if any(c.__class__ is Record for c in batch):
+            if any(c.__class__ is record for c in batch):
                 seq = overlay.next_seq
                 for i, change in enumerate(batch):
-                    if change.__class__ is Record:
-                        batch[i] = _numbered(change, seq)  # type: ignore[arg-type]
+                    if change.__class__ is record:
+                        batch[i] = change.numbered(seq)  # type: ignore[attr-defined]
                         seq += 1
             current = self._snapshot
             batch, new, impact = self._delta(current, batch, self._clock())
@@ -697,10 +696,10 @@ class Engine:
 
     def _written(self) -> Overlay:
         """The overlay of writes (under the lock), created by the first write."""
-        from rune.store.overlay import Overlay
-
         overlay = self._overlay
         if overlay is None:
+            from rune.store.overlay import Overlay
+
             overlay = self._overlay = Overlay()
         return overlay
 
@@ -712,21 +711,19 @@ class Engine:
         Raises:
             RuneError: the batch does not apply.
         """
-        from rune.engine.history import Retention
-        from rune.engine.writes import apply_changes
-        from rune.store.changes import Record
-
+        path = _write_path()
         expired: list[tuple[str, tuple[Any, ...]]] = []
         horizon = None
-        if any(c.__class__ is Record for c in batch):
+        record = path.Record
+        if any(c.__class__ is record for c in batch):
             retention = self._retention
             if retention is None:
-                retention = self._retention = Retention(
+                retention = self._retention = path.Retention(
                     self._settings.history_retention_seconds, self._written(),
                     self._history_base)
             batch, expired, horizon = retention.expire(batch, now)
-        new, impact = apply_changes(current, batch, version=current.version + 1,
-                                    expired=expired, approvals_pruned_before=horizon)
+        new, impact = path.apply_changes(current, batch, version=current.version + 1,
+                                         expired=expired, approvals_pruned_before=horizon)
         return batch, new, impact
 
     def _applied_batch(self, batch: Sequence[Change]) -> None:
@@ -829,14 +826,13 @@ class Engine:
         return self._snapshot.version
 
     def _apply_entry(self, entry: LogEntry) -> None:
-        from rune.store.changes import Record
-
+        record = _write_path().Record
         batch = list(entry.changes)
         index = 0
         for i, change in enumerate(batch):
-            if change.__class__ is Record:
+            if change.__class__ is record:
                 # Every engine numbers a record alike: by the batch's position.
-                batch[i] = _numbered(change, (entry.position << 20) | index)  # type: ignore[arg-type]
+                batch[i] = change.numbered((entry.position << 20) | index)  # type: ignore[attr-defined]
                 index += 1
         current = self._snapshot
         now = entry.time if entry.time is not None else self._clock()
@@ -1154,12 +1150,30 @@ def _relinked(policies: PolicySet, overlay: Overlay, schema: Schema | None) -> P
     return out
 
 
-def _numbered(record: Record, seq: int) -> Record:
-    """``record`` with the sequence number it is stored under."""
-    from rune.store.changes import Record
+@dataclass(frozen=True, slots=True)
+class _WritePath:
+    """What writes need from the modules that pull in the Datalog engine (engines that
+    are never written to, and have no rules, never load it), imported on the first write
+    and then kept: a write pays for no import statement."""
 
-    return Record(record.principal, record.action, record.resource, record.at, seq,
-                  record.amount)
+    Record: type[Record]
+    Retention: type[Retention]
+    apply_changes: Callable[..., tuple[Snapshot, Impact]]
+    record_change: Callable[..., Change]
+
+
+_WRITE_PATH: list[_WritePath] = []
+
+
+def _write_path() -> _WritePath:
+    if not _WRITE_PATH:
+        from rune.engine.history import Retention
+        from rune.engine.inputs import record_change
+        from rune.engine.writes import apply_changes
+        from rune.store.changes import Record
+
+        _WRITE_PATH.append(_WritePath(Record, Retention, apply_changes, record_change))
+    return _WRITE_PATH[0]
 
 
 def _describe(log: Any) -> str:
