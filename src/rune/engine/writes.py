@@ -32,7 +32,7 @@ from rune.cedar.values import EntityUID
 from rune.datalog.overlay import new_version
 from rune.datalog.relation import Relation
 from rune.engine.build import DERIVED, conform, derived_data, materialize
-from rune.engine.snapshot import FactsView, Snapshot, WrittenEntities
+from rune.engine.snapshot import SAME, FactsView, Snapshot, WrittenEntities
 from rune.store.changes import (
     Approve,
     AssertFact,
@@ -333,29 +333,22 @@ def _written_after(snap: Snapshot, store: Any, entity_changes: Mapping[EntityUID
         return old  # nothing written, nothing derived changed
     if snap.schema is None and snap.result is None:
         return WrittenEntities(store)  # the store holds exactly what is written
-    differs: Mapping[EntityUID, EntityData | None] = old._written
-    copy: dict[EntityUID, EntityData | None] | None = None
+    changes: dict[EntityUID, Any] = {}
     for uid in affected:
         data = entity_changes[uid] if uid in entity_changes else old.get(uid)
         entity = store._by_uid.get(uid)
         if entity is None:
-            wanted: Any = _ABSENT
+            wanted: Any = SAME
         elif data is None or data != entity.data():
             wanted = data
         else:
-            wanted = _ABSENT
-        if differs.get(uid, _ABSENT) is wanted or (
-                wanted is not _ABSENT and uid in differs and differs[uid] == wanted):
+            wanted = SAME
+        before = old.differs(uid)
+        if before is wanted or (wanted is not SAME and before is not SAME
+                                and before == wanted):
             continue
-        if copy is None:
-            copy = dict(differs)
-            differs = copy
-        if wanted is _ABSENT:
-            copy.pop(uid, None)
-        else:
-            copy[uid] = wanted
-    return WrittenEntities(store, differs)
+        changes[uid] = wanted
+    return old.evolved(store, changes)
 
 
-_ABSENT: Any = object()
 _NONE: frozenset[Row] = frozenset()  # no rows (read only)
