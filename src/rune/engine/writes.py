@@ -236,7 +236,8 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
 
         assert snap.info is not None
         request_rules = RequestRules(result, snap.info.request_scoped,
-                                     snap.request_rules.limits if snap.request_rules else None)
+                                     snap.request_rules.limits if snap.request_rules else None,
+                                     lazy=True)
     # Positional (in `Snapshot`'s field order): every record publishes a version, and
     # keywords double the cost of building one.
     new = Snapshot(
