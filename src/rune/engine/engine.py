@@ -243,6 +243,23 @@ class Engine:
             self._cache = (snapshot, {}, {})
         return snapshot.version
 
+    def prepare_writes(self) -> None:
+        """Build now what the first write to the current version would otherwise build
+        on its way: the write path's modules and the incremental plans of the rules
+        (compiled once per rule program, so a reload that kept the rules keeps them).
+        Writes work without it; it only moves that cost off the first write. A
+        `rune.cluster.Node` calls it once started and, while idle, after a bundle swap.
+        """
+        import rune.datalog.incremental
+        import rune.engine.history
+        import rune.engine.writes  # noqa: F401
+
+        rules = self._snapshot.rules
+        if rules is not None:
+            from rune.datalog.maintenance import maintenance_for
+
+            maintenance_for(rules)
+
     def _replay(self, log: ChangeLog) -> None:
         """Fold what ``log`` holds into the overlay (before the first version is built)."""
         from rune.store.overlay import Overlay
