@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -125,6 +125,7 @@ class Engine:
                             f"{type(settings).__name__}")
         parsed_schema = _schema(schema)
         program = _program(rules, rules_file)
+        self._bundle: Any = None  # what `load` read, for `reload` to take parts from
         self._base = _Base(
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
             schema=parsed_schema,
@@ -183,6 +184,7 @@ class Engine:
 
         bundle = load_bundle(path)
         engine = cls.__new__(cls)
+        engine._bundle = bundle
         engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
                              entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
         engine._start(clock, source=Path(path), state=state, name=_bundle_name(bundle),
@@ -194,6 +196,13 @@ class Engine:
 
         Everything written through the engine (entities, facts, records, approvals)
         stays, applied over the new bundle as over the old one.
+
+        A reload costs what changed: files whose text did not change are not parsed
+        again, policies whose text did not change are not compiled again, unchanged
+        rules keep their compiled program, and when neither the rules nor the data
+        (schema, entities, facts) changed, the rules' result and the entity store of the
+        running version are kept (see `rune.bundle._reuse`). The new version is what a
+        fresh load of the bundle with the same writes would give.
 
         Args:
             source: another bundle to load instead (it becomes the engine's bundle); by
@@ -209,22 +218,47 @@ class Engine:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
         path = Path(source) if source is not None else self._source
         assert path is not None
-        bundle = load_bundle(path)
+        bundle = load_bundle(path, previous=self._bundle)
         with self._write_lock:
             previous = (self._base, self._settings, self._retention, self._history_base)
+            old, settings = self._base, self._settings
             self._base = _Base(policies=bundle.policies, schema=bundle.schema,
                                entities=bundle.entities, facts=bundle.facts,
                                rules=bundle.rules)
             self._settings = bundle.settings
+            # The loader hands back the very objects of the running bundle for the parts
+            # whose files did not change (`rune.bundle._reuse`).
+            same_data = (old.rules is bundle.rules and old.entities is bundle.entities
+                         and old.facts is bundle.facts and old.schema is bundle.schema
+                         and _build_settings(settings) == _build_settings(bundle.settings))
             try:
-                snapshot = self._build(version=self._snapshot.version + 1)
+                snapshot = self._build(version=self._snapshot.version + 1,
+                                       previous=self._snapshot, same_data=same_data)
             except BaseException:
                 self._base, self._settings, self._retention, self._history_base = previous
                 raise
             self._source = path
+            self._bundle = bundle
             self._snapshot = snapshot
             self._cache = (snapshot, {}, {})
         return snapshot.version
+
+    def prepare_writes(self) -> None:
+        """Build now what the first write to the current version would otherwise build
+        on its way: the write path's modules and the incremental plans of the rules
+        (compiled once per rule program, so a reload that kept the rules keeps them).
+        Writes work without it; it only moves that cost off the first write. A
+        `rune.cluster.Node` calls it once started and, while idle, after a bundle swap.
+        """
+        import rune.datalog.incremental
+        import rune.engine.history
+        import rune.engine.writes  # noqa: F401
+
+        rules = self._snapshot.rules
+        if rules is not None:
+            from rune.datalog.maintenance import maintenance_for
+
+            maintenance_for(rules)
 
     def _replay(self, log: ChangeLog) -> None:
         """Fold what ``log`` holds into the overlay (before the first version is built)."""
@@ -237,15 +271,68 @@ class Engine:
             overlay.apply(entry.changes)
         self._overlay = overlay
 
-    def _build(self, *, version: int) -> Snapshot:
+    def _build(self, *, version: int, previous: Snapshot | None = None,
+               same_data: bool = False) -> Snapshot:
         """A whole version: the base with the overlay's writes applied (under the lock,
-        or before the engine is shared)."""
+        or before the engine is shared).
+
+        ``previous`` is the running version: policies it compiled are not compiled
+        again, and with ``same_data`` (the base's rules, schema, entities and facts are
+        those ``previous`` was built from, with the same build settings) its rules'
+        result and entity store are kept: they are the base with the same writes
+        (INVARIANT of `rune.engine.writes`: a version made by writes is the version a
+        whole build of the same writes makes)."""
+        base = self._base
+        overlay = self._overlay
+        approvals: dict[Any, float] = {}
+        if overlay:
+            now = self._clock()
+            approvals = {k: v for k, v in overlay.approvals.items() if v > now}
+        history: list[tuple[str, tuple[Any, ...]]] = []
+        for relation in _HISTORY:
+            history += [(relation, row) for row in base.facts.get(relation, ())
+                        if overlay is None or overlay.horizon is None
+                        or row[-2] >= overlay.horizon]
+        try:
+            if previous is not None:
+                base.policies.prepared_from(previous.prepared)
+            policies = base.policies
+            if overlay and overlay.links:
+                policies = _relinked(policies, overlay, base.schema)
+            if previous is not None and same_data:
+                snapshot = replace(
+                    previous, version=version, policies=policies,
+                    prepared=policies.prepared(), approvals=MappingProxyType(approvals),
+                    ask_policies=MappingProxyType({p.id: p.annotations["ask"]
+                                                   for p in policies
+                                                   if "ask" in p.annotations}))
+            else:
+                entities, facts = self._written_base()
+                snapshot = build_snapshot(
+                    version=version, policies=policies, schema=base.schema,
+                    entities=entities, facts=facts, rules=base.rules, approvals=approvals,
+                    info=previous.info if previous is not None
+                    and previous.rules is base.rules else None,
+                    max_depth=self._settings.max_hierarchy_depth,
+                    rule_limits=self._rule_limits() if base.rules is not None else None)
+        except RuneError as exc:
+            if not overlay:
+                raise
+            where = f" (state `{_describe(self._log)}`)" if self._log is not None else ""
+            raise EngineError(f"the writes made to this engine{where} do not apply to the "
+                              f"bundle: {exc.message}", code="state-does-not-apply",
+                              diagnostics=exc.diagnostics) from exc
+        self._history_base = history
+        self._retention = None  # made again from the overlay and these rows when needed
+        return snapshot
+
+    def _written_base(self) -> tuple[Mapping[EntityUID, EntityData],
+                                     dict[str, set[tuple[Any, ...]]]]:
+        """The base's entities and facts with the overlay's writes and history applied."""
         base = self._base
         overlay = self._overlay
         entities: Mapping[EntityUID, EntityData] = base.entities
         facts: dict[str, set[tuple[Any, ...]]] = {k: set(v) for k, v in base.facts.items()}
-        approvals: dict[Any, float] = {}
-        history: list[tuple[str, tuple[Any, ...]]] = []
         if overlay:
             from rune.engine.writes import history_rows
 
@@ -270,31 +357,7 @@ class Engine:
             for record in overlay.records.values():
                 for relation, row in history_rows(record):
                     facts.setdefault(relation, set()).add(row)
-            now = self._clock()
-            approvals = {k: v for k, v in overlay.approvals.items() if v > now}
-        for relation in _HISTORY:
-            history += [(relation, row) for row in base.facts.get(relation, ())
-                        if overlay is None or overlay.horizon is None
-                        or row[-2] >= overlay.horizon]
-        try:
-            policies = base.policies
-            if overlay and overlay.links:
-                policies = _relinked(policies, overlay, base.schema)
-            snapshot = build_snapshot(
-                version=version, policies=policies, schema=base.schema,
-                entities=entities, facts=facts, rules=base.rules, approvals=approvals,
-                max_depth=self._settings.max_hierarchy_depth,
-                rule_limits=self._rule_limits() if base.rules is not None else None)
-        except RuneError as exc:
-            if not overlay:
-                raise
-            where = f" (state `{_describe(self._log)}`)" if self._log is not None else ""
-            raise EngineError(f"the writes made to this engine{where} do not apply to the "
-                              f"bundle: {exc.message}", code="state-does-not-apply",
-                              diagnostics=exc.diagnostics) from exc
-        self._history_base = history
-        self._retention = None  # made again from the overlay and these rows when needed
-        return snapshot
+        return entities, facts
 
     def _rule_limits(self) -> Any:
         """The per-decision budget of the request rules (`[limits] rule_max_*`)."""
@@ -1046,6 +1109,12 @@ class _Base:
         self.entities = entities
         self.facts = facts
         self.rules = rules
+
+
+def _build_settings(settings: Settings) -> tuple[Any, ...]:
+    """The settings a version's entity store and rule evaluation are built with."""
+    return (settings.max_hierarchy_depth, settings.rule_max_tuples,
+            settings.rule_max_seconds)
 
 
 def _program(rules: str | None, file: str | None) -> Any:
