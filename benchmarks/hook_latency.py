@@ -6,8 +6,12 @@ Scenarios (each run `--runs` times, one `PreToolUse` payload for `Bash` on stdin
 
   python -c pass     the interpreter alone: the floor
   import rune        `python -c "import rune"`
-  --bundle           in-process: `rune hook claude-code --bundle examples/claude-code`
+  --bundle           in-process: `rune hook claude-code --bundle examples/claude-code`,
+                     the bundle and generated code from RUNE's cache (`rune.bundle.cache`;
+                     the warm-up run fills it, in a temporary `RUNE_CACHE_DIR`)
   --bundle --state   the same with a state file (history shared by hook processes)
+  --no-cache         `--bundle --no-cache`: everything parsed and compiled again, as the
+                     first call after a change to the bundle (or to RUNE) does
   --url              against a running `rune serve examples/claude-code`
   http hook          `POST /v1/hooks/claude-code` on the same server (no process start)
 
@@ -127,11 +131,15 @@ def main() -> None:
     rows: list[tuple[str, list[float]]] = []
     rows.append(timed("python -c pass", [sys.executable, "-c", "pass"], args.runs))
     rows.append(timed("import rune", [sys.executable, "-c", "import rune"], args.runs))
-    rows.append(timed("--bundle", [*hook, "--bundle", str(BUNDLE)], args.runs, PAYLOAD))
     with tempfile.TemporaryDirectory() as scratch:
+        ENV["RUNE_CACHE_DIR"] = str(Path(scratch) / "cache")
+        rows.append(timed("--bundle", [*hook, "--bundle", str(BUNDLE)], args.runs, PAYLOAD))
         state = str(Path(scratch) / "state.db")
         rows.append(timed("--bundle --state", [*hook, "--bundle", str(BUNDLE), "--state",
                                                state], args.runs, PAYLOAD))
+        rows.append(timed("--no-cache", [*hook, "--bundle", str(BUNDLE), "--no-cache"],
+                          args.runs, PAYLOAD))
+        del ENV["RUNE_CACHE_DIR"]
     port = free_port()
     env = {k: v for k, v in ENV.items() if k not in ("RUNE_API_TOKEN", "RUNE_ADMIN_TOKEN")}
     server = subprocess.Popen([*rune, "serve", str(BUNDLE), "--port", str(port),

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.conftest import REPO
+
 _UNUSED = ("rune.datalog", "rune.cedar.schema", "rune.cedar.extensions", "tomllib", "cedarpy",
            "rune.engine.request_rules", "rune.store.prelude", "rune.engine.explain",
            "rune.engine.proof", "rune.store")
@@ -94,3 +96,42 @@ def test_nothing_rune_does_imports_cedarpy() -> None:
         assert attempts == [], attempts
     ''')
     assert not [m for m in modules if m.split(".")[0] == "cedarpy"]
+
+
+def test_a_hook_asking_a_server_imports_only_the_client() -> None:
+    # One process per tool call: `rune hook claude-code --url` must not pay for click, the
+    # engines, `http.client` (and the `email` package it parses headers with), `ssl` for
+    # an http:// server, `urllib` or `decimal`.
+    payload = ('{"session_id": "s", "cwd": "/w", "hook_event_name": "PreToolUse", '
+               '"tool_name": "Bash", "tool_input": {"command": "ls"}}')
+    script = textwrap.dedent("""
+        import socket, sys
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        from rune.cli.main import main
+        code = main(["hook", "claude-code", "--url", f"http://127.0.0.1:{port}"])
+        assert code == 0, code
+        print("\\n".join(sys.modules), file=sys.stderr)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], input=payload, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert '"permissionDecision":"deny"' in done.stdout  # nothing listens: a deny
+    modules = set(done.stderr.split())
+    assert "rune.remote" in modules
+    unwanted = ("click", "rich", "yaml", "rune.cedar", "rune.datalog", "rune.engine.engine",
+                "rune.bundle", "rune.store", "http", "email", "ssl", "urllib", "decimal")
+    assert not [m for m in modules if m.split(".")[0] in unwanted or m.startswith(unwanted)]
+
+
+def test_an_engine_imports_no_state_file_code_explain_or_logging_it_does_not_use() -> None:
+    modules = _modules_after(f"""
+        import rune
+        engine = rune.Engine.load({str(REPO / "examples" / "coding-agent")!r})
+        assert engine.authorize('Agent::"a1"', 'Action::"read_file"', 'File::"src/app.py"',
+                                {{"env": "dev"}}).allowed
+    """)
+    assert not [m for m in modules if m.startswith(("sqlite3", "rune.store.sqlite",
+                                                    "rune.datalog.explain", "logging",
+                                                    "rune.datalog.io"))]

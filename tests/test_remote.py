@@ -161,3 +161,40 @@ def test_import_rune_does_not_load_the_client() -> None:
                            "print('http.client' in sys.modules, 'rune.remote' in sys.modules)"],
                           capture_output=True, text=True, check=True, cwd=Path(__file__).parent)
     assert done.stdout.split() == ["False", "False"]
+
+
+def test_a_kept_alive_connection_the_server_closed_is_opened_again() -> None:
+    # The server answers, then closes without saying so: the next call finds the kept-
+    # alive connection dead before any answer, and is sent again on a new one.
+    from tests._internal.test_http_client import ScriptedServer, ok
+
+    answer = ok(b'{"decision": "allow", "reasons": ["p"]}')
+    server = ScriptedServer(lambda index, head: (answer, True))
+    try:
+        with rune.RemoteEngine(f"http://127.0.0.1:{server.port}") as remote:
+            for _ in range(3):
+                assert remote.authorize(*REQUESTS[0]).reasons == ("p",)
+        assert server.connections == 3
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("url", ["http://x:99999", "http://[::1", "http://x/a b",
+                                 "http://x/\u00e9"])
+def test_urls_http_cannot_carry_are_refused(url: str) -> None:
+    with pytest.raises(rune.RemoteError) as refused:
+        rune.RemoteEngine(url)
+    assert refused.value.code == "invalid-url"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:8180", "https://PDP.Example.com/rune/", "http://[::1]:8180/a/b?x=1#f",
+    "http://user:secret@host:1/p", "HTTP://host", "http://host:/p", "https://h/p%20q",
+    "http://[::ffff:10.0.0.1]/"])
+def test_urls_are_read_as_urllib_reads_them(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from rune.remote import _split_url
+
+    parts = urlsplit(url)
+    assert _split_url(url) == (parts.scheme, parts.hostname, parts.port, parts.path)

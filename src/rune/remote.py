@@ -3,7 +3,9 @@
 Integrations take "an engine or a URL": `RemoteEngine(url)` answers `authorize`,
 `authorize_batch`, `record`, `approve`, `write` and `query` over RUNE's `/v1` API, so the
 same code runs in-process or against a server. Only the standard library is used (the
-core has no third-party dependency); each thread keeps one persistent connection.
+core has no third-party dependency): HTTP/1.1 is spoken by `rune._internal.http_client`,
+which imports neither `http.client` nor `email` (a hook process asking a server once per
+tool call pays for every import). Each thread keeps one persistent connection.
 
 Failing closed is the caller's rule and this client's default: a server that cannot be
 reached, an answer that is not RUNE's, or an error status raises `RemoteError` (never a
@@ -20,18 +22,16 @@ Recording actions, approving and writing are admin routes: give ``admin_token``.
 
 from __future__ import annotations
 
-import http.client
 import json
 import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
-from rune.cedar.values import EntityUID
+from rune._internal.http_client import Connection, Disconnected, ProtocolError
 from rune.engine.decision import Obligation, Verdict
-from rune.errors import RuneError
+from rune.errors import RuneError, shown
 
 if TYPE_CHECKING:
     from rune.guard import Guarded
@@ -92,18 +92,17 @@ class RemoteEngine:
 
     def __init__(self, url: str, *, token: str | None = None, admin_token: str | None = None,
                  timeout: float = 5.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RemoteError(f"`{url[:200]}` is not an http:// or https:// URL",
+        parts = _split_url(url)
+        if parts is None:
+            raise RemoteError(f"`{shown(url, 200)}` is not an http:// or https:// URL",
                               code="invalid-url")
         if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
             raise RemoteError("the timeout must be a positive number of seconds",
                               code="invalid-timeout")
         self.url = url.rstrip("/")
-        self._https = parts.scheme == "https"
-        self._host = parts.hostname
-        self._port = parts.port
-        self._prefix = parts.path.rstrip("/")
+        scheme, self._host, self._port, prefix = parts
+        self._https = scheme == "https"
+        self._prefix = prefix.rstrip("/")
         self._token = token
         self._admin_token = admin_token
         self._timeout = float(timeout)
@@ -216,12 +215,11 @@ class RemoteEngine:
 
     # -- HTTP -----------------------------------------------------------------------------
 
-    def _connection(self) -> http.client.HTTPConnection:
-        connection: http.client.HTTPConnection | None = getattr(self._local, "connection",
-                                                                None)
+    def _connection(self) -> Connection:
+        connection: Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            connection = kind(self._host, self._port, timeout=self._timeout)
+            connection = Connection(self._host, self._port, https=self._https,
+                                    timeout=self._timeout)
             self._local.connection = connection
         return connection
 
@@ -239,17 +237,15 @@ class RemoteEngine:
         for attempt in (1, 2):
             connection = self._connection()
             try:
-                connection.request("POST", self._prefix + path, payload, headers)
-                response = connection.getresponse()
-                raw = response.read(_MAX_ANSWER_BYTES + 1)
+                status, raw = connection.post(self._prefix + path, payload, headers,
+                                              _MAX_ANSWER_BYTES)
                 break
-            except (http.client.RemoteDisconnected, BrokenPipeError,
-                    ConnectionResetError) as error:
+            except (Disconnected, BrokenPipeError, ConnectionResetError) as error:
                 self.close()
                 if attempt == 2:
                     raise RemoteError(f"{self.url} closed the connection: {error}",
                                       code="pdp-unreachable") from None
-            except (OSError, http.client.HTTPException) as error:
+            except (OSError, ProtocolError) as error:
                 self.close()
                 raise RemoteError(f"{self.url} cannot be reached: {error}",
                                   code="pdp-unreachable") from None
@@ -260,27 +256,74 @@ class RemoteEngine:
             answer = json.loads(raw) if raw else None
         except ValueError:
             answer = None
-        if response.status != 200:
+        if status != 200:
             problem = answer.get("error") if isinstance(answer, dict) else None
             if isinstance(problem, dict) and isinstance(problem.get("message"), str):
                 where = problem.get("path")
                 raise RemoteError(f"{self.url}{path}: {problem['message']}",
                                   code=str(problem.get("code") or "remote-error"),
-                                  status=response.status,
+                                  status=status,
                                   path=where if isinstance(where, str) else None)
-            raise RemoteError(f"{self.url}{path} answered HTTP {response.status}",
-                              code="remote-error", status=response.status)
+            raise RemoteError(f"{self.url}{path} answered HTTP {status}",
+                              code="remote-error", status=status)
         if not isinstance(answer, dict):
             raise RemoteError(f"{self.url}{path} did not answer a JSON object",
-                              code="bad-answer", status=response.status)
+                              code="bad-answer", status=status)
         return answer
 
 
+def _split_url(url: str) -> tuple[str, str, int | None, str] | None:
+    """(scheme, host, port, path) of `http[s]://[user@]host[:port][/path][?query]`, the
+    host in lower case (an IPv6 address without its brackets); None when ``url`` is not
+    such a URL, or holds what HTTP cannot carry (control characters, spaces, non-ASCII
+    text in the path). `urllib.parse` would do, but it imports `ipaddress`: a hook process
+    asking a server pays for every import."""
+    if not isinstance(url, str) or not url.isprintable():
+        return None
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or scheme not in ("http", "https"):
+        return None
+    ends = [i for i in (rest.find("/"), rest.find("?"), rest.find("#")) if i >= 0]
+    end = min(ends) if ends else len(rest)
+    authority, path = rest[:end], rest[end:].split("?", 1)[0].split("#", 1)[0]
+    if " " in path or not path.isascii():
+        return None
+    place = authority.rpartition("@")[2]
+    if place.startswith("["):
+        host, bracket, after = place[1:].partition("]")
+        if not bracket or not host or not set(host) <= _IPV6_CHARACTERS:
+            return None
+        if after and not after.startswith(":"):
+            return None
+        port_text = after[1:]
+    else:
+        host, _, port_text = place.partition(":")
+        if not host or "[" in host or "]" in host:
+            return None
+        if not host.isascii():
+            try:
+                host.encode("idna")  # a name DNS cannot carry is refused here
+            except UnicodeError:
+                return None
+    port = None
+    if port_text:
+        if not (port_text.isascii() and port_text.isdigit()) or int(port_text) > 65535:
+            return None
+        port = int(port_text)
+    return scheme, host.lower(), port, path
+
+
+_IPV6_CHARACTERS = frozenset("0123456789abcdefABCDEF:.")
+
+
 def _uid(value: Any) -> Any:
-    if isinstance(value, EntityUID):
-        return {"type": value.type, "id": value.id}
     if isinstance(value, str) or (isinstance(value, dict) and set(value) == {"type", "id"}):
         return value
+    from rune.cedar.values import EntityUID  # here: a client given only text never needs it
+
+    if isinstance(value, EntityUID):
+        return {"type": value.type, "id": value.id}
     raise TypeError(f"a uid must be text like `Type::\"id\"`, an EntityUID or "
                     f"{{\"type\", \"id\"}}, not {type(value).__name__}")
 

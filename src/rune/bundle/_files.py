@@ -5,6 +5,10 @@ symbolic link, a named pipe (reading it would block forever), unreadable, or not
 `Report.read` turns each of these into a diagnostic naming the file (and, for bad UTF-8,
 the line and column of the first bad byte), and `Report` gathers them with every other
 problem of the bundle so that all are reported at once.
+
+Every file a load reads and every directory it lists goes through `Report`, so a load
+run inside `recording` leaves a `Manifest` of all it depended on: what a compiled
+bundle's cache (`rune.bundle.cache`) checks before it trusts a copy.
 """
 
 from __future__ import annotations
@@ -12,12 +16,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 
 from rune.errors import Diagnostic, RuneError, SourceSpan
 
-__all__ = ["FileTooLarge", "Report"]
+__all__ = ["FileTooLarge", "Manifest", "Report", "listing", "read_file", "recording"]
 
 _BOM = "\ufeff"
 _READ_CHUNK = 1 << 20
@@ -29,6 +36,102 @@ class FileTooLarge(Exception):
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.size = size
+
+
+class Manifest:
+    """What a load read: each file's bytes and each directory's listing, by path (as the
+    loader named them), None for what could not be read."""
+
+    __slots__ = ("files", "listings")
+
+    def __init__(self) -> None:
+        self.files: dict[str, bytes | None] = {}
+        self.listings: dict[str, tuple[tuple[str, bool], ...] | None] = {}
+
+    def unchanged(self) -> bool:
+        """Whether every file and directory still reads as it did."""
+        for directory, seen in self.listings.items():
+            if listing(Path(directory)) != seen:
+                return False
+        for file, content in self.files.items():
+            try:
+                now: bytes | None = read_file(Path(file), None)
+            except (OSError, _NotAFile):
+                now = None
+            if now != content:
+                return False
+        return True
+
+
+_RECORDING: ContextVar[Manifest | None] = ContextVar("rune_bundle_manifest", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[Manifest]:
+    """Record what every `Report` in this context reads into the manifest yielded."""
+    manifest = Manifest()
+    token = _RECORDING.set(manifest)
+    try:
+        yield manifest
+    finally:
+        _RECORDING.reset(token)
+
+
+class _NotAFile(Exception):
+    """The path names a directory or a special file (``kind`` says which)."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+def read_file(file: Path, max_bytes: int | None) -> bytes:
+    """The bytes of the regular file ``file``.
+
+    Raises:
+        OSError: it cannot be opened or read.
+        _NotAFile: it is a directory or a special file.
+        FileTooLarge: it has more than ``max_bytes`` bytes.
+    """
+    # Open without blocking and check what was opened (not what the name pointed to a
+    # moment before): a named pipe would otherwise block the load forever.
+    fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise _NotAFile("directory")
+        if not stat.S_ISREG(mode):
+            raise _NotAFile("special")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            chunk = os.read(fd, _READ_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                raise FileTooLarge(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def listing(directory: Path) -> tuple[tuple[str, bool], ...] | None:
+    """(name, whether a directory) of each entry of ``directory`` by name; None when it
+    cannot be listed."""
+    try:
+        with os.scandir(directory) as entries:
+            return tuple(sorted((entry.name, _is_directory(entry)) for entry in entries))
+    except OSError:
+        return None
+
+
+def _is_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 class Report:
@@ -107,38 +210,20 @@ class Report:
         return text
 
     def _read_bytes(self, file: Path, max_bytes: int | None) -> bytes | None:
-        # Open without blocking and check what was opened (not what the name pointed to a
-        # moment before): a named pipe would otherwise block the load forever.
+        data: bytes | None = None
         try:
-            fd = os.open(file, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
-                         | getattr(os, "O_CLOEXEC", 0))
+            data = read_file(file, max_bytes)
         except OSError as error:
             self.error("unreadable-file", self._why(file, error), file)
-            return None
-        try:
-            mode = os.fstat(fd).st_mode
-            if stat.S_ISDIR(mode):
+        except _NotAFile as not_a_file:
+            if not_a_file.kind == "directory":
                 self.error("not-a-file", f"`{file}` is a directory, not a file", file)
-                return None
-            if not stat.S_ISREG(mode):
+            else:
                 self.error("not-a-file", f"`{file}` is not a regular file", file)
-                return None
-            chunks: list[bytes] = []
-            size = 0
-            while True:
-                chunk = os.read(fd, _READ_CHUNK)
-                if not chunk:
-                    break
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise FileTooLarge(size)
-                chunks.append(chunk)
-            return b"".join(chunks)
-        except OSError as error:
-            self.error("unreadable-file", self._why(file, error), file)
-            return None
-        finally:
-            os.close(fd)
+        manifest = _RECORDING.get()
+        if manifest is not None:
+            manifest.files[str(file)] = data
+        return data
 
     @staticmethod
     def _why(file: Path, error: OSError) -> str:
@@ -165,13 +250,18 @@ class Report:
     def entries(self, directory: Path) -> list[os.DirEntry[str]] | None:
         """The entries of ``directory``, sorted by name, or None after reporting why it
         cannot be listed (or is not a directory)."""
+        found: list[os.DirEntry[str]] | None = None
         try:
-            with os.scandir(directory) as listing:
-                return sorted(listing, key=lambda entry: entry.name)
+            with os.scandir(directory) as listed:
+                found = sorted(listed, key=lambda entry: entry.name)
         except NotADirectoryError:
             self.error("not-a-directory", f"`{directory}` is not a directory", directory)
         except OSError as error:
             self.error("unreadable-directory",
                        f"cannot list `{directory}`: {(error.strerror or str(error)).lower()}",
                        directory)
-        return None
+        manifest = _RECORDING.get()
+        if manifest is not None:
+            manifest.listings[str(directory)] = None if found is None else tuple(
+                (entry.name, _is_directory(entry)) for entry in found)
+        return found

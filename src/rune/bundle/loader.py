@@ -159,7 +159,7 @@ def load_bundle(path: str | Path, *, previous: Bundle | None = None) -> Bundle:
         BundleError: every problem in every file (the caller keeps what it had).
     """
     root = Path(path)
-    if root.suffix == ".rune" and not root.is_dir():  # a single-file bundle
+    if is_single_file(root):
         from rune.bundle.single_file import load_single_file
 
         return load_single_file(root)
@@ -182,6 +182,18 @@ def load_bundle(path: str | Path, *, previous: Bundle | None = None) -> Bundle:
         message = f"bundle `{root}` has {len(report.errors)} error(s)"
         raise BundleError(message, diagnostics=report.errors, source=None)
     warnings = tuple(sorted(report.warnings, key=_position))
+    log_warnings(warnings)  # (a single-file bundle's are not logged)
+    parts.policies.settle()  # (the previous load's statements are no longer needed)
+    return Bundle(root, policies, schema, entities, rules, facts, settings, warnings, parts)
+
+
+def is_single_file(root: Path) -> bool:
+    """Whether ``root`` names a single-file bundle (`rune.bundle.single_file`)."""
+    return root.suffix == ".rune" and not root.is_dir()
+
+
+def log_warnings(warnings: tuple[Diagnostic, ...]) -> None:
+    """Log a bundle's warnings to the `rune.bundle` logger, as loading it does."""
     if warnings:
         import logging
 
@@ -190,8 +202,6 @@ def load_bundle(path: str | Path, *, previous: Bundle | None = None) -> Bundle:
             rendered = warning.render()
             log.warning("%s", rendered.replace(f"error[{warning.code}]",
                                                f"warning[{warning.code}]", 1))
-    parts.policies.settle()  # (the previous load's statements are no longer needed)
-    return Bundle(root, policies, schema, entities, rules, facts, settings, warnings, parts)
 
 
 def _position(d: Diagnostic) -> tuple[str, int]:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rune._internal.code_cache import compile_generated
 from rune.cedar import _runtime as rt
 from rune.cedar import ast
 from rune.cedar._like import like_matcher
@@ -895,7 +896,7 @@ def compile_policy(
         _run_each([*gen.helpers, condition], namespace)
         return CompiledPolicy(policy_id, policy.effect is ast.Effect.FORBID,
                               namespace["condition"],
-                              compile(full_source, "<cedar policy>", "exec"), key)
+                              compile_generated(full_source, "<cedar policy>"), key)
     # Policies of the same shape generate the same source (constants are named by
     # position), so they share code objects and source strings; only their constants
     # differ.
@@ -903,8 +904,8 @@ def compile_policy(
     if cached is None:
         if len(_CODE_CACHE) >= _CODE_CACHE_MAX:
             _CODE_CACHE.clear()
-        cached = _CODE_CACHE[key] = (key, compile(source, "<cedar policy>", "exec"),
-                                     compile(full_source, "<cedar policy>", "exec"))
+        cached = _CODE_CACHE[key] = (key, compile_generated(source, "<cedar policy>"),
+                                     compile_generated(full_source, "<cedar policy>"))
     text, code, full_code = cached
     exec(code, namespace)
     return CompiledPolicy(
@@ -920,7 +921,7 @@ def _run_each(functions: list[str], namespace: dict[str, Any]) -> None:
     """Define each function of ``functions`` (source texts) in ``namespace``, compiling
     them one at a time."""
     for function in functions:
-        exec(compile(function, "<cedar policy>", "exec"), namespace)
+        exec(compile_generated(function, "<cedar policy>"), namespace)
 
 
 def fusable_condition(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any
 
+from rune._internal.code_cache import compile_generated
 from rune.cedar import ast
 from rune.cedar.compiler import (
     NAMESPACE,
@@ -150,6 +151,13 @@ class _Dimension:
         # object, so its id cannot be reused while the entry lives; readers check
         # ``entry[0] is ancestors``.
         self._by_ancestors: dict[int, tuple[Any, int]] = {}
+
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickled without ``_by_ancestors``, which describes one process's entity store
+        (`rune.bundle.cache` keeps compiled policy sets across processes)."""
+        state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}
+        state["_by_ancestors"] = {}
+        return None, state
 
     def add(self, bit: int, scope: ast.ScopeConstraint, slots: Mapping[str, EntityUID]) -> bool:
         """Index one policy; returns True when the policy must re-check this scope itself."""
@@ -345,6 +353,13 @@ class PreparedPolicySet:
         # versions) never mix their bitsets.
         self._caches: _Caches = (None, {}, {}, {}, {})
 
+    def __getstate__(self) -> tuple[None, dict[str, Any]]:
+        """Pickled without its per-store caches, which describe one process's entity
+        store (`rune.bundle.cache` keeps compiled policy sets across processes)."""
+        state = {name: getattr(self, name) for name in self.__slots__ if hasattr(self, name)}
+        state["_caches"] = (None, {}, {}, {}, {})
+        return None, state
+
     def scopes_at(self, position: int) -> tuple[ast.ScopeConstraint, ...]:
         """The (principal, action, resource) scope of the policy at ``position``."""
         return self._scopes[position]  # type: ignore[no-any-return]
@@ -489,7 +504,7 @@ class PreparedPolicySet:
         if code is None:
             if len(_FUSED_CODE) >= _FUSED_CODE_MAX:
                 _FUSED_CODE.clear()
-            code = compile(source, "<cedar plan>", "exec")
+            code = compile_generated(source, "<cedar plan>")
             if len(source) <= _FUSED_CACHED_MAX:
                 _FUSED_CODE[source] = code
         ids = [compiled[i].id for i in positions]

@@ -15,13 +15,19 @@ Integers are 64-bit unless ``Program.parse(..., number_bits=32)`` (Soufflé's de
 which the `rune datalog` command uses).
 """
 
-from rune.datalog.engine import EvaluationStats
-from rune.datalog.errors import DatalogError, ErrorCode
-from rune.datalog.explain import Absent, AggregateValue, Premise, Proof, ProofRule
-from rune.datalog.limits import Limits
-from rune.datalog.program import Program, RelationView, Result
-from rune.datalog.scoped import ScopedRules
-from rune.datalog.types import Kind
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rune.datalog.engine import EvaluationStats
+    from rune.datalog.errors import DatalogError, ErrorCode
+    from rune.datalog.explain import Absent, AggregateValue, Premise, Proof, ProofRule
+    from rune.datalog.limits import Limits
+    from rune.datalog.program import Program, RelationView, Result
+    from rune.datalog.scoped import ScopedRules
+    from rune.datalog.types import Kind
 
 __all__ = [
     "Absent",
@@ -39,3 +45,35 @@ __all__ = [
     "Result",
     "ScopedRules",
 ]
+
+# Every name is imported on first use: an engine whose rules come compiled from a cache
+# (`rune.bundle.cache`) needs the evaluator, not the parser, the analyses or `explain`.
+_WHERE = {
+    "Absent": "explain",
+    "AggregateValue": "explain",
+    "DatalogError": "errors",
+    "ErrorCode": "errors",
+    "EvaluationStats": "engine",
+    "Kind": "types",
+    "Limits": "limits",
+    "Premise": "explain",
+    "Program": "program",
+    "Proof": "explain",
+    "ProofRule": "explain",
+    "RelationView": "program",
+    "Result": "program",
+    "ScopedRules": "scoped",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rune.datalog.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rune._internal.code_cache import compile_generated
 from rune.datalog.analysis import AnalysedProgram
 from rune.datalog.ast import Atom, BooleanLiteral, Expr
 from rune.datalog.expression_code import ExpressionWriter, constant_value
@@ -71,7 +72,7 @@ def compile_plans(plans: Sequence[RulePlan], program: AnalysedProgram, bits: int
     """
     source = generate_source(plans, program, bits)
     namespace: dict[str, Any] = runtime_namespace(bits)
-    exec(compile(source, "<rune.datalog generated rules>", "exec"), namespace)
+    exec(compile_generated(source, "<rune.datalog generated rules>"), namespace)
     functions = {plan.name: namespace[plan.name] for plan in plans}
     return CompiledModule(source, functions)
 

@@ -774,4 +774,4 @@ def _clause_text(span: SourceSpan | None, sources: dict[str | None, str]) -> str
     return " ".join(text[span.offset : span.end_offset].split())
 
 
-_WITNESSES: ProgramCache[_Witnesses] = ProgramCache(_new_witnesses)
+_WITNESSES: ProgramCache[_Witnesses] = ProgramCache(_new_witnesses, "witnesses")

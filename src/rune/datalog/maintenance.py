@@ -411,4 +411,4 @@ def order_dependent(rule: AnalysedRule) -> bool:
     return False
 
 
-_MAINTENANCE: ProgramCache[Maintenance] = ProgramCache(_new_maintenance)
+_MAINTENANCE: ProgramCache[Maintenance] = ProgramCache(_new_maintenance, "maintenance")

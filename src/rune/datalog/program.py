@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from rune.datalog._cache import derived_from, restore_derived
 from rune.datalog.analysis import AnalysedProgram, RelationInfo
 from rune.datalog.ast import Clause, ProgramAst, RelationDecl
 from rune.datalog.compiler import CompiledProgram, compile_program
 from rune.datalog.engine import Engine, EvaluationStats
 from rune.datalog.errors import DatalogError, ErrorCode, render_warning
 from rune.datalog.facts import check_facts, check_pattern, check_text, convert_rows
-from rune.datalog.io import output_path, read_facts, write_rows
 from rune.datalog.limits import Limits
-from rune.datalog.parser import parse_program
 from rune.datalog.relation import Relation, Row
 from rune.datalog.types import Kind
 from rune.errors import Diagnostic, shown
@@ -77,6 +76,19 @@ class Program:
         self.analysed: AnalysedProgram = self.compiled.analysed
         self.engine = Engine(self.compiled.strata)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """The program with what was derived from it on first use (`rune.datalog._cache`:
+        scoped plans, maintenance plans), so that a pickled copy (`rune.bundle.cache`)
+        plans nothing its original had planned."""
+        state = dict(self.__dict__)
+        state["_derived"] = derived_from(self)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        derived = state.pop("_derived", {})
+        self.__dict__.update(state)
+        restore_derived(self, derived)
+
     # -- construction --------------------------------------------------------------------
 
     @classmethod
@@ -120,6 +132,8 @@ class Program:
             raise DatalogError(
                 "`include_dirs` must be a sequence of str or Path", code=ErrorCode.INVALID_INPUT
             )
+        from rune.datalog.parser import parse_program  # (a program from a cache parses nothing)
+
         parsed = parse_program(text, file, include_dirs=include_dirs)
         return cls(parsed.ast, parsed.sources, number_bits=number_bits, file=file,
                    infer_declarations=infer_declarations, fact_samples=fact_samples)
@@ -263,6 +277,8 @@ class Program:
         return Result(self, relations, stats, base_facts=base_facts)
 
     def _read_inputs(self, relations: dict[str, Relation], fact_dir: Path) -> None:
+        from rune.datalog.io import read_facts  # (Soufflé's files: the command line's)
+
         for directive in self.analysed.directives:
             if directive.kind != "input":
                 continue
@@ -294,6 +310,8 @@ class Program:
         sorted; ``output_dir`` of ``None`` or ``"-"``, or `IO=stdout`, prints to stdout.
         Returns the files written.
         """
+        from rune.datalog.io import output_path, write_rows
+
         written: list[Path] = []
         to_stdout = output_dir is None or str(output_dir) == "-"
         for directive in self.analysed.directives:
@@ -337,6 +355,8 @@ class Program:
 def _print_framed(
     handle: TextIO, name: str, rows: set[Row], kinds: Sequence[Kind | None], delimiter: str
 ) -> None:
+    from rune.datalog.io import write_rows
+
     handle.write("---------------\n")
     handle.write(f"{name}\n===============\n")
     write_rows(handle, rows, kinds, delimiter=delimiter)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from rune._internal.code_cache import compile_generated
 from rune.datalog._cache import ProgramCache
 from rune.datalog.analysis import AnalysedRule, Stratum
 from rune.datalog.analysis.dependencies import clause_dependencies
@@ -128,7 +129,7 @@ def _new_plans(program: Program, key: Any) -> ScopedPlans:
     return _compile(program, inputs, outputs)
 
 
-_PLANS: ProgramCache[ScopedPlans] = ProgramCache(_new_plans)
+_PLANS: ProgramCache[ScopedPlans] = ProgramCache(_new_plans, "scoped-plans")
 
 
 def plans_for(program: Program, inputs: frozenset[str], outputs: tuple[str, ...]
@@ -222,7 +223,7 @@ def _compile(program: Program, inputs: frozenset[str], outputs: tuple[str, ...])
     driver = _DriverWriter(compiled, frozen, outputs)
     source = driver.write()
     namespace: dict[str, Any] = {**driver.functions, "_RuntimeFailure": RuntimeFailure}
-    exec(compile(source, "<rune.datalog scoped driver>", "exec"), namespace)
+    exec(compile_generated(source, "<rune.datalog scoped driver>"), namespace)
     return ScopedPlans(frozenset(needed & inputs), frozen, tuple(compiled), namespace["evaluate"],
                        tuple(driver.layout), tuple(driver.steps), source, None)
 

@@ -15,7 +15,6 @@ returns, and replayed over the bundle when the engine starts again.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 import time
@@ -44,6 +43,7 @@ from rune.engine.transaction import Transaction
 from rune.errors import RuneError, shown
 
 if TYPE_CHECKING:
+    from rune.bundle.loader import Bundle
     from rune.cedar.schema import Schema
     from rune.engine.history import Retention
     from rune.engine.limits import Limiter
@@ -55,7 +55,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Engine", "RuntimeErrors"]
 
-_log = logging.getLogger("rune.engine")
+
+def _warn(message: str, *args: object) -> None:
+    """Log a warning to the `rune.engine` logger (imported on first use: most processes
+    never warn, and a hook process pays for every import)."""
+    import logging
+
+    logging.getLogger("rune.engine").warning(message, *args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,13 +188,20 @@ class Engine:
         """
         from rune.bundle import load_bundle
 
-        bundle = load_bundle(path)
+        return cls.from_bundle(load_bundle(path), clock=clock, state=state)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, *, clock: Callable[[], float] = time.time,
+                    state: str | os.PathLike[str] | ChangeLog | None = None) -> Engine:
+        """An engine on a bundle already loaded (`rune.bundle.load_bundle`, or a compiled
+        copy from `rune.bundle.cache`), as `load` makes one: `reload` reads the bundle's
+        path again, and ``state`` is as for `load`."""
         engine = cls.__new__(cls)
         engine._bundle = bundle
         engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
                              entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
-        engine._start(clock, source=Path(path), state=state, name=_bundle_name(bundle),
-                      settings=bundle.settings)
+        engine._start(clock, source=Path(bundle.path), state=state,
+                      name=_bundle_name(bundle), settings=bundle.settings)
         return engine
 
     def reload(self, source: str | Path | None = None) -> int:
@@ -902,8 +915,8 @@ class Engine:
         try:
             batch, new, impact = self._delta(current, batch, now)
         except RuneError as exc:
-            _log.warning("batch %d of the shared log does not apply and is skipped: %s",
-                         entry.position, exc)
+            _warn("batch %d of the shared log does not apply and is skipped: %s",
+                  entry.position, exc)
             self._refused[entry.position] = exc
             self._store_at((), entry.position)
             return
@@ -1045,16 +1058,16 @@ class Engine:
                 count = self._policy_errors.get(error.policy_id, 0)
                 self._policy_errors[error.policy_id] = count + 1
                 if not count:
-                    _log.warning("policy `%s` failed at run time and was skipped (it will "
-                                 "not be logged again): %s", error.policy_id, error.message)
+                    _warn("policy `%s` failed at run time and was skipped (it will "
+                          "not be logged again): %s", error.policy_id, error.message)
 
     def _note_rule_error(self, error: Exception) -> None:
         with self._errors_lock:
             self._rule_errors += 1
             first = self._rule_errors == 1
         if first:
-            _log.warning("the request rules failed and the request was denied (later "
-                         "failures are only counted): %s", error)
+            _warn("the request rules failed and the request was denied (later "
+                  "failures are only counted): %s", error)
 
     def _enforce(self, decision: Decision, snap: Snapshot) -> Decision:
         """Apply approvals, rate limits and budgets to a computed decision."""

@@ -30,7 +30,6 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from rune.errors import RuneError
@@ -70,7 +69,7 @@ _URL_TOOLS = {"WebFetch": "url"}
 _OPTIONAL_TEXT = ("permission_mode", "agent_id", "agent_type")
 _ESCAPES = frozenset({"__entity", "__extn", "__expr"})
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
-_DECIMAL_LIMIT = Decimal("922337203685477.5807")  # Cedar decimal: a Long of ten-thousandths
+_DECIMAL_LIMIT = "922337203685477.5807"  # Cedar decimal: a Long of ten-thousandths
 
 
 class HookInputError(RuneError):
@@ -177,11 +176,14 @@ def _resource(tool: str, tool_input: Mapping[str, Any]) -> dict[str, str]:
 def _decimal(value: float) -> Any:
     """A float as Cedar JSON: a `decimal` when exact in four places and in range, else
     its text."""
+    # Imported here: few tool inputs hold a float, and every hook process would pay.
+    from decimal import Decimal, InvalidOperation
+
     try:
         number = Decimal(repr(value))
     except InvalidOperation:
         return repr(value)
-    if number.is_finite() and abs(number) <= _DECIMAL_LIMIT:
+    if number.is_finite() and abs(number) <= Decimal(_DECIMAL_LIMIT):
         exponent = number.normalize().as_tuple().exponent
         if isinstance(exponent, int) and exponent >= -4:
             places = max(1, -exponent)

@@ -8,31 +8,35 @@ change log an engine writes through (`changelog`, with `sqlite` as the embedded 
 
 from __future__ import annotations
 
-from rune.store.changelog import ChangeLog, LogEntry, MemoryChangeLog
-from rune.store.changes import (
-    Approve,
-    AssertFact,
-    Change,
-    ExpireHistory,
-    PutEntity,
-    Record,
-    RemoveEntity,
-    RetractFact,
-    StoreError,
-)
-from rune.store.mapping import (
-    CONTEXT_RELATIONS,
-    DERIVED_RELATIONS,
-    ENTITY_RELATIONS,
-    context_facts,
-    derived_value,
-    entity_facts,
-    parse_uid_text,
-    symbol,
-    text_of,
-    uid_text,
-)
-from rune.store.sqlite import SQLiteChangeLog
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rune.store.changelog import ChangeLog, LogEntry, MemoryChangeLog
+    from rune.store.changes import (
+        Approve,
+        AssertFact,
+        Change,
+        ExpireHistory,
+        PutEntity,
+        Record,
+        RemoveEntity,
+        RetractFact,
+        StoreError,
+    )
+    from rune.store.mapping import (
+        CONTEXT_RELATIONS,
+        DERIVED_RELATIONS,
+        ENTITY_RELATIONS,
+        context_facts,
+        derived_value,
+        entity_facts,
+        parse_uid_text,
+        symbol,
+        text_of,
+        uid_text,
+    )
+    from rune.store.sqlite import SQLiteChangeLog
 
 __all__ = [
     "Approve",
@@ -59,3 +63,44 @@ __all__ = [
     "text_of",
     "uid_text",
 ]
+
+# Every name is imported on first use: an engine without a state file never loads
+# `sqlite3` (`SQLiteChangeLog`), a hook process pays for what it uses.
+_WHERE = {
+    "Approve": "changes",
+    "AssertFact": "changes",
+    "CONTEXT_RELATIONS": "mapping",
+    "Change": "changes",
+    "ChangeLog": "changelog",
+    "DERIVED_RELATIONS": "mapping",
+    "ENTITY_RELATIONS": "mapping",
+    "ExpireHistory": "changes",
+    "LogEntry": "changelog",
+    "MemoryChangeLog": "changelog",
+    "PutEntity": "changes",
+    "Record": "changes",
+    "RemoveEntity": "changes",
+    "RetractFact": "changes",
+    "SQLiteChangeLog": "sqlite",
+    "StoreError": "changes",
+    "context_facts": "mapping",
+    "derived_value": "mapping",
+    "entity_facts": "mapping",
+    "parse_uid_text": "mapping",
+    "symbol": "mapping",
+    "text_of": "mapping",
+    "uid_text": "mapping",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"rune.store.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,0 +1,1 @@
+"""Helpers shared by several of RUNE's packages; nothing here is public API."""
