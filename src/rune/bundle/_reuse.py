@@ -31,10 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rune.cedar.parse_cache import PolicyParseCache
-
 if TYPE_CHECKING:
     from rune.cedar.json_format import EntityData
+    from rune.cedar.parse_cache import PolicyParseCache
     from rune.cedar.schema import Schema
     from rune.cedar.values import EntityUID
 
@@ -75,6 +74,10 @@ class LoadedParts:
     @classmethod
     def after(cls, previous: LoadedParts | None) -> LoadedParts:
         """The parts of a new load, able to take the parsed statements of ``previous``."""
+        # Imported by a load, not with the package: a bundle read back compiled (the
+        # hook's cache, `rune.bundle.cache`) must not pull in the Cedar parser.
+        from rune.cedar.parse_cache import PolicyParseCache
+
         return cls(PolicyParseCache(previous.policies if previous is not None else None))
 
 
