@@ -106,7 +106,8 @@ def test_a_damaged_or_open_cache_file_is_no_cache(cache: CodeCache, tmp_path: Pa
     elif damage == "wrong-shape":
         file.write_bytes(marshal.dumps([1, 2, 3]))
     elif damage == "not-code":
-        file.write_bytes(marshal.dumps((1, {(code_cache._RUNE, "<x>", source): "no"})))
+        file.write_bytes(marshal.dumps((code_cache._FORMAT, {
+            (code_cache._RUNE, "<x>", source): marshal.dumps("not code")})))
     else:
         file.chmod(0o666)
     directory = open_cache_directory(tmp_path / "cache")

@@ -340,3 +340,16 @@ def test_a_hit_that_planned_something_new_is_stored_again(tmp_path: Path) -> Non
     Engine.from_bundle(again, state=MemoryChangeLog()).record(
         'Agent::"claude-code"', 'Action::"Bash"', 'Command::"ls"')
     assert not cache.store(again)  # nothing new this time
+
+
+def test_only_the_most_recently_written_bundles_are_kept(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    monkeypatch.setattr(bundle_cache, "_MAX_ENTRIES", 2)
+    cache = BundleCache.open(tmp_path / "cache")
+    assert cache is not None
+    roots = [write_bundle(tmp_path / f"b{i}", {"policies/p.cedar": POLICY}) for i in range(3)]
+    for root in roots:
+        assert cache.store(cache.load(root))
+    names = {bundle_cache._entry_name(bundle_cache._identity(r)) for r in roots[1:]}
+    assert {p.name for p in (tmp_path / "cache").iterdir()} == names

@@ -129,6 +129,19 @@ class CacheDirectory:
                 os.unlink(temporary, dir_fd=self._descriptor)
             return False
 
+    def prune(self, prefix: str, keep: int) -> None:
+        """Remove all but the ``keep`` most recently written files whose names start with
+        ``prefix`` (a cache of one entry per bundle path would otherwise only grow)."""
+        try:
+            with os.scandir(self._descriptor) as listed:
+                found = [(entry.stat(follow_symlinks=False).st_mtime_ns, entry.name)
+                         for entry in listed if entry.name.startswith(prefix)]
+        except OSError:
+            return
+        for _, name in sorted(found, reverse=True)[keep:]:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=self._descriptor)
+
     def close(self) -> None:
         """Release the directory."""
         if self._descriptor >= 0:

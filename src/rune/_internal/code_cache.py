@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CodeCache", "activate", "compile_generated", "deactivate"]
 
-_FORMAT = 1
+_FORMAT = 2  # (1: code objects; 2: each marshalled apart, read when asked for)
 _MAX_FILE_BYTES = 64 << 20
 _MAX_ENTRIES = 20_000  # beyond, a save keeps only what its process used
 # How a text is compiled (part of its key): RUNE's generators compile from modules that
@@ -46,11 +46,12 @@ class CodeCache:
         self._directory = directory
         self._name = (f"code-{sys.implementation.cache_tag}-{sys.hexversion:x}"
                       f"-O{sys.flags.optimize}.marshal")
-        self._known = self._load()
-        self._used: set[Key] = set()
+        # Each entry's code stays marshalled until asked for: a process uses a part.
+        self._stored = self._load()
+        self._known: dict[Key, CodeType] = {}
         self._added = 0
 
-    def _load(self) -> dict[Key, CodeType]:
+    def _load(self) -> dict[Key, bytes]:
         data = self._directory.read(self._name, _MAX_FILE_BYTES)
         if data is None:
             return {}
@@ -67,14 +68,19 @@ class CodeCache:
         """The code of ``source`` compiled ``how`` (`_RUNE` or `_DATACLASSES`)."""
         key = (how, filename, source)
         code = self._known.get(key)
-        if code.__class__ is not CodeType:  # absent (or not code: compiled again)
-            if how == _RUNE:
-                code = compile(source, filename, "exec")
-            else:
-                code = compile(source, filename, "exec", dont_inherit=True)
-            self._known[key] = code
-            self._added += 1
-        self._used.add(key)
+        if code is None:
+            stored = self._stored.get(key)
+            try:
+                code = marshal.loads(stored) if stored.__class__ is bytes else None
+            except (EOFError, ValueError, TypeError):
+                code = None
+            if code.__class__ is not CodeType:  # absent, or not code: compiled again
+                if how == _RUNE:
+                    code = compile(source, filename, "exec")
+                else:
+                    code = compile(source, filename, "exec", dont_inherit=True)
+                self._added += 1
+            self._known[key] = code  # type: ignore[assignment]
         return code  # type: ignore[return-value]
 
     def save(self) -> bool:
@@ -82,14 +88,15 @@ class CodeCache:
         True when there was nothing to write or it was written."""
         if not self._added:
             return True
-        merged = self._load()
-        merged.update(self._known)
-        if len(merged) > _MAX_ENTRIES:
-            merged = {key: self._known[key] for key in self._used}
         try:
-            data = marshal.dumps((_FORMAT, merged))
+            mine = {key: marshal.dumps(code) for key, code in self._known.items()}
         except ValueError:  # (a code object marshal cannot write: nothing is saved)
             return False
+        merged = self._load()
+        merged.update(mine)
+        if len(merged) > _MAX_ENTRIES:
+            merged = mine  # only what this process used
+        data = marshal.dumps((_FORMAT, merged))
         if len(data) > _MAX_FILE_BYTES:
             return False
         self._added = 0

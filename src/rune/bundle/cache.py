@@ -6,7 +6,7 @@ tool call) would otherwise parse, analyse and compile every policy and rule each
 `BundleCache` keeps the loaded `Bundle` (policies with their compiled code and scope
 index, rules with their plans and generated functions, entities, facts and settings) in
 RUNE's cache directory: `$RUNE_CACHE_DIR`, else `$XDG_CACHE_HOME/rune`, else
-`~/.cache/rune`, one file per bundle path.
+`~/.cache/rune`, one file per bundle path (the 64 most recently written are kept).
 
 A copy is used only when, as it is read:
 
@@ -47,6 +47,7 @@ __all__ = ["BundleCache"]
 _FORMAT = "rune-bundle-cache-1"
 _MAX_ENTRY_BYTES = 256 << 20
 _MAX_SOURCE_BYTES = 64 << 20  # a bundle whose files are larger is not stored
+_MAX_ENTRIES = 64  # bundle paths kept (the most recently written)
 
 
 class BundleCache:
@@ -59,9 +60,10 @@ class BundleCache:
         self.directory = directory
         self.hits = 0
         self.misses = 0
-        # id(bundle) -> (the bundle, its path, what its load read, and for a bundle from
-        # the cache what had been planned for its rules then): what `store` may write.
-        self._loaded: dict[int, tuple[Bundle, Path, Manifest, Any]] = {}
+        # id(bundle) -> (the bundle, its entry's identity, what its load read, and for a
+        # bundle from the cache what had been planned for its rules then): what `store`
+        # may write.
+        self._loaded: dict[int, tuple[Bundle, tuple[str, ...], Manifest, Any]] = {}
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> BundleCache | None:
@@ -88,12 +90,12 @@ class BundleCache:
             self.hits += 1
             if not is_single_file(root):  # as `load_bundle` does
                 log_warnings(bundle.warnings)
-            self._loaded[id(bundle)] = (bundle, root, manifest, _derived(bundle))
+            self._loaded[id(bundle)] = (bundle, identity, manifest, _derived(bundle))
             return bundle
         self.misses += 1
         with recording() as manifest:
             bundle = load_bundle(root)
-        self._loaded[id(bundle)] = (bundle, root, manifest, None)
+        self._loaded[id(bundle)] = (bundle, identity, manifest, None)
         return bundle
 
     def store(self, bundle: Bundle) -> bool:
@@ -106,7 +108,7 @@ class BundleCache:
         loaded = self._loaded.pop(id(bundle), None)
         if loaded is None or loaded[0] is not bundle:
             return False
-        _, root, manifest, derived = loaded
+        _, identity, manifest, derived = loaded
         if derived is not None and _derived(bundle) == derived:
             return False  # from the cache, and nothing new was planned
         files = tuple(manifest.files.items())
@@ -121,15 +123,17 @@ class BundleCache:
             payload = dumps(replace(bundle, parts=None))
         except Exception:  # (PicklingError, and anything a hostile __reduce__ raises)
             return False
-        identity = _identity(root)
         entry = (_FORMAT, identity, _code_fingerprint(), tuple(manifest.listings.items()),
                  files, payload)
         try:
             data = marshal.dumps(entry)
         except ValueError:
             return False
-        return len(data) <= _MAX_ENTRY_BYTES and \
-            self.directory.write(_entry_name(identity), data)
+        if len(data) > _MAX_ENTRY_BYTES or not self.directory.write(_entry_name(identity),
+                                                                    data):
+            return False
+        self.directory.prune("bundle-", _MAX_ENTRIES)
+        return True
 
     def _cached(self, name: str, identity: tuple[str, ...]
                 ) -> tuple[Bundle, Manifest] | None:

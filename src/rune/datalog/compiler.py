@@ -21,8 +21,6 @@ from rune.datalog.ast import (
 from rune.datalog.codegen import compile_plans, constant_value
 from rune.datalog.engine import CompiledRule, StratumProgram
 from rune.datalog.errors import DatalogError
-from rune.datalog.inline import inline_relations
-from rune.datalog.magic import magic_targets, magic_transform
 from rune.datalog.plan import MAX_DELTA_VERSIONS, RulePlan, delta_atoms, plan_rule
 from rune.datalog.relation import Row
 from rune.errors import SourceSpan
@@ -69,6 +67,10 @@ def compile_program(
          whole plan, evaluated naively, for a rule with too many recursive atoms);
       6. codegen: Python source for every plan, compiled in one `compile` call.
     """
+    # (Imported here: a program loaded compiled, from `rune.bundle.cache`, needs neither.)
+    from rune.datalog.inline import inline_relations
+    from rune.datalog.magic import magic_targets, magic_transform
+
     ast = _add_equivalence_rules(ast)
     analysed = analyse(ast, sources)
     warnings = analysed.warnings  # about the program as written, not as rewritten below

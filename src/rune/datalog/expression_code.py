@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rune.datalog.analysis import AnalysedProgram, KindInference
+from rune.datalog.analysis import AnalysedProgram
 from rune.datalog.ast import (
     BinaryOp,
     Comparison,
@@ -118,6 +118,8 @@ class ExpressionWriter:
         self.bits = bits
         self.mask = (1 << bits) - 1
         self.half = 1 << (bits - 1)
+        from rune.datalog.analysis.typing import KindInference  # (only to generate code)
+
         self.inference = KindInference(program.types, kinds, memoize=True)
         self.local = local
         self.temporary = temporary

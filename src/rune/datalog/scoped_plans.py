@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 from rune._internal.code_cache import compile_generated
 from rune.datalog._cache import ProgramCache
 from rune.datalog.analysis import AnalysedRule, Stratum
-from rune.datalog.analysis.dependencies import clause_dependencies
 from rune.datalog.ast import Comparison, Variable
 from rune.datalog.codegen import RuleFunction, compile_plans
 from rune.datalog.errors import DatalogError
@@ -144,6 +143,8 @@ def _fallback(reason: str) -> ScopedPlans:
 
 def _reads(rule: AnalysedRule) -> set[str]:
     """Every relation a rule's body reads (negated and aggregated atoms included)."""
+    from rune.datalog.analysis.dependencies import clause_dependencies
+
     return {dependency.body for dependency in clause_dependencies(rule.clause)}
 
 

@@ -7,17 +7,16 @@ that no error is reported twice in different words.
 
 from __future__ import annotations
 
-from rune.datalog.analysis.declarations import check_clause, declare_relations, is_fact
+from typing import TYPE_CHECKING, Any
+
 from rune.datalog.analysis.model import AnalysedProgram, AnalysedRule, RelationInfo, Stratum
-from rune.datalog.analysis.safety import check_groundedness, check_mutual_aggregates
-from rune.datalog.analysis.scoping import scope_clause
-from rune.datalog.analysis.stratification import stratify
-from rune.datalog.analysis.typing import KindInference, infer_clause_kinds
-from rune.datalog.analysis.warnings import find_warnings
 from rune.datalog.ast import Counter, Directive, ProgramAst, walk_expression
 from rune.datalog.errors import DatalogError, ErrorCode
 from rune.datalog.types import build_type_environment
 from rune.errors import Diagnostic
+
+if TYPE_CHECKING:
+    from rune.datalog.analysis.typing import KindInference
 
 __all__ = [
     "AnalysedProgram",
@@ -47,6 +46,15 @@ def analyse(ast: ProgramAst, sources: dict[str | None, str]) -> AnalysedProgram:
     Raises:
         DatalogError: every problem found, sorted by position.
     """
+    # The passes are imported here: a program loaded compiled (`rune.bundle.cache`) is
+    # never analysed again, and a process that lives for one decision pays every import.
+    from rune.datalog.analysis.declarations import check_clause, declare_relations, is_fact
+    from rune.datalog.analysis.safety import check_groundedness, check_mutual_aggregates
+    from rune.datalog.analysis.scoping import scope_clause
+    from rune.datalog.analysis.stratification import stratify
+    from rune.datalog.analysis.typing import infer_clause_kinds
+    from rune.datalog.analysis.warnings import find_warnings
+
     diagnostics: list[Diagnostic] = []
     types, type_errors = build_type_environment(ast.types)
     diagnostics.extend(type_errors)
@@ -146,3 +154,12 @@ def _counters(rule: AnalysedRule) -> list[Counter]:
     for expr in expressions:
         found.extend(node for node in walk_expression(expr) if isinstance(node, Counter))
     return found
+
+
+def __getattr__(name: str) -> Any:
+    # `KindInference` (the typing pass) on first use, for the code generators.
+    if name == "KindInference":
+        from rune.datalog.analysis.typing import KindInference
+
+        return KindInference
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
