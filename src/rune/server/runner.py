@@ -9,8 +9,8 @@ rune.server:create_app`, with `RUNE_BUNDLE` naming the bundle).
 The event loop is uvloop's when it is installed (the server extra pins it on the
 platforms it supports), else asyncio's (`--loop` chooses). granian hands every request
 to the loop from its own I/O thread; asyncio wakes the loop with a write to its
-self-pipe for each one, uvloop coalesces those wake-ups, which took a third off the
-server's CPU time per request on a bare JSON echo (`benchmarks/server.py`).
+self-pipe for each one, uvloop coalesces those wake-ups, which took a fifth to a third
+off the server's CPU time per request on a bare JSON echo (`benchmarks/server.py`).
 """
 
 from __future__ import annotations
