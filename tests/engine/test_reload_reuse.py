@@ -478,3 +478,25 @@ def test_validation_is_not_repeated_for_unchanged_policies(harness: Harness,
     assert len(checked) == sum(1 for p in policies if p.template_id is None) + len(
         policies.templates)
     assert answers(harness.engine) == answers(harness.fresh())
+
+
+# -- preparing the write path -----------------------------------------------------------------
+
+def test_prepared_writes_do_not_compile_plans_and_survive_a_reload(
+        harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rune.datalog import maintenance
+
+    harness.engine.prepare_writes()
+    built: list[Any] = []
+    real = maintenance._build
+    monkeypatch.setattr(maintenance, "_build", lambda *a: built.append(a) or real(*a))
+    harness.engine.record('Agent::"a0"', 'Action::"read"', 'Tool::"t"')
+    harness.edit(_variant("level", "b"))  # the rules did not change: nor their plans
+    harness.engine.record('Agent::"a0"', 'Action::"read"', 'Tool::"t"')
+    assert built == []
+    harness.edit(_set("rules", "b"))
+    harness.engine.prepare_writes()
+    assert len(built) == 1
+    harness.engine.record('Agent::"a0"', 'Action::"read"', 'Tool::"t"')
+    assert len(built) == 1
+    assert answers(harness.engine) == answers(harness.fresh())
