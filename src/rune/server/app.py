@@ -351,6 +351,10 @@ class App:
             headers.append(("www-authenticate", 'Bearer realm="rune"'))
         if error.status == 405:
             headers.append(("allow", ", ".join(getattr(error, "allow", ()))))
+        if error.status == 413:
+            # The body was not read to its end: the connection cannot carry another
+            # request, and a client that reused it would find it closed under it.
+            headers.append(("connection", "close"))
         if request_id is not None:
             headers.append(("x-request-id", request_id))
         if problem is not None:
