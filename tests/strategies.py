@@ -1576,3 +1576,84 @@ __all__ += [
     "datalog_facts",
     "datalog_updates",
 ]
+
+
+# -- AuthZEN request bodies ----------------------------------------------------------------
+
+# Names from the server's example bundles (examples/authzen-certification and
+# examples/coding-agent), a few the stores do not hold, and a type Cedar cannot name.
+_AUTHZEN_TYPES = ("user", "record", "Agent", "File", "Api", "user", "record", "Agent",
+                  "File", "not a type")
+_AUTHZEN_IDS = ("alice", "bob", "record-1", "record-2", "a1", "a2", "src/app.py",
+                "config/.env", "llm", "nobody", 'quo"te')
+_AUTHZEN_ACTIONS = ("read", "write", "read_file", "write_file", "call_api", "delete")
+_AUTHZEN_PLAIN = ("admin", "active", "archived", "member", "dev", "prod", "", 3, 0, True,
+                  False, ["member"], [], {})
+_AUTHZEN_ODD = (None, 1.5, 2.25, 1 << 70, [None], {"a": 1},
+                {"__entity": {"type": "user", "id": "alice"}})
+
+
+@st.composite
+def _authzen_value(draw: st.DrawFn) -> Any:
+    """Mostly values Cedar holds as they are; now and then a null, a fraction, an
+    integer past 64 bits, a nested record or a Cedar JSON escape."""
+    odd = draw(st.integers(0, 5)) == 0
+    return draw(st.sampled_from(_AUTHZEN_ODD if odd else _AUTHZEN_PLAIN))
+
+
+@st.composite
+def _authzen_properties(draw: st.DrawFn) -> Any:
+    choice = draw(st.integers(0, 20))
+    if choice == 0:
+        return draw(st.sampled_from([[], "text", 1]))
+    if choice < 10:
+        return None
+    return draw(st.dictionaries(st.sampled_from(["role", "status", "roles", "level",
+                                                 "model", "path", "extra"]),
+                                _authzen_value(), max_size=3))
+
+
+@st.composite
+def _authzen_entity(draw: st.DrawFn) -> Any:
+    if draw(st.integers(0, 30)) == 0:
+        return draw(st.sampled_from([None, [], "user", {"type": "user"}, {"id": "alice"},
+                                     {"type": 1, "id": "alice"}]))
+    entity: dict[str, Any] = {"type": draw(st.sampled_from(_AUTHZEN_TYPES)),
+                              "id": draw(st.sampled_from(_AUTHZEN_IDS))}
+    properties = draw(_authzen_properties())
+    if properties is not None:
+        entity["properties"] = properties
+    return entity
+
+
+@st.composite
+def authzen_evaluation_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Bodies of AuthZEN Access Evaluation requests: mostly well formed, naming entities
+    the example bundles hold and some they do not, with properties that add to the
+    store or do not, flat, nested, empty and profile contexts, and now and then a member
+    missing, null or of the wrong kind."""
+    body: dict[str, Any] = {"subject": draw(_authzen_entity()),
+                            "resource": draw(_authzen_entity())}
+    action: Any = {"name": draw(st.sampled_from(_AUTHZEN_ACTIONS))}
+    properties = draw(_authzen_properties())
+    if properties is not None:
+        action["properties"] = properties
+    if draw(st.integers(0, 30)) == 0:
+        action = draw(st.sampled_from([None, {"name": 3}, {}, "read"]))
+    body["action"] = action
+    choice = draw(st.integers(0, 20))
+    context: Any = None
+    if choice == 0:
+        context = draw(st.sampled_from([[], "text"]))
+    elif choice > 8:
+        context = draw(st.dictionaries(st.sampled_from(["env", "n", "nested", "approval",
+                                                        "supported_obligations", "ok"]),
+                                       _authzen_value(), max_size=3))
+    if context is not None or draw(st.booleans()):
+        body["context"] = context
+    if draw(st.integers(0, 10)) == 0:
+        body["extra"] = draw(_authzen_value())
+    return body
+
+
+__all__ += ["authzen_evaluation_bodies"]

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +230,45 @@ def test_a_state_ahead_of_the_stream_is_refused(tmp_path: Path) -> None:
         assert caught.value.code == "state-ahead-of-stream"
     finally:
         second.stop()
+
+
+def test_a_published_version_takes_what_did_not_change_from_the_running_one(
+        nats_server: NatsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rune.engine import Engine
+
+    prepared: list[int] = []
+    real = Engine.prepare_writes
+
+    def noting(engine: Engine) -> None:
+        prepared.append(engine.version)
+        real(engine)
+
+    monkeypatch.setattr(Engine, "prepare_writes", noting)
+    edited = tmp_path / "edited"
+    shutil.copytree(BUNDLE, edited)
+    policy = edited / "policies" / "cluster.cedar"
+    with Node(BUNDLE, nats=nats_server.url, node_id="a") as node:
+        assert prepared == [node.engine.version]  # once started
+        first = publish(edited, nats=nats_server.url)
+        assert node.wait_for(first.position)
+        running = node.engine.snapshot
+        # Another version: one policy changed. The files land where the running
+        # version's were, so its rule program and (same data) its rules' result stay.
+        policy.write_text(policy.read_text().replace('@ask("shipping")\n', ""))
+        second = publish(edited, nats=nats_server.url)
+        assert node.wait_for(second.position)
+        swapped = node.engine.snapshot
+        assert swapped.rules is running.rules and swapped.result is running.result
+        assert node.engine.authorize(*SHIP).decision == "allow"
+        deadline = time.monotonic() + 5
+        while prepared[-1] != swapped.version and time.monotonic() < deadline:
+            time.sleep(0.01)  # prepared when the node is idle
+        assert prepared[-1] == swapped.version
+        # A refused version leaves the running version's files in place.
+        (edited / "rules" / "limits.dl").write_text("config(x) :- nowhere(x).\n")
+        bad = publish(edited, nats=nats_server.url, check=False)
+        assert node.wait_for(bad.position)
+        assert node.bundle_failures == 1 and node.bundle_digest == second.digest
+        assert node.engine.reload() == swapped.version + 1  # its own files, reloaded
+        assert node.engine.snapshot.rules is running.rules
+        assert node.engine.authorize(*SHIP).decision == "allow"

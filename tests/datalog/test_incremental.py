@@ -83,7 +83,7 @@ def test_updates_through_overlays_equal_full_recomputation(data: st.DataObject) 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(overlay, "SMALL_RELATION", 0)
         patch.setattr(incremental, "SMALL_RELATION", 0)
-        patch.setattr(overlay, "compaction_threshold", lambda size: 4)
+        patch.setattr(overlay, "compaction_threshold", lambda size, read=True: 4)
         _check_sequence(case, steps)
 
 

@@ -163,14 +163,14 @@ def test_decisions_carry_the_extended_outputs(name: str, principal: str, action:
 
 
 def test_the_figure_d_rules_take_the_fast_path() -> None:
-    rules = ENGINES["figure-d"].snapshot.request_rules
-    assert rules._scoped is not None and rules._scoped.fallback is None
+    rules = ENGINES["figure-d"].snapshot.request_rules.binding
+    assert rules.scoped is not None and rules.scoped.fallback is None
     # `now` and `context` are not read: their facts are never built.
-    assert rules._reads == {"request", "context_num"}
+    assert rules.reads == {"request", "context_num"}
 
 
 def test_order_dependent_rules_fall_back_to_extended() -> None:
-    scoped = ENGINES["ordered"].snapshot.request_rules._scoped
+    scoped = ENGINES["ordered"].snapshot.request_rules.binding.scoped
     assert scoped is not None and scoped.fallback is not None
     decision = ENGINES["ordered"].authorize('Agent::"a1"', 'Action::"read"', 'File::"src/app.py"')
     assert decision.config == {"seen": 0}
@@ -181,7 +181,7 @@ def test_rules_that_ignore_the_request_are_converted_once() -> None:
                          rules='config("region", r) :- attr(_, "region", r).\n'
                                'obligation("log", "all").')
     rules = engine.snapshot.request_rules
-    assert rules._scoped is None
+    assert rules.binding.scoped is None
     first = engine.authorize('Agent::"a1"', 'Action::"read"', 'File::"src/app.py"')
     second = engine.authorize('Agent::"a2"', 'Action::"write"', 'Api::"llm"', {"x": 1})
     assert first.config == second.config == {"region": "eu"}
@@ -211,3 +211,22 @@ def test_writes_publish_new_request_rules(context: dict[str, Any]) -> None:
     assert int(after.config["groups"]) == int(before.config["groups"]) + 1
     assert ("notify", 'Org::"acme"') in [(o.kind, o.detail) for o in after.obligations] \
         or context.get("silent")
+
+
+def test_a_write_binds_the_rules_on_the_first_decision_after_it() -> None:
+    # A write publishes a version without binding its request rules; the first decision
+    # binds them and sees the written state, and every later one reuses that binding.
+    engine = rune.Engine(policies="permit(principal, action, resource);", entities=ENTITIES,
+                         rules='config_num("calls", n) :- request(p, _, _), '
+                               'n = count : { attr(p, "region", _) }.\n'
+                               'config("region", r) :- request(p, _, _), attr(p, "region", r).')
+    engine.write(entities=[{"uid": {"type": "Agent", "id": "a1"},
+                            "attrs": {"region": "us"}, "parents": []}])
+    rules = engine.snapshot.request_rules
+    assert rules._binding is None
+    decision = engine.authorize('Agent::"a1"', 'Action::"read"', 'File::"src/app.py"')
+    assert decision.config == {"calls": 1, "region": "us"}
+    bound = rules._binding
+    assert bound is not None and rules.binding is bound
+    engine.authorize('Agent::"a1"', 'Action::"read"', 'File::"x"')
+    assert rules._binding is bound

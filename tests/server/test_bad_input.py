@@ -92,6 +92,19 @@ def test_a_chunked_body_over_the_limit_is_413(small: httpx.Client) -> None:
     refused(small.post("/access/v1/evaluation", content=chunks(), headers=JSON), 413)
 
 
+def test_a_413_closes_the_connection(small: httpx.Client) -> None:
+    # The body was not read to its end, so the connection cannot carry another request:
+    # the answer says so, and the client opens a new one (a client that reused it found
+    # it closed under the next request now and then).
+    def chunks() -> Iterator[bytes]:
+        yield b'{"context": {"padding": "' + b"x" * 8000 + b'"}}'
+
+    for content in (chunks(), b"x" * 8000):
+        answer = small.post("/access/v1/evaluation", content=content, headers=JSON)
+        assert answer.status_code == 413 and answer.headers["connection"] == "close"
+        refused(small.post("/access/v1/evaluation", json={**GOOD, "subject": 5}))
+
+
 @pytest.mark.parametrize(("name", "body"), [
     ("subject a number", {**GOOD, "subject": 5}),
     ("type a list", {**GOOD, "subject": {"type": ["user"], "id": "alice"}}),

@@ -188,3 +188,77 @@ def test_batched_loses_at_most_the_last_flush_window(tmp_path: Path) -> None:
     # the writer thread being scheduled late on a busy machine.)
     assert all(at >= killed_at - flush - 0.5 for _, at in missing), missing[:3]
     assert len(logged) >= len(received) // 2  # (the log is not empty: it was written)
+
+
+def test_a_line_is_built_from_the_body_received_and_stays_one_line() -> None:
+    sink = FailingSink()
+    sink.fail = False
+    log = DecisionLog(sink)
+    decision = {"decision": "allow", "reasons": ["r"]}
+    compact = b'{"subject":{"type":"user","id":"alice"},"context":{"k":"v"}}'
+    spaced = b'{"subject": {"type": "user",\r\n "id": "alice"},\n "context": {"k": "v"}}'
+    for body in (compact, spaced):
+        line = log.line("d-1", 0.0, "authzen", 'r"1', body, decision)
+        assert line.endswith(b"\n") and line.count(b"\n") == 1 and b"\r" not in line
+        assert json.loads(line) == {
+            "decision_id": "d-1", "time": "1970-01-01T00:00:00.000Z", "api": "authzen",
+            "request_id": 'r"1', "request": {"subject": {"type": "user", "id": "alice"},
+                                             "context": {"k": "v"}},
+            "decision": "allow", "reasons": ["r"]}
+    assert compact in log.line("d-2", 0.0, "authzen", None, compact, decision)
+    # Masked fields are masked in a body received as bytes too; an empty decision
+    # mapping still makes a JSON line.
+    masked = DecisionLog(sink, mask=["$.context.k"])
+    line = masked.line("d-3", 1.5, "authzen", None, compact, {})
+    assert json.loads(line) == {"decision_id": "d-3", "time": "1970-01-01T00:00:01.500Z",
+                                "api": "authzen", "request": {
+                                    "subject": {"type": "user", "id": "alice"},
+                                    "context": {"k": "***"}}}
+
+
+def test_an_engine_decision_is_logged_whole_and_encoded_once(tmp_path: Path) -> None:
+    from rune import Engine
+
+    engine = Engine.load(CERTIFICATION)
+    decision = engine.authorize('user::"alice"', 'Action::"read"', 'record::"record-1"')
+    log = DecisionLog(FileSink(tmp_path / "log"))
+    first = log.line("d-1", 0.0, "rune", None, {"a": 1}, decision)
+    assert log.line("d-2", 0.0, "rune", None, {"a": 1}, decision).endswith(
+        first[first.index(b',"decision":'):])
+    assert json.loads(first) == {
+        "decision_id": "d-1", "time": "1970-01-01T00:00:00.000Z", "api": "rune",
+        "request": {"a": 1}, "decision": "allow", "reasons": ["users-read-records"],
+        "errors": [], "version": decision.version, "config": {}, "obligations": []}
+    log.close()
+
+
+def test_a_batch_logs_each_item_as_evaluated_with_masks(tmp_path: Path) -> None:
+    root = copy_bundle(CERTIFICATION, tmp_path / "b")
+    log = tmp_path / "decisions.log"
+    with (root / "rune.toml").open("a") as toml:
+        toml.write(f'\n[server.decision_log]\npath = "{log}"\n'
+                   'mask = ["$.subject.properties.*"]\n')
+    server = Server(root, "--no-watch")
+    shared = {"type": "user", "id": "alice", "properties": {"ssn": "123"}}
+    try:
+        with server.client() as client:
+            answer = client.post("/access/v1/evaluations", json={
+                "subject": shared, "action": {"name": "read"}, "context": {"ip": "1"},
+                "evaluations": [{"resource": {"type": "record", "id": "record-1"}},
+                                {"resource": {"type": "record", "id": "record-2"},
+                                 "context": {"ip": "2"}}]})
+            assert answer.status_code == 200
+            client.post("/access/v1/evaluation", content=json.dumps({
+                "subject": shared, "action": {"name": "read"},
+                "resource": {"type": "record", "id": "record-1"}}, indent=2),
+                headers={"content-type": "application/json"})
+    finally:
+        server.stop()
+    first, second, single = lines(log)
+    masked = {"type": "user", "id": "alice", "properties": {"ssn": "***"}}
+    assert first["request"] == {"subject": masked, "action": {"name": "read"},
+                                "resource": {"type": "record", "id": "record-1"},
+                                "context": {"ip": "1"}}
+    assert second["request"]["context"] == {"ip": "2"}
+    assert single["request"] == {"subject": masked, "action": {"name": "read"},
+                                 "resource": {"type": "record", "id": "record-1"}}

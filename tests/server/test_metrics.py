@@ -47,3 +47,38 @@ def test_metrics(tmp_path: Path) -> None:
     # Three identical requests: the second and third came from the engine's cache.
     assert samples[("rune_decision_cache_hits_total", ())] >= 2
     assert 0 < samples[("rune_decision_cache_hit_ratio", ())] < 1
+
+
+def test_latencies_counted_in_bulk_are_exact_at_every_scrape() -> None:
+    from rune.server.metrics import BUCKETS, FOLD_AT, Metrics
+
+    metrics = Metrics(version=lambda: 1, runtime_errors=lambda: _NoErrors(),
+                      cache=lambda: (0, 0), log=lambda: None)
+    hot = metrics.latencies("/hot")
+    seconds = [BUCKETS[i % len(BUCKETS)] * 0.9 for i in range(FOLD_AT + 10)]
+
+    def scraped() -> dict[tuple[str, str], float]:
+        text = metrics.render().decode()
+        return {(s.name, s.labels.get("le", "")): s.value
+                for family in text_string_to_metric_families(text) for s in family.samples
+                if s.labels.get("route") == "/hot"}
+
+    assert scraped() == {}  # (no request yet: no histogram)
+    for number, value in enumerate(seconds, 1):
+        hot.append(value)
+        if len(hot) >= FOLD_AT:
+            metrics.fold("/hot")
+        if number in (1, FOLD_AT - 1, FOLD_AT + 10):
+            samples = scraped()
+            assert samples[("rune_request_duration_seconds_count", "")] == number
+            assert abs(samples[("rune_request_duration_seconds_sum", "")]
+                       - sum(seconds[:number])) < 1e-9
+            assert samples[("rune_request_duration_seconds_bucket", str(BUCKETS[0]))] == \
+                sum(1 for s in seconds[:number] if s <= BUCKETS[0])
+    metrics.observe("/cold", 0.5)
+    assert "/cold" in metrics.render().decode()
+
+
+class _NoErrors:
+    policies: dict[str, int] = {}
+    rules = 0

@@ -127,3 +127,18 @@ def test_the_asgi_interface_serves_the_same_app(tmp_path: Path) -> None:
                                headers={"content-type": "application/json"}).status_code == 400
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("interface", ["rsgi", "asgi"])
+def test_asyncio_s_event_loop_serves_the_same_app(interface: str) -> None:
+    server = Server(CODING, "--no-watch", "--loop", "asyncio", "--interface", interface)
+    try:
+        with server.client() as client:
+            body = {"subject": {"type": "Agent", "id": "a1"}, "action": {"name": "write_file"},
+                    "resource": {"type": "File", "id": "src/app.py"}, "context": {"env": "dev"}}
+            for _ in range(2):  # (the second through the one-pass path)
+                answer = client.post("/access/v1/evaluation", json=body).json()
+                assert answer["decision"] is True
+                assert answer["context"]["config"]["review"] == "optional"
+    finally:
+        server.stop()

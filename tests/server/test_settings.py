@@ -4,6 +4,7 @@ the environment and the command line."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,20 @@ def test_bad_command_line_values_are_refused(tmp_path: Path, override: dict[str,
     with pytest.raises(ServerError) as bad:
         load_config(tmp_path, {}, **override)
     assert bad.value.code == code
+
+
+def test_the_event_loop_is_uvloop_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import uvloop
+
+    from rune.server.runner import event_loop_factory
+
+    assert event_loop_factory("auto") is uvloop.new_event_loop
+    assert event_loop_factory("uvloop") is uvloop.new_event_loop
+    assert event_loop_factory("asyncio") is asyncio.new_event_loop
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # (as if it were not installed)
+    assert event_loop_factory("auto") is asyncio.new_event_loop
+    with pytest.raises(ServerError) as refused:
+        event_loop_factory("uvloop")
+    assert refused.value.code == "missing-event-loop"

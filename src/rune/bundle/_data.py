@@ -15,6 +15,7 @@ from rune.cedar.values import EntityUID
 from rune.errors import RuneError, SourceSpan
 
 if TYPE_CHECKING:
+    from rune.bundle._reuse import LoadedParts
     from rune.bundle.settings import Settings
     from rune.cedar.schema import Schema
 
@@ -27,25 +28,39 @@ _MAX_DUPLICATES = 20  # conflicting entity entries, per bundle
 
 
 def read_entities(files: list[Path], schema: Schema | None, settings: Settings,
-                  report: Report) -> dict[EntityUID, EntityData]:
+                  report: Report, old: LoadedParts | None = None,
+                  parts: LoadedParts | None = None) -> dict[EntityUID, EntityData]:
     """Every entity of ``files`` (read as ``schema`` directs) by uid.
 
     An entity given twice with different data is an error at the JSON path of the second
     entry, naming the first; an identical repeat (the schema's actions, which come with
     every file) is not. More than `max_entities` entities stop the reading.
+
+    A file whose name and text ``old`` read with the same schema object is not parsed
+    again; when none changed, the result is ``old``'s mapping itself. ``parts`` keeps
+    what this load read.
     """
     entities: dict[EntityUID, EntityData] = {}
     origin: dict[EntityUID, Path] = {}  # the file of each uid's first entry
     duplicates = _Duplicates(report)
+    texts: list[tuple[str, str]] = []
     for file in files:
         text = report.read(file, keep=False)
         if text is None:
             continue
-        try:
-            items = Entities.parse_json(text, schema)
-        except RuneError as error:
-            report.add(error, file)
-            continue
+        key = (str(file), text)
+        texts.append(key)
+        known = old.entities.get(key) if old is not None else None
+        if known is not None and known[0] is schema:
+            items = known[1]
+        else:
+            try:
+                items = tuple(Entities.parse_json(text, schema))
+            except RuneError as error:
+                report.add(error, file)
+                continue
+        if parts is not None:
+            parts.entities[key] = (schema, items)
         repeats: dict[EntityUID, int] = {}  # entries before this one, in this file
         for item in items:
             uid = item.uid
@@ -63,6 +78,13 @@ def read_entities(files: list[Path], schema: Schema | None, settings: Settings,
                          f"max_entities` ({settings.max_entities}), counting `{file}`", file)
             break
     duplicates.close(files[0].parent if files else Path("entities"))
+    if parts is not None and not report.errors:
+        whole = (tuple(texts), schema, settings.max_entities)
+        before = old.all_entities if old is not None else None
+        if before is not None and before[0] == whole[0] and before[1] is schema \
+                and before[2] == whole[2]:
+            entities = before[3]  # INVARIANT: equal inputs, equal mapping: share it
+        parts.all_entities = (*whole, entities)
     return entities
 
 
@@ -105,13 +127,18 @@ class _Duplicates:
         self.decoded.clear()
 
 
-def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool]:
+def read_rules(root: Path, files: list[Path], report: Report,
+               old: LoadedParts | None = None, parts: LoadedParts | None = None
+               ) -> tuple[Any, bool]:
     """The rules of ``files`` compiled into one program with the built-in relations,
     or None when there are none; and whether every rule file loaded.
 
     Each file is parsed on its own, under its own name, so every diagnostic names the
     file, line and column it is about; the built-in relations come first, so a file
     that declares one again is the one blamed.
+
+    When ``old`` compiled the same files (names and texts, none including another) with
+    the same facts files, its program is the result. ``parts`` keeps this one.
     """
     if not files:
         return None, True
@@ -119,12 +146,19 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     from rune.datalog.ast import ProgramAst
     from rune.datalog.parser import ParsedProgram, parse_program
 
+    read = [(file, report.read(file)) for file in files]
+    texts = tuple((str(file), text) for file, text in read if text is not None)
+    # Declarations are inferred from the rules and from which relations have facts files.
+    filled_names = tuple(_fact_relations(root))
+    key = (str(root), texts, filled_names)
+    if old is not None and old.rules is not None and old.rules[0] == key:
+        if parts is not None:
+            parts.rules = old.rules
+        return old.rules[1], True
     parsed: list[ParsedProgram] = [_parsed_prelude()]
-    loaded = True
-    for file in files:
-        text = report.read(file)
+    loaded = len(texts) == len(files)
+    for file, text in read:
         if text is None:
-            loaded = False
             continue
         try:
             parsed.append(parse_program(text, str(file), read_file=_read_include))
@@ -147,9 +181,14 @@ def read_rules(root: Path, files: list[Path], report: Report) -> tuple[Any, bool
     try:
         # Relations used without `.decl` are declared with inferred types; a relation with
         # a facts file counts as filled (its rows are read once the types are known).
-        filled: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _fact_relations(root)}
-        return Program(ast, sources, file=str(root / "rules"), infer_declarations=True,
-                       fact_samples=filled), True
+        filled: dict[str, list[tuple[Any, ...]]] = {name: [] for name in filled_names}
+        program = Program(ast, sources, file=str(root / "rules"), infer_declarations=True,
+                          fact_samples=filled)
+        # A program that includes other files is made again each time: those files are
+        # not part of the key.
+        if parts is not None and len(sources) == len(texts) + 1 and loaded:
+            parts.rules = (key, program)
+        return program, True
     except RuneError as error:
         report.add(error, root / "rules")
     except RecursionError:
@@ -188,16 +227,22 @@ def _read_include(path: Path) -> str:
     return text
 
 
-def read_facts(files: list[Path], rules: Any, rules_loaded: bool, report: Report
+def read_facts(files: list[Path], rules: Any, rules_loaded: bool, report: Report,
+               old: LoadedParts | None = None, parts: LoadedParts | None = None
                ) -> dict[str, frozenset[tuple[Any, ...]]]:
     """The rows of each `facts/<relation>.facts`, parsed by the relation's column types.
 
     Lines are tab-separated fields (Soufflé's default); blank lines are skipped. Every
     bad line is reported (up to a few per file) at the line and column of its bad field.
+
+    A file whose name and text ``old`` parsed for the same program object is not parsed
+    again; when none changed, the result is ``old``'s mapping itself. ``parts`` keeps
+    what this load read.
     """
     from rune.store.prelude import REQUEST_RELATIONS
 
     facts: dict[str, frozenset[tuple[Any, ...]]] = {}
+    texts: list[tuple[str, str]] = []
     for file in files:
         name = file.name[: -len(".facts")]
         if rules is None:
@@ -216,9 +261,20 @@ def read_facts(files: list[Path], rules: Any, rules_loaded: bool, report: Report
         text = report.read(file, keep=False)
         if text is None:
             continue
-        rows = _parse_facts(file, name, text, rules, report)
+        key = (str(file), text)
+        texts.append(key)
+        known = old.facts.get(key) if old is not None else None
+        rows = known[1] if known is not None and known[0] is rules else \
+            _parse_facts(file, name, text, rules, report)
         if rows is not None:
             facts[name] = rows
+            if parts is not None:
+                parts.facts[key] = (rules, rows)
+    if parts is not None and not report.errors:
+        before = old.all_facts if old is not None else None
+        if before is not None and before[0] == tuple(texts) and before[1] is rules:
+            facts = before[2]  # INVARIANT: equal inputs, equal mapping: share it
+        parts.all_facts = (tuple(texts), rules, facts)
     return facts
 
 

@@ -32,6 +32,7 @@ import marshal
 import os
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,7 +117,10 @@ class BundleCache:
         from rune._internal.pickling import dumps
 
         try:
-            payload = dumps(bundle)
+            # Without what the load kept for reloading it (parsed statements, by text):
+            # a process that reads the copy back never reloads, and unpickling those
+            # would import the parsers this cache exists to skip.
+            payload = dumps(replace(bundle, parts=None))
         except Exception:  # (PicklingError, and anything a hostile __reduce__ raises)
             return False
         entry = (_FORMAT, identity, _code_fingerprint(), tuple(manifest.listings.items()),

@@ -35,12 +35,13 @@ to the `rune.bundle` logger): its author most likely expects it to apply. Anythi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rune.bundle._data import read_entities, read_facts, read_rules
 from rune.bundle._files import FileTooLarge, Report
+from rune.bundle._reuse import LoadedParts, validation_key
 from rune.bundle.errors import BundleError
 from rune.bundle.settings import Settings, ValidationMode
 from rune.cedar.json_format import EntityData
@@ -67,6 +68,8 @@ class Bundle:
 
     ``warnings`` are problems that did not stop the load: files that look like bundle
     files but are not loaded, and (with `[validation] mode = "warn"`) validation errors.
+    ``parts`` is what the load parsed and compiled, for loading the bundle again
+    (``load_bundle(path, previous=bundle)``).
     """
 
     path: Path
@@ -77,6 +80,7 @@ class Bundle:
     facts: dict[str, frozenset[tuple[Any, ...]]]
     settings: Settings
     warnings: tuple[Diagnostic, ...] = ()
+    parts: LoadedParts | None = field(default=None, repr=False, compare=False)
 
 
 def named_policies(policies: PolicySet, *,
@@ -141,9 +145,15 @@ def _id_span(policy: Policy | Template) -> SourceSpan | None:
     return policy.span
 
 
-def load_bundle(path: str | Path) -> Bundle:
+def load_bundle(path: str | Path, *, previous: Bundle | None = None) -> Bundle:
     """Load and check a bundle directory, or a single-file `.rune` bundle
     (`rune.bundle.single_file`).
+
+    Args:
+        path: the bundle.
+        previous: a bundle loaded before (an earlier version of this one): every part
+            whose files did not change is taken from it rather than parsed and compiled
+            again (`rune.bundle._reuse`); the result is the same as without it.
 
     Raises:
         BundleError: every problem in every file (the caller keeps what it had).
@@ -155,23 +165,26 @@ def load_bundle(path: str | Path) -> Bundle:
         return load_single_file(root)
     if not root.is_dir():
         raise BundleError(f"bundle `{root}` is not a directory", code="bundle-not-found")
+    old = previous.parts if previous is not None else None
+    parts = LoadedParts.after(old)
     report = Report()
     files = _list_files(root, report)
     settings = _read_settings(root, files, report)
-    policies, numbered = _read_policies(root, files["policies"], settings, report)
-    schema = _read_schema(root, files, report)
+    policies, numbered = _read_policies(root, files["policies"], settings, report, parts)
+    schema = _read_schema(root, files, report, old, parts)
     if schema is not None and settings.validation_mode is not ValidationMode.OFF:
         _validate(policies if len(policies) or policies.templates else numbered, schema,
-                  settings.validation_mode, report, root)
-    entities = read_entities(files["entities"], schema, settings, report)
-    rules, rules_loaded = read_rules(root, files["rules"], report)
-    facts = read_facts(files["facts"], rules, rules_loaded, report)
+                  settings.validation_mode, report, root, old=old, parts=parts)
+    entities = read_entities(files["entities"], schema, settings, report, old, parts)
+    rules, rules_loaded = read_rules(root, files["rules"], report, old, parts)
+    facts = read_facts(files["facts"], rules, rules_loaded, report, old, parts)
     if report.errors:
         message = f"bundle `{root}` has {len(report.errors)} error(s)"
         raise BundleError(message, diagnostics=report.errors, source=None)
     warnings = tuple(sorted(report.warnings, key=_position))
     log_warnings(warnings)  # (a single-file bundle's are not logged)
-    return Bundle(root, policies, schema, entities, rules, facts, settings, warnings)
+    parts.policies.settle()  # (the previous load's statements are no longer needed)
+    return Bundle(root, policies, schema, entities, rules, facts, settings, warnings, parts)
 
 
 def is_single_file(root: Path) -> bool:
@@ -267,8 +280,8 @@ def _read_settings(root: Path, files: Mapping[str, list[Path]], report: Report) 
     return Settings()
 
 
-def _read_policies(root: Path, files: list[Path], settings: Settings, report: Report
-                   ) -> tuple[PolicySet, PolicySet]:
+def _read_policies(root: Path, files: list[Path], settings: Settings, report: Report,
+                   parts: LoadedParts | None = None) -> tuple[PolicySet, PolicySet]:
     """The policies and templates renamed to their `@id`s, with the links of
     `policies/links.json`; and the same numbered as parsed (`policy0`... across files,
     templates counted, as Cedar numbers one text)."""
@@ -288,7 +301,8 @@ def _read_policies(root: Path, files: list[Path], settings: Settings, report: Re
             continue
         used += len(text.encode("utf-8"))
         try:
-            parsed = PolicySet.from_str(text, file=str(file))
+            parsed = (PolicySet.from_str(text, file=str(file)) if parts is None
+                      else parts.policies.parse(text, str(file)))
         except RuneError as error:
             report.add(error, file)
             continue
@@ -375,7 +389,8 @@ def _link_field(code: str) -> str:
         code, "args")
 
 
-def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
+def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report,
+                 old: LoadedParts | None = None, parts: LoadedParts | None = None
                  ) -> Schema | None:
     human, json_form = files["schema.cedarschema"], files["schema.json"]
     if human and json_form:
@@ -389,9 +404,17 @@ def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
         text = report.read(file)
         if text is None:
             continue
+        key = (str(file), text)
+        if old is not None and old.schema is not None and old.schema[0] == key:
+            schema = old.schema[1]
+            if parts is not None:
+                parts.schema = old.schema
+            continue
         try:
             schema = (Schema.from_json(text) if file.name.endswith(".json")
                       else Schema.from_str(text, file=str(file)))
+            if parts is not None:
+                parts.schema = (key, schema)
         except RuneError as error:
             report.add(error, file)
         except RecursionError:
@@ -400,17 +423,35 @@ def _read_schema(root: Path, files: Mapping[str, list[Path]], report: Report
 
 
 def _validate(policies: PolicySet, schema: Schema, mode: ValidationMode,
-              report: Report, root: Path) -> None:
+              report: Report, root: Path, *, old: LoadedParts | None = None,
+              parts: LoadedParts | None = None) -> None:
     """Validate ``policies`` (templates and links included) in Cedar's strict mode; each
-    error is a bundle error, or a warning in `warn` mode."""
+    error is a bundle error, or a warning in `warn` mode.
+
+    With ``old``, what it found clean against this very schema object is not validated
+    again (the rest is, in the same order, so the errors are those of the whole set);
+    ``parts`` records what is clean now."""
     from rune.cedar.schema import validate
 
+    known = old.clean if old is not None and old.schema is not None \
+        and old.schema[1] is schema else frozenset()
+    keys = {id(item): validation_key(item) for item in (*policies, *policies.templates)}
+    checked = policies
+    if known:
+        checked = PolicySet.from_policies(
+            [p for p in policies if keys[id(p)] not in known],
+            tuple(t for t in policies.templates if keys[id(t)] not in known))
     try:
-        result = validate(policies, schema)
+        result = validate(checked, schema)
     except RecursionError:
         report.error("nesting-too-deep", "a policy is nested too deeply to validate",
                      next((p.span.file for p in policies if p.span and p.span.file), "?"))
         return
+    if parts is not None:
+        failed = {error.policy_id for error in result.errors}
+        parts.clean = frozenset(
+            key for item in (*policies, *policies.templates)
+            if (key := keys[id(item)]) is not None and item.id not in failed)
     add = report.warn if mode is ValidationMode.WARN else report.error
     templates = {t.id: t for t in policies.templates}
     for error in result.errors:

@@ -265,8 +265,8 @@ class PreparedPolicySet:
         """``always_index`` and ``fuse_at_first_use`` (defaults: the module's
         `INDEX_THRESHOLD` and `FUSE_AT_FIRST_USE`) let tests drive every request through
         the index and a fused plan. With ``reuse``, a policy that is also one of its
-        policies (the same object) takes its compiled form from there instead of being
-        compiled again (see `with_policies`)."""
+        policies (the same object, or the same `Policy.reuse_key`) takes its compiled
+        form from there instead of being compiled again (see `with_policies`)."""
         self.policies = policies
         self._always_index = always_index
         self.indexed = (len(policies) >= INDEX_THRESHOLD if always_index is None
@@ -283,12 +283,23 @@ class PreparedPolicySet:
         # position), so the same object needs no second compilation.
         # INVARIANT: ``reuse`` holds its policies alive while this runs, so no id is reused.
         known = {} if reuse is None else {id(p): i for i, p in enumerate(reuse.policies)}
+        # And by what a policy's compiled form depends on (`Policy.reuse_key`): the same
+        # policy parsed again, from a bundle loaded again, say.
+        keyed: dict[Any, int] = {}
+        if reuse is not None:
+            for i, p in enumerate(reuse.policies):
+                key = getattr(p, "reuse_key", None)
+                if key is not None:
+                    keyed.setdefault(key, i)
         parts: dict[int, FusablePart] = {}
         scopes: list[tuple[ast.ScopeConstraint, ...]] = []
         for position, policy in enumerate(policies):
             slots = dict(policy.slot_values)
             bit = 1 << position
             old = known.get(id(policy))
+            if old is None and keyed:
+                key = getattr(policy, "reuse_key", None)
+                old = keyed.get(key) if key is not None else None
             # (A policy parsed from text may hold no tree and parse it again when asked:
             # a reused policy's scope comes from ``reuse``, a new one's tree is read once.)
             tree: ast.PolicyAST | None = None

@@ -39,6 +39,7 @@ __all__ = [
     "parse_expression",
     "parse_policies",
     "parse_policy_at",
+    "parse_statement",
 ]
 
 _SYNC_EFFECTS = frozenset({"permit", "forbid"})
@@ -332,6 +333,33 @@ def parse_policy_at(text: str, *, offset: int, line: int, column: int, file: str
     if len(policies) != 1:
         raise ParseError(f"expected one policy, found {len(policies)}", code="not-one-policy")
     return policies[0]
+
+
+def parse_statement(text: str) -> list[PolicyAST] | None:
+    """The policies of one statement cut from a file (from its first token to its
+    `;`), parsed as if it began a file: spans from line 1, column 1, offset 0,
+    with no file name; or None when ``text`` is not exactly that: not one clean statement
+    ending with its `;` (a problem, a `;` inside it, text after it).
+
+    What a file's parse gives for such a statement depends only on its text (the lexer
+    reads each statement alike wherever it starts, and `iter_policies` parses statement
+    by statement), so `rune.cedar.parse_cache` parses a statement once and moves its
+    spans to wherever the statement is met again.
+
+    Raises:
+        TypeError: ``text`` is not a `str`.
+    """
+    lexed = tokenize(text)
+    tokens = lexed.tokens
+    # INVARIANT: exactly one `;`, the last token, ending the text; `tokens[-1]` is EOF.
+    if lexed.diagnostics or len(tokens) < 2 or tokens[-2].kind != ";" \
+            or tokens[-2].end != len(text) or sum(t.kind == ";" for t in tokens) != 1:
+        return None
+    parser = _PolicyParser(lexed)
+    policies = parser.policies()
+    if parser.diagnostics or not policies:
+        return None
+    return policies
 
 
 def parse_expression(text: str, file: str | None = None) -> Expr:

@@ -94,6 +94,19 @@ class Template(_Source):
         template._init(template_id, ast, text, keep=False)
         return template
 
+    @classmethod
+    def _located(cls, template_id: str, effect: syntax.Effect, slots: frozenset[str],
+                 annotations: tuple[tuple[str, str], ...], text: str, span: SourceSpan
+                 ) -> Template:
+        """A template whose ``text`` parses at ``span`` to a tree with this effect, these
+        slots and annotations (what `_parsed` would make from that tree, without it)."""
+        template = cls.__new__(cls)
+        object.__setattr__(template, "id", template_id)
+        object.__setattr__(template, "effect", effect)
+        object.__setattr__(template, "slots", slots)
+        template._set_source(text, span, annotations, None)
+        return template
+
     def _init(self, template_id: str, ast: syntax.PolicyAST, text: str, *, keep: bool
               ) -> None:
         object.__setattr__(self, "id", template_id)
@@ -161,6 +174,29 @@ class Policy(_Source):
         policy._init(policy_id, None, (), ast.effect)
         policy._set_tree(ast, text, keep=False)
         return policy
+
+    @classmethod
+    def _located(cls, policy_id: str, effect: syntax.Effect,
+                 annotations: tuple[tuple[str, str], ...], text: str, span: SourceSpan
+                 ) -> Policy:
+        """A static policy whose ``text`` parses at ``span`` to a tree with this effect and
+        these annotations (what `_parsed` would make from that tree, without it)."""
+        policy = cls.__new__(cls)
+        policy._init(policy_id, None, (), effect)
+        policy._set_source(text, span, annotations, None)
+        return policy
+
+    @property
+    def reuse_key(self) -> tuple[Any, ...] | None:
+        """What this policy's compiled form depends on, for reusing it across versions of
+        a set (`PreparedPolicySet`): its id, its template and slot values, and its text;
+        None when the policy was built from a tree rather than parsed from text.
+
+        INVARIANT: a policy parsed from text (no tree kept) is its text: the tree parsed
+        at another place differs only in its spans, which compiling does not read."""
+        if self._ast is not None or self.span is None:
+            return None
+        return (self.id, self.template_id, self.slot_values, self.text)
 
     @classmethod
     def _linked(cls, policy_id: str, template: Template,
@@ -413,6 +449,17 @@ class PolicySet:
         return out
 
     # -- compilation -----------------------------------------------------------------------
+    def prepared_from(self, previous: PreparedPolicySet) -> PreparedPolicySet:
+        """`prepared`, taking from ``previous`` (the prepared form of another version of
+        these policies, a bundle loaded before, say) the compiled form of every policy it
+        holds with the same id, text, template and slot values: only new or changed
+        policies are compiled. The result is what `prepared` would build."""
+        with self._lock:
+            if self._prepared is None:
+                self._prepared = previous.with_policies(tuple(self._policies.values()))
+                self._basis = None
+            return self._prepared
+
     def prepared(self) -> PreparedPolicySet:
         """The compiled, indexed form of this set (built once, then shared; a set made by
         `link` or `unlink` compiles only the policies its parent's form lacks)."""

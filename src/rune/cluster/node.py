@@ -87,7 +87,7 @@ class Node:
         self.bundle_position = 0
         self.bundle_digest: str | None = None
         self.bundle_failures = 0
-        self._unpacked_at: Path | None = None  # the directory of the running bundle
+        self._warm = False  # the write path is prepared for the running version
         try:
             self.connection = Connection(nats, name=self.node_id)
             self.log = JetStreamLog(self.connection, cluster=cluster, replicas=replicas,
@@ -109,6 +109,7 @@ class Node:
                 raise ClusterError(f"node `{self.node_id}` did not catch up with the stream "
                                    f"(position {self.engine.position} of {end}) within "
                                    f"{catch_up_timeout:g} s", code="catch-up-timeout")
+            self._prepare_writes()
         except BaseException:
             self.close()
             raise
@@ -153,7 +154,6 @@ class Node:
         path = bundle
         if published is not None:
             path = self._unpacked(published)
-            self._unpacked_at = self._target(published)
             self.bundle_position, self.bundle_digest = published.position, published.digest
         try:
             engine = Engine.load(path, clock=clock, state=local)
@@ -165,11 +165,41 @@ class Node:
             raise
         return engine
 
-    def _target(self, version: BundleVersion) -> Path:
-        return self._data / "bundles" / version.digest[:32]
-
+    # A published version is unpacked in the same place as the one before it, `running`,
+    # so that its files have the names the running version's had: what did not change is
+    # then taken from the running version instead of being parsed and compiled again
+    # (`Engine.reload`; file names are part of what a compiled rule program holds).
     def _unpacked(self, version: BundleVersion) -> Path:
-        return unpack(version.archive, self._target(version))
+        """Unpack ``version`` as the running bundle's files, keeping the running
+        version's files aside (`_settle` drops or restores them); the path to load."""
+        incoming, running, previous = (self._data / name
+                                       for name in ("incoming", "running", "previous"))
+        shutil.rmtree(incoming, ignore_errors=True)
+        shutil.rmtree(previous, ignore_errors=True)
+        entry = unpack(version.archive, incoming).relative_to(incoming)
+        if running.exists():
+            running.rename(previous)
+        incoming.rename(running)
+        return running / entry
+
+    def _settle(self, loaded: bool) -> None:
+        """Drop the previous version's files once the new one is loaded, or put them
+        back when it was refused (the running version is the previous one)."""
+        running, previous = self._data / "running", self._data / "previous"
+        if loaded:
+            shutil.rmtree(previous, ignore_errors=True)
+        elif previous.exists():
+            shutil.rmtree(running, ignore_errors=True)
+            previous.rename(running)
+
+    def _prepare_writes(self) -> None:
+        """Prepare the write path of the running version (see `Engine.prepare_writes`):
+        once started, and after a swap once the stream is quiet."""
+        try:
+            self.engine.prepare_writes()
+        except Exception:  # only an optimisation: the first write then prepares it
+            _log.exception("node %s: preparing the write path failed", self.node_id)
+        self._warm = True
 
     # -- following the stream ----------------------------------------------------------------
     def _pushed(self, item: StreamItem | None) -> None:
@@ -188,6 +218,11 @@ class Node:
         while not self._stop.is_set():
             nudged = self._nudged.wait(0.25)
             self._nudged.clear()
+            if not nudged and not self._warm:
+                # A quiet quarter second after a swap: prepare the new version's write
+                # path now, rather than on a message (a burst of versions or writes
+                # does not wait for it; the first write after it does not pay it).
+                self._prepare_writes()
             try:
                 if nudged and self._drain():
                     continue  # every pushed message applied, none missing
@@ -249,16 +284,17 @@ class Node:
         try:
             path = self._unpacked(version)
             self.engine.reload(source=path)
-        except RuneError as exc:
+        except BaseException as exc:
+            self._settle(loaded=False)
+            if not isinstance(exc, RuneError):
+                raise
             self.bundle_failures += 1
             _log.error("node %s: bundle %s (position %d) refused, version %d keeps "
                        "serving: %s", self.node_id, version.digest[:12], version.position,
                        self.engine.version, exc)
             return
-        previous = self._unpacked_at
-        self._unpacked_at = self._target(version)
-        if previous is not None and previous != self._unpacked_at:
-            shutil.rmtree(previous, ignore_errors=True)  # the running version is in memory
+        self._settle(loaded=True)
+        self._warm = False
         self.bundle_position, self.bundle_digest = version.position, version.digest
         _log.info("node %s: bundle %s (position %d) is version %d", self.node_id,
                   version.digest[:12], version.position, self.engine.version)

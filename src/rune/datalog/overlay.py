@@ -37,13 +37,24 @@ SMALL_RELATION = 2048
 _T = TypeVar("_T")
 
 
-def compaction_threshold(base_size: int) -> int:
+# A relation kept as a store of versions that rule code never reads (the engine's input
+# facts and recorded history): overlays from this size up, and kept small.
+SMALL_STORED_RELATION = 64
+
+
+def compaction_threshold(base_size: int, *, read: bool = True) -> int:
     """How many changed rows an overlay on ``base_size`` rows may carry before compaction.
 
     Each fork copies the change set (cost ~ threshold) and each compaction copies the base
-    (cost ~ base_size, once per ~threshold changes): ``sqrt`` balances the two.
+    (cost ~ base_size, once per ~threshold changes): ``sqrt`` balances the two. A relation
+    rule code reads (``read``) keeps a larger change set, since every compaction also
+    merges its indexes and reads are fastest on plain sets; a stored one balances the
+    two copies alone (``sqrt(2 * base_size)``), so a version costs a few hundred row
+    copies at most.
     """
-    return max(1024, 4 * isqrt(base_size))
+    if read:
+        return max(1024, 4 * isqrt(base_size))
+    return max(SMALL_STORED_RELATION, isqrt(2 * base_size))
 
 
 class OverlaySet(AbstractSet[Row]):
@@ -210,7 +221,7 @@ class OverlayRelation(Relation):
             self.indexes[columns] = found
         return found
 
-    def insert(self, rows: set[Row]) -> None:
+    def insert(self, rows: AbstractSet[Row]) -> None:
         """Add ``rows``, which must not be present (only while the overlay is being built)."""
         if not rows:
             return
@@ -224,7 +235,7 @@ class OverlayRelation(Relation):
             assert isinstance(index, OverlayIndex)
             _replace_buckets(index, columns, rows, set())
 
-    def remove(self, rows: set[Row]) -> None:
+    def remove(self, rows: AbstractSet[Row]) -> None:
         """Remove ``rows``, which must be present (only while the overlay is being built)."""
         if not rows:
             return
@@ -265,23 +276,32 @@ class OverlayRelation(Relation):
             plain.indexes[columns] = index.merged()
         return plain
 
-    def publish(self) -> Relation:
-        """The relation to publish in a result: this overlay, or a compacted plain copy."""
+    def publish(self, *, read: bool = True) -> Relation:
+        """The relation to publish in a result: this overlay, or a compacted plain copy
+        (``read``: see `compaction_threshold`)."""
         size = len(self.base)
-        if size <= SMALL_RELATION or self.change_count > compaction_threshold(size):
+        if size <= (SMALL_RELATION if read else SMALL_STORED_RELATION) \
+                or self.change_count > compaction_threshold(size, read=read):
             return self.materialize()
         return self
 
 
-def new_version(relation: Relation, added: set[Row], removed: set[Row]) -> Relation:
+def new_version(relation: Relation, added: AbstractSet[Row], removed: AbstractSet[Row], *,
+                read: bool = True) -> Relation:
     """``relation`` with ``removed`` taken out and ``added`` put in, leaving it unchanged.
 
     ``added`` must be disjoint from the relation and ``removed`` a subset of it. Small
-    relations are copied; large ones become (or stay) overlays.
+    relations are copied; large ones become (or stay) overlays. ``read`` says rule code
+    reads the relation: ``False`` (a store of versions, such as recorded history written
+    one row at a time) overlays much smaller relations and compacts sooner, so that a
+    one-row change costs a bounded copy rather than a copy of the whole relation.
     """
     if not added and not removed:
         return relation
-    if len(relation) <= SMALL_RELATION and not isinstance(relation, OverlayRelation):
+    if not read and not relation.indexes:
+        return _stored_version(relation, added, removed)
+    small = SMALL_RELATION if read else SMALL_STORED_RELATION
+    if len(relation) <= small and not isinstance(relation, OverlayRelation):
         rows = set(relation.tuples)
         rows -= removed
         rows |= added
@@ -291,11 +311,47 @@ def new_version(relation: Relation, added: set[Row], removed: set[Row]) -> Relat
     overlay = OverlayRelation.fork(relation)
     overlay.remove(removed)
     overlay.insert(added)
-    return overlay.publish()
+    return overlay.publish(read=read)
+
+
+def _stored_version(relation: Relation, added: AbstractSet[Row], removed: AbstractSet[Row]
+                    ) -> Relation:
+    """`new_version` of a stored relation without indexes: the new change sets are built
+    directly (a set operation each), sharing what did not change with ``relation``."""
+    if isinstance(relation, OverlayRelation):
+        base, old_added, old_removed = relation.base, relation.added, relation.removed
+    else:
+        base, old_added, old_removed = relation, set(), set()
+    # A removed row leaves `added` if it was added here, else joins `removed`; an added row
+    # leaves `removed` if the base has it (removed earlier), else joins `added`.
+    if removed:
+        new_added = old_added - removed
+        new_removed = old_removed | (removed - old_added)
+    else:
+        new_added, new_removed = old_added, old_removed
+    if added:
+        if new_removed:
+            back = added & new_removed
+            if back:
+                new_removed = new_removed - back
+                added = added - back
+        new_added = new_added | added
+    size = len(base.tuples)
+    if size <= SMALL_STORED_RELATION or \
+            len(new_added) + len(new_removed) > compaction_threshold(size, read=False):
+        plain = Relation(relation.name, relation.arity)
+        rows = base.tuples - new_removed if new_removed else set(base.tuples)
+        rows |= new_added
+        plain.tuples = rows
+        return plain
+    # INVARIANT: published relations are never modified, so the change sets may be shared
+    # with the version before (a fork for an update copies them first).
+    return OverlayRelation(base, new_added, new_removed)
 
 
 def _replace_buckets(
-    index: OverlayIndex, columns: tuple[int, ...], added: Iterable[Row], removed: set[Row]
+    index: OverlayIndex, columns: tuple[int, ...], added: Iterable[Row],
+    removed: AbstractSet[Row]
 ) -> None:
     """Give every key touched by ``added``/``removed`` a new bucket (copy on write)."""
     key_of = itemgetter(*columns) if columns else (lambda row: ())

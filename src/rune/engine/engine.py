@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -131,6 +131,7 @@ class Engine:
                             f"{type(settings).__name__}")
         parsed_schema = _schema(schema)
         program = _program(rules, rules_file)
+        self._bundle: Any = None  # what `load` read, for `reload` to take parts from
         self._base = _Base(
             policies=named_policies(PolicySet.from_str(policies, file=policy_file)),
             schema=parsed_schema,
@@ -196,6 +197,7 @@ class Engine:
         copy from `rune.bundle.cache`), as `load` makes one: `reload` reads the bundle's
         path again, and ``state`` is as for `load`."""
         engine = cls.__new__(cls)
+        engine._bundle = bundle
         engine._base = _Base(policies=bundle.policies, schema=bundle.schema,
                              entities=bundle.entities, facts=bundle.facts, rules=bundle.rules)
         engine._start(clock, source=Path(bundle.path), state=state,
@@ -207,6 +209,13 @@ class Engine:
 
         Everything written through the engine (entities, facts, records, approvals)
         stays, applied over the new bundle as over the old one.
+
+        A reload costs what changed: files whose text did not change are not parsed
+        again, policies whose text did not change are not compiled again, unchanged
+        rules keep their compiled program, and when neither the rules nor the data
+        (schema, entities, facts) changed, the rules' result and the entity store of the
+        running version are kept (see `rune.bundle._reuse`). The new version is what a
+        fresh load of the bundle with the same writes would give.
 
         Args:
             source: another bundle to load instead (it becomes the engine's bundle); by
@@ -222,22 +231,47 @@ class Engine:
             raise EngineError("this engine was not loaded from a bundle", code="no-bundle")
         path = Path(source) if source is not None else self._source
         assert path is not None
-        bundle = load_bundle(path)
+        bundle = load_bundle(path, previous=self._bundle)
         with self._write_lock:
             previous = (self._base, self._settings, self._retention, self._history_base)
+            old, settings = self._base, self._settings
             self._base = _Base(policies=bundle.policies, schema=bundle.schema,
                                entities=bundle.entities, facts=bundle.facts,
                                rules=bundle.rules)
             self._settings = bundle.settings
+            # The loader hands back the very objects of the running bundle for the parts
+            # whose files did not change (`rune.bundle._reuse`).
+            same_data = (old.rules is bundle.rules and old.entities is bundle.entities
+                         and old.facts is bundle.facts and old.schema is bundle.schema
+                         and _build_settings(settings) == _build_settings(bundle.settings))
             try:
-                snapshot = self._build(version=self._snapshot.version + 1)
+                snapshot = self._build(version=self._snapshot.version + 1,
+                                       previous=self._snapshot, same_data=same_data)
             except BaseException:
                 self._base, self._settings, self._retention, self._history_base = previous
                 raise
             self._source = path
+            self._bundle = bundle
             self._snapshot = snapshot
             self._cache = (snapshot, {}, {})
         return snapshot.version
+
+    def prepare_writes(self) -> None:
+        """Build now what the first write to the current version would otherwise build
+        on its way: the write path's modules and the incremental plans of the rules
+        (compiled once per rule program, so a reload that kept the rules keeps them).
+        Writes work without it; it only moves that cost off the first write. A
+        `rune.cluster.Node` calls it once started and, while idle, after a bundle swap.
+        """
+        import rune.datalog.incremental
+        import rune.engine.history
+        import rune.engine.writes  # noqa: F401
+
+        rules = self._snapshot.rules
+        if rules is not None:
+            from rune.datalog.maintenance import maintenance_for
+
+            maintenance_for(rules)
 
     def _replay(self, log: ChangeLog) -> None:
         """Fold what ``log`` holds into the overlay (before the first version is built)."""
@@ -250,15 +284,68 @@ class Engine:
             overlay.apply(entry.changes)
         self._overlay = overlay
 
-    def _build(self, *, version: int) -> Snapshot:
+    def _build(self, *, version: int, previous: Snapshot | None = None,
+               same_data: bool = False) -> Snapshot:
         """A whole version: the base with the overlay's writes applied (under the lock,
-        or before the engine is shared)."""
+        or before the engine is shared).
+
+        ``previous`` is the running version: policies it compiled are not compiled
+        again, and with ``same_data`` (the base's rules, schema, entities and facts are
+        those ``previous`` was built from, with the same build settings) its rules'
+        result and entity store are kept: they are the base with the same writes
+        (INVARIANT of `rune.engine.writes`: a version made by writes is the version a
+        whole build of the same writes makes)."""
+        base = self._base
+        overlay = self._overlay
+        approvals: dict[Any, float] = {}
+        if overlay:
+            now = self._clock()
+            approvals = {k: v for k, v in overlay.approvals.items() if v > now}
+        history: list[tuple[str, tuple[Any, ...]]] = []
+        for relation in _HISTORY:
+            history += [(relation, row) for row in base.facts.get(relation, ())
+                        if overlay is None or overlay.horizon is None
+                        or row[-2] >= overlay.horizon]
+        try:
+            if previous is not None:
+                base.policies.prepared_from(previous.prepared)
+            policies = base.policies
+            if overlay and overlay.links:
+                policies = _relinked(policies, overlay, base.schema)
+            if previous is not None and same_data:
+                snapshot = replace(
+                    previous, version=version, policies=policies,
+                    prepared=policies.prepared(), approvals=MappingProxyType(approvals),
+                    ask_policies=MappingProxyType({p.id: p.annotations["ask"]
+                                                   for p in policies
+                                                   if "ask" in p.annotations}))
+            else:
+                entities, facts = self._written_base()
+                snapshot = build_snapshot(
+                    version=version, policies=policies, schema=base.schema,
+                    entities=entities, facts=facts, rules=base.rules, approvals=approvals,
+                    info=previous.info if previous is not None
+                    and previous.rules is base.rules else None,
+                    max_depth=self._settings.max_hierarchy_depth,
+                    rule_limits=self._rule_limits() if base.rules is not None else None)
+        except RuneError as exc:
+            if not overlay:
+                raise
+            where = f" (state `{_describe(self._log)}`)" if self._log is not None else ""
+            raise EngineError(f"the writes made to this engine{where} do not apply to the "
+                              f"bundle: {exc.message}", code="state-does-not-apply",
+                              diagnostics=exc.diagnostics) from exc
+        self._history_base = history
+        self._retention = None  # made again from the overlay and these rows when needed
+        return snapshot
+
+    def _written_base(self) -> tuple[Mapping[EntityUID, EntityData],
+                                     dict[str, set[tuple[Any, ...]]]]:
+        """The base's entities and facts with the overlay's writes and history applied."""
         base = self._base
         overlay = self._overlay
         entities: Mapping[EntityUID, EntityData] = base.entities
         facts: dict[str, set[tuple[Any, ...]]] = {k: set(v) for k, v in base.facts.items()}
-        approvals: dict[Any, float] = {}
-        history: list[tuple[str, tuple[Any, ...]]] = []
         if overlay:
             from rune.engine.writes import history_rows
 
@@ -283,31 +370,7 @@ class Engine:
             for record in overlay.records.values():
                 for relation, row in history_rows(record):
                     facts.setdefault(relation, set()).add(row)
-            now = self._clock()
-            approvals = {k: v for k, v in overlay.approvals.items() if v > now}
-        for relation in _HISTORY:
-            history += [(relation, row) for row in base.facts.get(relation, ())
-                        if overlay is None or overlay.horizon is None
-                        or row[-2] >= overlay.horizon]
-        try:
-            policies = base.policies
-            if overlay and overlay.links:
-                policies = _relinked(policies, overlay, base.schema)
-            snapshot = build_snapshot(
-                version=version, policies=policies, schema=base.schema,
-                entities=entities, facts=facts, rules=base.rules, approvals=approvals,
-                max_depth=self._settings.max_hierarchy_depth,
-                rule_limits=self._rule_limits() if base.rules is not None else None)
-        except RuneError as exc:
-            if not overlay:
-                raise
-            where = f" (state `{_describe(self._log)}`)" if self._log is not None else ""
-            raise EngineError(f"the writes made to this engine{where} do not apply to the "
-                              f"bundle: {exc.message}", code="state-does-not-apply",
-                              diagnostics=exc.diagnostics) from exc
-        self._history_base = history
-        self._retention = None  # made again from the overlay and these rows when needed
-        return snapshot
+        return entities, facts
 
     def _rule_limits(self) -> Any:
         """The per-decision budget of the request rules (`[limits] rule_max_*`)."""
@@ -645,10 +708,9 @@ class Engine:
 
     def _record_change(self, principal: Any, action: Any, resource: Any, at: Any,
                        amount: Any) -> Change:
-        from rune.engine.inputs import record_change
-
-        return record_change(principal, action, resource,
-                             at=self._clock() if at is None else at, amount=amount)
+        return _write_path().record_change(principal, action, resource,
+                                           at=self._clock() if at is None else at,
+                                           amount=amount)
 
     def _link_change(self, template_id: Any, link_id: Any, principal: Any, resource: Any,
                      pending: Sequence[Change]) -> Change:
@@ -683,17 +745,17 @@ class Engine:
         """
         if self._shared is not None:
             return self._commit_shared(changes)
-        from rune.store.changes import Record
+        record = _write_path().Record
 
         with self._write_lock:
             self._check_open()
             overlay = self._written()
             batch = list(changes)
-            if any(c.__class__ is Record for c in batch):
+            if any(c.__class__ is record for c in batch):
                 seq = overlay.next_seq
                 for i, change in enumerate(batch):
-                    if change.__class__ is Record:
-                        batch[i] = _numbered(change, seq)  # type: ignore[arg-type]
+                    if change.__class__ is record:
+                        batch[i] = change.numbered(seq)  # type: ignore[attr-defined]
                         seq += 1
             current = self._snapshot
             batch, new, impact = self._delta(current, batch, self._clock())
@@ -710,10 +772,10 @@ class Engine:
 
     def _written(self) -> Overlay:
         """The overlay of writes (under the lock), created by the first write."""
-        from rune.store.overlay import Overlay
-
         overlay = self._overlay
         if overlay is None:
+            from rune.store.overlay import Overlay
+
             overlay = self._overlay = Overlay()
         return overlay
 
@@ -725,21 +787,19 @@ class Engine:
         Raises:
             RuneError: the batch does not apply.
         """
-        from rune.engine.history import Retention
-        from rune.engine.writes import apply_changes
-        from rune.store.changes import Record
-
+        path = _write_path()
         expired: list[tuple[str, tuple[Any, ...]]] = []
         horizon = None
-        if any(c.__class__ is Record for c in batch):
+        record = path.Record
+        if any(c.__class__ is record for c in batch):
             retention = self._retention
             if retention is None:
-                retention = self._retention = Retention(
+                retention = self._retention = path.Retention(
                     self._settings.history_retention_seconds, self._written(),
                     self._history_base)
             batch, expired, horizon = retention.expire(batch, now)
-        new, impact = apply_changes(current, batch, version=current.version + 1,
-                                    expired=expired, approvals_pruned_before=horizon)
+        new, impact = path.apply_changes(current, batch, version=current.version + 1,
+                                         expired=expired, approvals_pruned_before=horizon)
         return batch, new, impact
 
     def _applied_batch(self, batch: Sequence[Change]) -> None:
@@ -842,14 +902,13 @@ class Engine:
         return self._snapshot.version
 
     def _apply_entry(self, entry: LogEntry) -> None:
-        from rune.store.changes import Record
-
+        record = _write_path().Record
         batch = list(entry.changes)
         index = 0
         for i, change in enumerate(batch):
-            if change.__class__ is Record:
+            if change.__class__ is record:
                 # Every engine numbers a record alike: by the batch's position.
-                batch[i] = _numbered(change, (entry.position << 20) | index)  # type: ignore[arg-type]
+                batch[i] = change.numbered((entry.position << 20) | index)  # type: ignore[attr-defined]
                 index += 1
         current = self._snapshot
         now = entry.time if entry.time is not None else self._clock()
@@ -1065,6 +1124,12 @@ class _Base:
         self.rules = rules
 
 
+def _build_settings(settings: Settings) -> tuple[Any, ...]:
+    """The settings a version's entity store and rule evaluation are built with."""
+    return (settings.max_hierarchy_depth, settings.rule_max_tuples,
+            settings.rule_max_seconds)
+
+
 def _program(rules: str | None, file: str | None) -> Any:
     if rules is None:
         return None
@@ -1167,12 +1232,30 @@ def _relinked(policies: PolicySet, overlay: Overlay, schema: Schema | None) -> P
     return out
 
 
-def _numbered(record: Record, seq: int) -> Record:
-    """``record`` with the sequence number it is stored under."""
-    from rune.store.changes import Record
+@dataclass(frozen=True, slots=True)
+class _WritePath:
+    """What writes need from the modules that pull in the Datalog engine (engines that
+    are never written to, and have no rules, never load it), imported on the first write
+    and then kept: a write pays for no import statement."""
 
-    return Record(record.principal, record.action, record.resource, record.at, seq,
-                  record.amount)
+    Record: type[Record]
+    Retention: type[Retention]
+    apply_changes: Callable[..., tuple[Snapshot, Impact]]
+    record_change: Callable[..., Change]
+
+
+_WRITE_PATH: list[_WritePath] = []
+
+
+def _write_path() -> _WritePath:
+    if not _WRITE_PATH:
+        from rune.engine.history import Retention
+        from rune.engine.inputs import record_change
+        from rune.engine.writes import apply_changes
+        from rune.store.changes import Record
+
+        _WRITE_PATH.append(_WritePath(Record, Retention, apply_changes, record_change))
+    return _WRITE_PATH[0]
 
 
 def _describe(log: Any) -> str:

@@ -53,13 +53,24 @@ class Retention:
                ) -> tuple[list[Change], list[tuple[str, Row]], int | None]:
         """``changes`` plus an `ExpireHistory` when their records move the horizon, the
         history rows it retracts, and the horizon (None when nothing expires)."""
-        newest = max((c.at for c in changes if c.__class__ is Record),  # type: ignore[union-attr]
-                     default=None)
+        newest = oldest = None
+        for change in changes:
+            if change.__class__ is Record:
+                at = change.at  # type: ignore[union-attr]
+                if newest is None:
+                    newest = oldest = at
+                elif at > newest:
+                    newest = at
+                elif at < oldest:  # type: ignore[operator]
+                    oldest = at
         if newest is None:
             return list(changes), [], None
-        latest = newest if self.latest is None else max(self.latest, newest)
+        latest = newest if self.latest is None or newest > self.latest else self.latest
         clock = math.floor(now) if math.isfinite(now) else latest
         before = min(latest, clock) - math.ceil(self.seconds)
+        if oldest >= before and self._overlay.oldest_at(before) is None and (  # type: ignore[operator]
+                self._cursor >= len(self._base) or self._base[self._cursor][0] >= before):
+            return list(changes), [], None  # nothing falls behind the horizon (the usual case)
         rows = [pair for record in self._overlay.expiring(before)
                 for pair in history_rows(record)]
         cursor = self._cursor

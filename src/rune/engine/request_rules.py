@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -154,33 +155,64 @@ def _outputs(rows: Mapping[str, Any]) -> RuleOutputs:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Binding:
+    """The rules bound to one result: the scoped rules (None when no output depends on
+    the request, then ``fixed`` holds the outputs), and which request facts to build."""
+
+    scoped: Any
+    fixed: RuleOutputs
+    reads: frozenset[str]
+    request: bool
+    context: bool
+    now: bool
+
+
 class RequestRules:
     """The rules' outputs for any request on one snapshot.
 
     Args:
         result: the rules' `rune.datalog.Result` over the snapshot's store.
         request_scoped: whether some rule reads the request.
+        limits: the bounds of each request's evaluation.
+        lazy: bind the rules to ``result`` on the first request instead of now (a write
+            publishes a version per change, and binding costs more than the rest of a
+            small write; the first decision on the version pays it instead, once).
     """
 
-    __slots__ = ("_context", "_fixed", "_now", "_reads", "_request", "_scoped", "limits")
+    __slots__ = ("_binding", "_request_scoped", "_result", "limits")
 
-    def __init__(self, result: Any, request_scoped: bool, limits: Any = None) -> None:
+    def __init__(self, result: Any, request_scoped: bool, limits: Any = None, *,
+                 lazy: bool = False) -> None:
         self.limits = limits
-        self._scoped = None
-        self._fixed: RuleOutputs = _NOTHING
-        self._reads: frozenset[str] = frozenset()
-        if request_scoped:
-            self._scoped = result.scoped(REQUEST_RELATIONS, OUTPUT_RELATIONS, limits=limits)
-            self._reads = self._scoped.inputs if self._scoped.fallback is None \
-                else frozenset(REQUEST_RELATIONS)
-        if not self._reads:
+        self._result = result
+        self._request_scoped = request_scoped
+        self._binding: _Binding | None = None if lazy else self._bind()
+
+    def _bind(self) -> _Binding:
+        # Built whole, then published with one assignment: readers of a lazily bound
+        # version may bind it at the same time, and each sees a complete binding.
+        result = self._result
+        scoped = None
+        fixed: RuleOutputs = _NOTHING
+        reads: frozenset[str] = frozenset()
+        if self._request_scoped:
+            scoped = result.scoped(REQUEST_RELATIONS, OUTPUT_RELATIONS, limits=self.limits)
+            reads = scoped.inputs if scoped.fallback is None else frozenset(REQUEST_RELATIONS)
+        if not reads:
             # No output depends on the request: the same outputs for every request.
-            self._scoped = None
-            self._fixed = _outputs(result)
+            scoped = None
+            fixed = _outputs(result)
         # Which request relations to build (the others cannot change an output).
-        self._request = "request" in self._reads
-        self._context = not self._reads.isdisjoint(CONTEXT_RELATIONS)
-        self._now = "now" in self._reads
+        binding = _Binding(scoped, fixed, reads, "request" in reads,
+                           not reads.isdisjoint(CONTEXT_RELATIONS), "now" in reads)
+        self._binding = binding
+        return binding
+
+    @property
+    def binding(self) -> _Binding:
+        """The rules bound to the result (bound now if they were not yet)."""
+        return self._binding or self._bind()
 
     def outputs(self, request: Any, now: float) -> RuleOutputs:
         """(configuration, obligations, deny reasons, approval reasons) for ``request``.
@@ -188,15 +220,16 @@ class RequestRules:
         Raises:
             DatalogError: a rule failed for this request.
         """
-        scoped = self._scoped
+        binding = self._binding or self._bind()
+        scoped = binding.scoped
         if scoped is None:
-            return self._fixed
+            return binding.fixed
         p, a, r, c = request._p, request._a, request._r, request._c
         facts: dict[str, AbstractSet[Row]] = {}
-        if self._request:
+        if binding.request:
             facts["request"] = {(uid_text(p), uid_text(a), uid_text(r))}
-        if self._context:
+        if binding.context:
             facts.update(_context_facts(c))
-        if self._now:
+        if binding.now:
             facts["now"] = {(int(now),)}
         return _outputs(scoped.evaluate(facts))

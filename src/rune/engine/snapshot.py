@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from math import isqrt
 from typing import TYPE_CHECKING, Any
 
 from rune.cedar.entities import Entities
@@ -26,42 +27,86 @@ class WrittenEntities(Mapping[EntityUID, EntityData]):
     Rules change few entities, so a version keeps one store and, for the entities rules
     changed, their data as written (None for entities only rules created), instead of a
     second copy of every entity.
+
+    That table of differences is versioned like a relation (`rune.datalog.overlay`): a
+    shared ``written`` table, never modified, under a small ``recent`` one holding what
+    later versions changed (`SAME` where an entity stopped differing). A write copies
+    only ``recent``, and folds it into a new shared table once it outgrows
+    ``sqrt(2 * len(written))``: rules that derive something for every entity make the
+    table as large as the store, and a write must not copy it whole.
     """
 
-    __slots__ = ("_store", "_written")
+    __slots__ = ("_recent", "_store", "_written")
 
     def __init__(self, store: Entities,
-                 written: Mapping[EntityUID, EntityData | None] | None = None) -> None:
+                 written: Mapping[EntityUID, EntityData | None] | None = None,
+                 recent: Mapping[EntityUID, Any] | None = None) -> None:
         self._store = store
         self._written = written or {}
+        self._recent = recent or {}
+
+    def differs(self, uid: EntityUID) -> Any:
+        """``uid``'s data as written where it differs from the store's (None: only rules
+        made it), else `SAME`."""
+        found = self._recent.get(uid, _MISSING)
+        if found is _MISSING:
+            found = self._written.get(uid, SAME)
+        return found
+
+    def evolved(self, store: Entities, changes: Mapping[EntityUID, Any]) -> WrittenEntities:
+        """The next version, over ``store``, with ``changes`` (uid -> data as written, None,
+        or `SAME`) applied; this one is left unchanged."""
+        if not changes:
+            return WrittenEntities(store, self._written, self._recent)
+        recent = {**self._recent, **changes}
+        written = self._written
+        if len(recent) <= max(64, isqrt(2 * len(written))):
+            return WrittenEntities(store, written, recent)
+        merged = dict(written)
+        for uid, data in recent.items():
+            if data is SAME:
+                merged.pop(uid, None)
+            else:
+                merged[uid] = data
+        return WrittenEntities(store, merged)
 
     def __getitem__(self, uid: EntityUID) -> EntityData:
-        written = self._written
-        if uid in written:
-            data = written[uid]
-            if data is None:
-                raise KeyError(uid)
-            return data
-        return self._store._by_uid[uid].data()
+        data = self.differs(uid)
+        if data is SAME:
+            return self._store._by_uid[uid].data()
+        if data is None:
+            raise KeyError(uid)
+        return data  # type: ignore[no-any-return]
+
+    def _removed(self) -> set[EntityUID]:
+        """The uids the store has and the written entities do not (made by rules only)."""
+        recent = self._recent
+        gone = {uid for uid, data in self._written.items() if data is None and uid not in recent}
+        gone.update(uid for uid, data in recent.items() if data is None)
+        return gone
 
     def __iter__(self) -> Iterator[EntityUID]:
-        written = self._written
-        if not written:
+        if not self._written and not self._recent:
             return iter(self._store._by_uid)
-        return (uid for uid in self._store._by_uid
-                if uid not in written or written[uid] is not None)
+        gone = self._removed()
+        return (uid for uid in self._store._by_uid if uid not in gone)
 
     def __len__(self) -> int:
-        return len(self._store) - sum(1 for data in self._written.values() if data is None)
+        return len(self._store) - len(self._removed())
 
     def __contains__(self, uid: object) -> bool:
-        written = self._written
-        if uid in written:
-            return written[uid] is not None  # type: ignore[index]
-        return uid in self._store._by_uid
+        data = self.differs(uid)  # type: ignore[arg-type]
+        if data is SAME:
+            return uid in self._store._by_uid
+        return data is not None
 
     def __repr__(self) -> str:
         return f"WrittenEntities({len(self)} entities)"
+
+
+SAME: Any = object()
+"""`WrittenEntities.differs` for an entity stored as written."""
+_MISSING: Any = object()
 
 
 class FactsView(Mapping[str, AbstractSet[tuple[Any, ...]]]):

@@ -32,7 +32,7 @@ from rune.cedar.values import EntityUID
 from rune.datalog.overlay import new_version
 from rune.datalog.relation import Relation
 from rune.engine.build import DERIVED, conform, derived_data, materialize
-from rune.engine.snapshot import FactsView, Snapshot, WrittenEntities
+from rune.engine.snapshot import SAME, FactsView, Snapshot, WrittenEntities
 from rune.store.changes import (
     Approve,
     AssertFact,
@@ -82,10 +82,13 @@ def history_rows(record: Record) -> list[tuple[str, Row]]:
 
 def _fold(changes: Sequence[Change]) -> tuple[
         dict[EntityUID, EntityData | None], dict[tuple[str, Row], bool],
-        dict[tuple[EntityUID, EntityUID, EntityUID], float]]:
+        dict[tuple[EntityUID, EntityUID, EntityUID], float], bool]:
+    """The last word on each entity, fact and approval in ``changes``, and whether they
+    link or unlink templates."""
     entities: dict[EntityUID, EntityData | None] = {}
     facts: dict[tuple[str, Row], bool] = {}
     approvals: dict[tuple[EntityUID, EntityUID, EntityUID], float] = {}
+    relinked = False
     for change in changes:
         cls = change.__class__
         if cls is Record:
@@ -104,9 +107,11 @@ def _fold(changes: Sequence[Change]) -> tuple[
         elif cls is Approve:
             assert isinstance(change, Approve)
             approvals[(change.principal, change.action, change.resource)] = change.expires
-        else:  # links are applied in order by `linked`; the engine lists expired rows
-            assert isinstance(change, ExpireHistory | Link | Unlink)
-    return entities, facts, approvals
+        elif cls is Link or cls is Unlink:  # applied in order by `linked`
+            relinked = True
+        else:  # the engine lists the rows an `ExpireHistory` expires
+            assert isinstance(change, ExpireHistory)
+    return entities, facts, approvals, relinked
 
 
 def linked(policies: Any, changes: Iterable[Change]) -> Any:
@@ -145,7 +150,7 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
             cycle in the hierarchy, or gives an entity that does not conform to the
             schema. Nothing is changed: ``snap`` stays the current version.
     """
-    entity_final, fact_final, approved = _fold(changes)
+    entity_final, fact_final, approved, relinked = _fold(changes)
     for relation, row in expired:  # `ExpireHistory` comes last in a batch
         fact_final[(relation, row)] = False
 
@@ -172,12 +177,14 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
     if insert or retract:
 
         relations = dict(relations)
-        for name in insert.keys() | retract.keys():
-            added, removed = insert.get(name, set()), retract.get(name, set())
+        names = insert.keys() | retract.keys() if retract else insert.keys()
+        for name in names:
+            added, removed = insert.get(name, _NONE), retract.get(name, _NONE)
             current = relations.get(name)
             if current is None:
                 current = Relation(name, len(next(iter(added))))
-            updated = new_version(current, added, removed)
+            # Rule code never reads these (the rules' result keeps its own copy).
+            updated = new_version(current, added, removed, read=False)
             if len(updated):
                 relations[name] = updated
             else:
@@ -189,12 +196,13 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
     if result is not None:
         info = snap.info
         assert info is not None
-        rules_insert, rules_retract = _entity_fact_changes(written, entity_changes)
+        rules_insert, rules_retract = _entity_fact_changes(written, entity_changes) \
+            if entity_changes else ({}, {})
+        feeds_history = info.feeds_history
         for source, target in ((insert, rules_insert), (retract, rules_retract)):
             for name, rows in source.items():
-                if name in _HISTORY and not info.feeds_history:
-                    continue
-                target.setdefault(name, set()).update(rows)
+                if feeds_history or name not in _HISTORY:
+                    target.setdefault(name, set()).update(rows)
         if rules_insert or rules_retract:
             result = result.update(rules_insert, rules_retract)
             affected |= _derived_subjects(result.changes)
@@ -217,7 +225,6 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
         kept.update(approved)
         approvals = MappingProxyType(kept)
     policies, prepared, ask_policies = snap.policies, snap.prepared, snap.ask_policies
-    relinked = any(c.__class__ is Link or c.__class__ is Unlink for c in changes)
     if relinked:
         policies = linked(policies, changes)
         prepared = policies.prepared()
@@ -229,14 +236,15 @@ def apply_changes(snap: Snapshot, changes: Sequence[Change], *, version: int,
 
         assert snap.info is not None
         request_rules = RequestRules(result, snap.info.request_scoped,
-                                     snap.request_rules.limits if snap.request_rules else None)
+                                     snap.request_rules.limits if snap.request_rules else None,
+                                     lazy=True)
+    # Positional (in `Snapshot`'s field order): every record publishes a version, and
+    # keywords double the cost of building one.
     new = Snapshot(
-        version=version, policies=policies, prepared=prepared, schema=snap.schema,
-        entity_data=entity_data, entities=store,
-        facts=facts if relations is facts.relations else FactsView(relations),
-        rules=snap.rules, result=result, approvals=approvals,
-        request_scoped=snap.request_scoped, cacheable=snap.cacheable,
-        ask_policies=ask_policies, request_rules=request_rules, info=snap.info)
+        version, policies, prepared, snap.schema, entity_data, store,
+        facts if relations is facts.relations else FactsView(relations),
+        snap.rules, result, approvals, snap.request_scoped, snap.cacheable, ask_policies,
+        request_rules, snap.info)
     return new, Impact(touched, relinked)
 
 
@@ -322,30 +330,26 @@ def _written_after(snap: Snapshot, store: Any, entity_changes: Mapping[EntityUID
     """The entities as written after the batch, read through the new store."""
     old = snap.entity_data
     assert isinstance(old, WrittenEntities)
+    if store is snap.entities and not entity_changes:
+        return old  # nothing written, nothing derived changed
     if snap.schema is None and snap.result is None:
         return WrittenEntities(store)  # the store holds exactly what is written
-    differs: Mapping[EntityUID, EntityData | None] = old._written
-    copy: dict[EntityUID, EntityData | None] | None = None
+    changes: dict[EntityUID, Any] = {}
     for uid in affected:
         data = entity_changes[uid] if uid in entity_changes else old.get(uid)
         entity = store._by_uid.get(uid)
         if entity is None:
-            wanted: Any = _ABSENT
+            wanted: Any = SAME
         elif data is None or data != entity.data():
             wanted = data
         else:
-            wanted = _ABSENT
-        if differs.get(uid, _ABSENT) is wanted or (
-                wanted is not _ABSENT and uid in differs and differs[uid] == wanted):
+            wanted = SAME
+        before = old.differs(uid)
+        if before is wanted or (wanted is not SAME and before is not SAME
+                                and before == wanted):
             continue
-        if copy is None:
-            copy = dict(differs)
-            differs = copy
-        if wanted is _ABSENT:
-            copy.pop(uid, None)
-        else:
-            copy[uid] = wanted
-    return WrittenEntities(store, differs)
+        changes[uid] = wanted
+    return old.evolved(store, changes)
 
 
-_ABSENT: Any = object()
+_NONE: frozenset[Row] = frozenset()  # no rows (read only)

@@ -9,8 +9,9 @@
 * `/health`, `/ready`, Prometheus `/metrics`, and `/openapi.json`.
 
 Needs the `server` extra (`pip install 'rune[server]'`): granian, orjson,
-prometheus-client and watchfiles. The HTTP layer uses only the public API of
-`rune.Engine` and `rune.bundle`; wire formats live in `rune.server.wire`.
+prometheus-client, watchfiles and (where it is supported) uvloop. The HTTP layer uses
+only the public API of `rune.Engine` and `rune.bundle`; wire formats live in
+`rune.server.wire`.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ import hashlib
 import hmac
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -40,9 +40,9 @@ from rune.server import authzen, hooks_api, rune_api
 from rune.server.approvals import AccessRequests
 from rune.server.errors import ServerError
 from rune.server.http import JSON, PROBLEM_JSON, Call, Headers, Reply, header_map, json_reply
-from rune.server.mapping import Redundant
+from rune.server.mapping import KnownEntities
 from rune.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from rune.server.metrics import Metrics
+from rune.server.metrics import FOLD_AT, Metrics
 from rune.server.wire.authzen_v1 import SearchKind, error_body
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class App:
         self.config = config
         self.log = decision_log
         self.cache = CacheCounter()
-        self.redundant = Redundant()
+        self.known = KnownEntities()
         self.requests = AccessRequests(denial_ttl_seconds=config.access_request_ttl_seconds)
         log = decision_log
         self.metrics = Metrics(
@@ -185,6 +185,7 @@ class App:
             cache=lambda: (self.cache.hits, self.cache.misses),
             log=(lambda: (log.backlog, log.written, log.failures)) if log is not None
             else (lambda: None))
+        self._evaluation_latencies = self.metrics.latencies(_FAST_ROUTE.name)
         self.token_key = os.urandom(32)  # signs search page tokens (this process only)
         self.closing = False
         self._api = _digest(config.api_token)
@@ -195,6 +196,7 @@ class App:
         self._stop_watching: asyncio.Event | None = None
         self._openapi: bytes | None = None
         self._public_url = config.public_url
+        self._max_body = config.max_body_bytes
         self._fallback_host = (f"[{config.host}]:{config.port}" if ":" in config.host
                                else f"{config.host}:{config.port}")
         self._ids = 0
@@ -349,6 +351,10 @@ class App:
             headers.append(("www-authenticate", 'Bearer realm="rune"'))
         if error.status == 405:
             headers.append(("allow", ", ".join(getattr(error, "allow", ()))))
+        if error.status == 413:
+            # The body was not read to its end: the connection cannot carry another
+            # request, and a client that reused it would find it closed under it.
+            headers.append(("connection", "close"))
         if request_id is not None:
             headers.append(("x-request-id", request_id))
         if problem is not None:
@@ -359,7 +365,7 @@ class App:
 
     async def _handle(self, method: str, path: str, scheme: str, headers: Headers,
                       read: Callable[[int | None], Awaitable[bytes]]) -> Reply | None:
-        started = time.perf_counter()
+        started = perf_counter()
         request_id: str | None = None
         route = _ROUTES.get(path)
         name = path if route is not None else "unknown"
@@ -378,9 +384,11 @@ class App:
                 raise error
             self._authorize(route, headers)
             body: Any = None
+            raw: bytes | None = None
             if route.body:
                 size = self._check_body(route, headers)
-                body = self._parse(await read(size))
+                raw = await read(size)
+                body = self._parse(raw)
             elif route.raw:
                 # An agent's hook: whatever the body, the handler answers (a deny when
                 # the body is refused), since a hook that fails may let the action pass.
@@ -394,7 +402,7 @@ class App:
                 raw = await read(size)
                 body = self._parse(raw) if raw.strip() else None
             call = Call(method, body, headers, request_id, scheme, self._public_url,
-                        self._fallback_host, params)
+                        self._fallback_host, params, raw)
             reply = await route.handler(self, call)
             if request_id is not None:
                 reply.headers = [*(reply.headers or ()), ("x-request-id", request_id)]
@@ -406,7 +414,7 @@ class App:
             _log.exception("internal error on %s %s", method, name)
             reply = self._error(ServerError("internal error", status=500, code="internal"),
                                 request_id, name)
-        self.metrics.observe(name, time.perf_counter() - started)
+        self.metrics.observe(name, perf_counter() - started)
         return reply
 
     async def _evaluation(self, scope: Any, proto: Any, headers: Headers) -> Reply | None:
@@ -416,9 +424,9 @@ class App:
         if headers.get("content-type") != JSON or headers.get("x-request-id") is not None:
             return None
         length = headers.get("content-length")
-        if length is None or not length.isdigit() or int(length) > self.config.max_body_bytes:
+        if length is None or not length.isdigit() or int(length) > self._max_body:
             return None
-        started = time.perf_counter()
+        started = perf_counter()
         try:
             if self._api is not None:
                 self._authorize(_FAST_ROUTE, headers)
@@ -426,17 +434,22 @@ class App:
                 raw = await proto()
             except _ProtocolClosed:
                 return _GONE
-            body = self._parse(raw)
-            call = Call("POST", body, headers, None, scope.scheme, self._public_url,
-                        self._fallback_host)
-            reply = await authzen.evaluation_route(self, call)
+            call = Call("POST", self._parse(raw), headers, None, scope.scheme,
+                        self._public_url, self._fallback_host, (), raw)
+            reply, future = authzen.plain_reply(self, call) or \
+                authzen.evaluation_reply(self, call)
+            if future is not None:
+                await authzen.logged([future])
         except ServerError as error:
             reply = self._error(error, None, _FAST_ROUTE.name)
         except Exception:
             _log.exception("internal error on POST %s", _FAST_ROUTE.name)
             reply = self._error(ServerError("internal error", status=500, code="internal"),
                                 None, _FAST_ROUTE.name)
-        self.metrics.observe(_FAST_ROUTE.name, time.perf_counter() - started)
+        latencies = self._evaluation_latencies
+        latencies.append(perf_counter() - started)
+        if len(latencies) >= FOLD_AT:
+            self.metrics.fold(_FAST_ROUTE.name)
         return reply
 
     # -- RSGI (granian) ------------------------------------------------------------------

@@ -34,12 +34,11 @@ from rune.server.approvals import rfc3339, task_json
 from rune.server.errors import ServerError
 from rune.server.http import Call, Reply, json_reply
 from rune.server.mapping import (
-    action_uid,
+    Known,
     cedar_json,
     context_of,
-    entity_uid,
+    entity_properties,
     is_entity_type,
-    properties_of,
 )
 from rune.server.obligations import SUPPORTED_OBLIGATIONS, obligation_objects
 from rune.server.wire.authzen_v1 import (
@@ -59,9 +58,12 @@ __all__ = [
     "MAX_PAGE",
     "cancel_route",
     "evaluate",
+    "evaluation_reply",
     "evaluation_route",
     "evaluations_route",
+    "logged",
     "metadata_route",
+    "plain_reply",
     "search_route",
     "submit_route",
     "task_route",
@@ -74,6 +76,7 @@ _TRUE_BYTES = orjson.dumps(_TRUE)
 _FALSE_BYTES = orjson.dumps(_FALSE)
 DEFAULT_PAGE = 1000  # search results per page when the request sets no limit
 MAX_PAGE = 10_000
+_EVALUATION_MEMBERS = frozenset({"subject", "action", "resource", "context"})
 _NEXT_ACTION = {"approval_expired": "request", "approval_unverifiable": "none",
                 "policy_denied": "none"}
 
@@ -87,24 +90,40 @@ def evaluate(app: App, evaluation: Evaluation, call: Call,
     Raises:
         ServerError: (400) a request the mapping or the engine refuses.
     """
-    depth = app.config.max_depth
-    subject, action, resource = evaluation.subject, evaluation.action, evaluation.resource
+    store = app.engine.snapshot.entities
+    return _evaluate(app, store, app.known.of(store), evaluation, call, memo)
+
+
+def _evaluate(app: App, store: Any, entries: dict[tuple[str, str], Known],
+              evaluation: Evaluation, call: Call, memo: dict[int, Any] | None
+              ) -> tuple[Any, dict[str, Any]]:
+    """`evaluate` with the store whose entities ``entries`` knows (`KnownEntities.of`),
+    read once for a whole batch."""
+    subject, action, resource, raw_context = evaluation
     assert subject.id is not None and resource.id is not None
-    p = entity_uid(subject.type, subject.id, "$.subject.type")
-    a = action_uid(action.name)
-    r = entity_uid(resource.type, resource.id, "$.resource.type")
-    raw_context = evaluation.context
-    context = context_of(raw_context, depth) if raw_context else None
+    engine = app.engine
+    known = app.known
+    s = entries.get((subject.type, subject.id)) or known.learn(
+        store, subject.type, subject.id, "$.subject.type")
+    a = entries.get(("Action", action.name)) or known.learn(
+        store, "Action", action.name, "$.action.name")
+    r = entries.get((resource.type, resource.id)) or known.learn(
+        store, resource.type, resource.id, "$.resource.type")
+    p = s[0]
+    context = context_of(raw_context, app.config.max_depth) if raw_context else None
+    # Properties matter only when they name an attribute the stored entity lacks (or
+    # the store does not hold the entity): the store wins.
+    sp, ap, rp = subject.properties, action.properties, resource.properties
+    properties = (_additions(evaluation, s, a, r, app.config.max_depth, memo)
+                  if (sp and (s[1] is None or not sp.keys() <= s[1]))
+                  or (ap and (a[1] is None or not ap.keys() <= a[1]))
+                  or (rp and (r[1] is None or not rp.keys() <= r[1])) else None)
     try:
-        properties = (properties_of(evaluation, depth, app.engine.snapshot.entities, memo,
-                                    app.redundant)
-                      if subject.properties or resource.properties or action.properties
-                      else None)
         if properties:
-            decision = decide(app.engine, p, a, r, context, properties)
+            decision = decide(engine, p, a[0], r[0], context, properties)
         else:
-            decision = app.engine.authorize(p, a, r, context)
-            app.cache.observe((p, a, r), decision)
+            decision = engine.authorize(p, a[0], r[0], context)
+            app.cache.observe((p, a[0], r[0]), decision)
     except RuneError as error:
         raise ServerError(error.message, code=error.code, path=error.path) from None
     verdict = decision.decision
@@ -112,7 +131,34 @@ def evaluate(app: App, evaluation: Evaluation, call: Call,
     if approval is None and not decision.obligations and not decision.config \
             and verdict is not _ASK:
         return decision, _TRUE if verdict is _ALLOW else _FALSE
-    return decision, _answer(app, evaluation, decision, call, (p, a, r), approval)
+    return decision, _answer(app, evaluation, decision, call, (p, a[0], r[0]), approval)
+
+
+def _additions(evaluation: Evaluation, s: Known, a: Known, r: Known, depth: int,
+               memo: dict[int, Any] | None) -> list[EntityProperties]:
+    """The `properties` of the evaluation's entities that add to the store, as the
+    engine takes them (``memo`` remembers them by entity object: a batch's defaults)."""
+    out: list[EntityProperties] = []
+    subject, action, resource = evaluation.subject, evaluation.action, evaluation.resource
+    for entity, known, kind, ident, path in (
+            (subject, s, subject.type, subject.id, "$.subject.properties"),
+            (action, a, "Action", action.name, "$.action.properties"),
+            (resource, r, resource.type, resource.id, "$.resource.properties")):
+        properties = entity.properties
+        names = known[1]
+        if not properties or (names is not None and properties.keys() <= names):
+            continue  # nothing given, or nothing the store does not say already
+        assert ident is not None
+        if memo is None:
+            found = entity_properties(kind, ident, properties, path, names, depth)
+        elif id(entity) in memo:
+            found = memo[id(entity)]
+        else:
+            found = memo[id(entity)] = entity_properties(kind, ident, properties, path,
+                                                         names, depth)
+        if found is not None:
+            out.append(found)
+    return out
 
 
 def _answer(app: App, evaluation: Evaluation, decision: Any, call: Call,
@@ -149,7 +195,12 @@ def _answer(app: App, evaluation: Evaluation, decision: Any, call: Call,
     return out
 
 
-async def _logged(futures: list[asyncio.Future[None]]) -> None:
+async def logged(futures: list[asyncio.Future[None]]) -> None:
+    """Wait for decision log lines.
+
+    Raises:
+        ServerError: (503) the decision log cannot be written.
+    """
     try:
         await asyncio.gather(*futures)
     except OSError:
@@ -157,24 +208,88 @@ async def _logged(futures: list[asyncio.Future[None]]) -> None:
                           status=503, code="decision-log-unavailable") from None
 
 
-async def evaluation_route(app: App, call: Call) -> Reply:
-    """`POST /access/v1/evaluation`."""
+def evaluation_reply(app: App, call: Call) -> tuple[Reply, asyncio.Future[None] | None]:
+    """`POST /access/v1/evaluation`: the response, and the future of its decision log
+    line to await before sending it (None when the response need not wait)."""
     evaluation = parse_evaluation(call.body)
     decision, answer = evaluate(app, evaluation, call)
     app.metrics.decided("authzen", decision.decision)
+    return _reply(app, call, decision, answer, evaluation)
+
+
+def plain_reply(app: App, call: Call) -> tuple[Reply, asyncio.Future[None] | None] | None:
+    """`evaluation_reply` in one pass for the common request: well formed, its entities
+    seen before in this version, its properties (if any) adding nothing to the store,
+    no approval presented. None, before anything is decided, for any other request
+    (`evaluation_reply` answers it). Both give the same answer to the same request
+    (`tests/server/test_fast_path.py` holds them equal)."""
+    body = call.body
+    s = body.get("subject")
+    a = body.get("action")
+    r = body.get("resource")
+    c = body.get("context")
+    if s.__class__ is not dict or a.__class__ is not dict or r.__class__ is not dict or (
+            c is not None and (c.__class__ is not dict or "approval" in c)):
+        return None
+    st = s.get("type")
+    si = s.get("id")
+    name = a.get("name")
+    rt = r.get("type")
+    ri = r.get("id")
+    if st.__class__ is not str or si.__class__ is not str or name.__class__ is not str \
+            or rt.__class__ is not str or ri.__class__ is not str:
+        return None
+    entries = app.known.of(app.engine.snapshot.entities)
+    ks = entries.get((st, si))
+    ka = entries.get(("Action", name))
+    kr = entries.get((rt, ri))
+    if ks is None or ka is None or kr is None:
+        return None  # (a first sighting: `evaluate` learns it)
+    for properties, names in ((s.get("properties"), ks[1]), (a.get("properties"), ka[1]),
+                              (r.get("properties"), kr[1])):
+        if properties is not None and (properties.__class__ is not dict or (
+                properties and (names is None or not properties.keys() <= names))):
+            return None
+    context = context_of(c, app.config.max_depth) if c else None
+    p, action, resource = ks[0], ka[0], kr[0]
+    try:
+        decision = app.engine.authorize(p, action, resource, context)
+    except RuneError as error:
+        raise ServerError(error.message, code=error.code, path=error.path) from None
+    app.cache.observe((p, action, resource), decision)
+    verdict = decision.decision
+    app.metrics.decided("authzen", verdict)
+    if decision.obligations or decision.config or verdict is _ASK:
+        evaluation = parse_evaluation(body)
+        return _reply(app, call, decision, _answer(app, evaluation, decision, call,
+                                                   (p, action, resource), None), evaluation)
+    return _reply(app, call, decision, _TRUE if verdict is _ALLOW else _FALSE, None)
+
+
+def _reply(app: App, call: Call, decision: Any, answer: dict[str, Any],
+           evaluation: Evaluation | None) -> tuple[Reply, asyncio.Future[None] | None]:
+    """The response to one evaluation, and its decision log line queued (with the future
+    the response must wait for, if any)."""
+    body = _TRUE_BYTES if answer is _TRUE else _FALSE_BYTES if answer is _FALSE \
+        else orjson.dumps(answer)
     log = app.log
     if log is None:
-        if answer is _TRUE:
-            return Reply(200, _TRUE_BYTES)
-        if answer is _FALSE:
-            return Reply(200, _FALSE_BYTES)
-        return json_reply(answer)
+        return Reply(200, body), None
     decision_id = log.next_id()
-    future = log.record(decision_id, "authzen", call.request_id, evaluation.to_json(),
-                        decision)
+    raw = call.raw
+    # The body as received is the request as evaluated when it holds nothing else.
+    request = raw if raw is not None and call.body.keys() <= _EVALUATION_MEMBERS \
+        else (evaluation or parse_evaluation(call.body)).to_json()
+    future = log.record(decision_id, "authzen", call.request_id, request, decision)
+    return Reply(200, body, headers=[("x-decision-id", decision_id)]), future
+
+
+async def evaluation_route(app: App, call: Call) -> Reply:
+    """`POST /access/v1/evaluation`."""
+    reply, future = evaluation_reply(app, call)
     if future is not None:
-        await _logged([future])
-    return json_reply(answer, headers=[("x-decision-id", decision_id)])
+        await logged([future])
+    return reply
 
 
 async def evaluations_route(app: App, call: Call) -> Reply:
@@ -183,44 +298,74 @@ async def evaluations_route(app: App, call: Call) -> Reply:
     if batch.single is not None:  # no (or an empty) `evaluations`: one evaluation
         return await evaluation_route(app, call)
     semantic = batch.semantic
+    stop_on_deny = semantic is Semantic.DENY_ON_FIRST_DENY
+    stop_on_permit = semantic is Semantic.PERMIT_ON_FIRST_PERMIT
     log = app.log
     futures: list[asyncio.Future[None]] = []
     answers: list[dict[str, Any]] = []
-    counts: dict[Any, int] = {}
+    verdicts: list[Any] = []
     memo: dict[int, Any] = {}
+    encoded: dict[int, bytes] = {}
+    store = app.engine.snapshot.entities
+    entries = app.known.of(store)
     for item in batch.items:
         allowed = False
-        if isinstance(item, ServerError):
-            answers.append(_failed(item))
+        if item.__class__ is not Evaluation:  # the error that item failed with
+            answers.append(_failed(item))  # type: ignore[arg-type]
         else:
             try:
-                decision, answer = evaluate(app, item, call, memo)
+                decision, answer = _evaluate(app, store, entries, item,  # type: ignore[arg-type]
+                                             call, memo)
             except ServerError as failure:
                 answers.append(_failed(failure))
             else:
                 verdict = decision.decision
-                counts[verdict] = counts.get(verdict, 0) + 1
+                verdicts.append(verdict)
                 allowed = verdict is _ALLOW
                 answers.append(answer)
                 if log is not None:
                     future = log.record(log.next_id(), "authzen", call.request_id,
-                                        item.to_json(), decision)
+                                        _request_json(item, encoded),  # type: ignore[arg-type]
+                                        decision)
                     if future is not None:
                         futures.append(future)
-        if semantic is Semantic.DENY_ON_FIRST_DENY and not allowed:
+        if stop_on_deny and not allowed:
             last = answers[-1]
             context = dict(last.get("context") or {})
             context.setdefault("code", "200")
             context.setdefault("reason", "deny_on_first_deny")
             answers[-1] = {"decision": False, "context": context}
             break
-        if semantic is Semantic.PERMIT_ON_FIRST_PERMIT and allowed:
+        if stop_on_permit and allowed:
             break
-    for verdict, count in counts.items():
-        app.metrics.decided("authzen", verdict, count)
+    for verdict in (_ALLOW, _DENY, _ASK):
+        count = verdicts.count(verdict)
+        if count:
+            app.metrics.decided("authzen", verdict, count)
     if futures:
-        await _logged(futures)
+        await logged(futures)
     return json_reply({"evaluations": answers})
+
+
+def _request_json(evaluation: Evaluation, encoded: dict[int, bytes]) -> Any:
+    """A batch item as evaluated (defaults applied), for the decision log: its JSON text,
+    each member encoded once per batch (``encoded``, by object: the defaults are shared),
+    or the value itself when a member cannot be encoded (the log says why)."""
+    parts = []
+    for value in (evaluation.subject.raw, evaluation.action.raw, evaluation.resource.raw,
+                  evaluation.context):
+        if value is None:
+            break  # (only the context may be absent)
+        text = encoded.get(id(value))
+        if text is None:
+            try:
+                text = encoded[id(value)] = orjson.dumps(value)
+            except orjson.JSONEncodeError:
+                return evaluation.to_json()
+        parts.append(text)
+    if len(parts) == 4:
+        return b'{"subject":%b,"action":%b,"resource":%b,"context":%b}' % tuple(parts)
+    return b'{"subject":%b,"action":%b,"resource":%b}' % tuple(parts)
 
 
 def _failed(error: ServerError) -> dict[str, Any]:

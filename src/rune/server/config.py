@@ -45,6 +45,7 @@ class ServerConfig:
     decision_log_mask: tuple[str, ...] = ()
     decision_log_max_backlog: int = 100_000
     interface: str = "rsgi"
+    loop: str = "auto"  # the event loop: `auto` (uvloop when installed), `uvloop`, `asyncio`
     # A node of a cluster (`rune.cluster`): NATS URLs, this node's id, the cluster's name.
     nats: tuple[str, ...] = ()
     node_id: str | None = None

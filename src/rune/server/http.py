@@ -20,17 +20,18 @@ class Headers(Protocol):
 
 
 class Call:
-    """One request as a handler sees it: the decoded JSON body (None for a GET), the
-    headers, path parameters, the client's request id, and (`base_url`) the base URL
-    endpoints are advertised under: ``public_url`` when configured, else the request's
-    scheme and `Host` (``fallback_host`` when it has none, or a strange one)."""
+    """One request as a handler sees it: the decoded JSON body (None for a GET) and the
+    bytes it was decoded from (``raw``, None without a body), the headers, path
+    parameters, the client's request id, and (`base_url`) the base URL endpoints are
+    advertised under: ``public_url`` when configured, else the request's scheme and
+    `Host` (``fallback_host`` when it has none, or a strange one)."""
 
     __slots__ = ("body", "fallback_host", "headers", "method", "params", "public_url",
-                 "request_id", "scheme")
+                 "raw", "request_id", "scheme")
 
     def __init__(self, method: str, body: Any, headers: Headers, request_id: str | None,
                  scheme: str, public_url: str | None, fallback_host: str,
-                 params: tuple[str, ...] = ()) -> None:
+                 params: tuple[str, ...] = (), raw: bytes | None = None) -> None:
         self.method = method
         self.body = body
         self.headers = headers
@@ -39,6 +40,7 @@ class Call:
         self.public_url = public_url
         self.fallback_host = fallback_host
         self.params = params
+        self.raw = raw
 
     @property
     def base_url(self) -> str:

@@ -32,10 +32,9 @@ from rune.cedar.json_format import check_entity_type
 from rune.engine.request_entities import EntityProperties
 from rune.errors import RuneError
 from rune.server.errors import ServerError
-from rune.server.wire.authzen_v1 import Evaluation
 
-__all__ = ["PROFILE_CONTEXT", "action_uid", "cedar_json", "context_of", "entity_uid",
-           "is_entity_type", "properties_of", "shown"]
+__all__ = ["PROFILE_CONTEXT", "Known", "KnownEntities", "action_uid", "cedar_json",
+           "context_of", "entity_properties", "entity_uid", "is_entity_type", "shown"]
 
 _LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
 _DECIMAL_LIMIT = Decimal("922337203685477.5807")  # Cedar decimal: a Long of ten-thousandths
@@ -179,68 +178,52 @@ def context_of(context: Mapping[str, Any] | None, depth: int) -> Mapping[str, An
 
 
 def entity_properties(kind: str, ident: str, properties: Mapping[str, Any], path: str,
-                      store: Mapping[EntityUID, Any], depth: int) -> EntityProperties | None:
+                      stored: frozenset[str] | None, depth: int) -> EntityProperties | None:
     """The properties of one entity as the engine takes them, or None when the stored
-    entity already has every one of them (the store wins: there is nothing to add, and
-    the ignored values are not even read)."""
-    uid = EntityUID(kind, ident)
-    stored = store.get(uid)
+    entity (whose attribute names are ``stored``, None when the store does not hold it)
+    already has every one of them (the store wins: there is nothing to add, and the
+    ignored values are not even read)."""
     if stored is not None:
-        attrs = stored.attrs
-        if all(name in attrs for name in properties):
+        if properties.keys() <= stored:
             return None
-        properties = {k: v for k, v in properties.items() if k not in attrs}
-    return EntityProperties(uid, cedar_json(dict(properties), path, depth), path)
+        properties = {k: v for k, v in properties.items() if k not in stored}
+    return EntityProperties(EntityUID(kind, ident), cedar_json(dict(properties), path, depth),
+                            path)
 
 
-class Redundant:
-    """The entities whose properties, by name, all name stored attributes: for one store
-    (a version), (type, id, property names) seen to add nothing (bounded)."""
+# What a request's entity is to the engine: its Cedar uid (as `entity_uid` gives it) and
+# the attribute names of the stored entity (None when the store does not hold it).
+Known = tuple[str | EntityUID, frozenset[str] | None]
 
-    __slots__ = ("keys", "store")
+
+class KnownEntities:
+    """The entities requests name, by (type, id), for one store (a version): each one's
+    Cedar uid and stored attribute names (`Known`), so that one lookup maps an AuthZEN
+    entity and tells whether its properties add anything (bounded)."""
+
+    __slots__ = ("entries", "store")
 
     def __init__(self) -> None:
         self.store: Any = None
-        self.keys: set[tuple[str, str, tuple[str, ...]]] = set()
+        self.entries: dict[tuple[str, str], Known] = {}
 
-    def of(self, store: Any) -> set[tuple[str, str, tuple[str, ...]]]:
-        """The keys for ``store`` (emptied when the store changes, or grows large)."""
-        if store is not self.store or len(self.keys) >= 1 << 16:
+    def of(self, store: Mapping[EntityUID, Any]) -> dict[tuple[str, str], Known]:
+        """The entities known for ``store`` (emptied when the store changes, or when
+        they grow many)."""
+        if store is not self.store or len(self.entries) >= 1 << 16:
             self.store = store
-            self.keys = set()
-        return self.keys
+            self.entries = {}
+        return self.entries
 
+    def learn(self, store: Mapping[EntityUID, Any], kind: str, ident: str,
+              path: str) -> Known:
+        """`kind::"ident"` as `Known` for ``store`` (call `of(store)` first).
 
-def properties_of(evaluation: Evaluation, depth: int, store: Mapping[EntityUID, Any],
-                  memo: dict[int, EntityProperties | None] | None = None,
-                  redundant: Redundant | None = None) -> list[EntityProperties]:
-    """The `properties` of the evaluation's entities that add to the store, as the engine
-    takes them (``memo`` remembers them by entity object, for a batch's shared defaults;
-    ``redundant`` the entities whose properties add nothing, for this store)."""
-    seen = redundant.of(store) if redundant is not None else None
-    out: list[EntityProperties] = []
-    for entity, kind, ident, path in (
-            (evaluation.subject, evaluation.subject.type, evaluation.subject.id,
-             "$.subject.properties"),
-            (evaluation.action, "Action", evaluation.action.name, "$.action.properties"),
-            (evaluation.resource, evaluation.resource.type, evaluation.resource.id,
-             "$.resource.properties")):
-        properties = entity.properties
-        if not properties or ident is None:
-            continue
-        if memo is not None and id(entity) in memo:
-            found = memo[id(entity)]
-        else:
-            key = (kind, ident, tuple(properties))
-            if seen is not None and key in seen:
-                found = None
-            else:
-                found = entity_properties(kind, ident, properties, path, store, depth)
-                if found is None and seen is not None:
-                    seen.add(key)
-            if memo is not None:
-                memo[id(entity)] = found
-        if found is not None:
-            out.append(found)
-    return out
-
+        Raises:
+            ServerError: (400) ``kind`` is not a Cedar entity type name (``path`` names it).
+        """
+        uid = entity_uid(kind, ident, path)
+        stored = store.get(EntityUID(kind, ident))
+        known = self.entries[(kind, ident)] = (
+            uid, None if stored is None else frozenset(stored.attrs))
+        return known

@@ -1,8 +1,10 @@
 """Prometheus metrics of a server, exported through `prometheus-client`.
 
-The request path only adds to plain integers (a Prometheus `Counter.inc` takes a lock,
-and a histogram observation several microseconds); a collector turns them into metric
-families when `/metrics` is scraped. Exported:
+The request path only adds to plain integers and appends latencies to a list (a
+Prometheus `Counter.inc` takes a lock, and a histogram observation several
+microseconds); the latencies are counted into their buckets when `/metrics` is scraped
+(or when a few thousand wait), and a collector turns everything into metric families
+then, so a scrape is exact. Exported:
 
 * `rune_decisions_total{api, verdict}`: decisions made (`api` is `authzen` or `rune`;
   `verdict` is `allow`, `deny` or `ask`);
@@ -34,7 +36,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["BUCKETS", "CONTENT_TYPE", "Metrics"]
+__all__ = ["BUCKETS", "CONTENT_TYPE", "FOLD_AT", "Metrics"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 # Seconds: decisions take tens of microseconds, searches and writes milliseconds.
@@ -42,12 +44,26 @@ BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
            0.25, 0.5, 1.0, 2.5, 5.0)
 
 
+FOLD_AT = 4096  # latencies waiting before they are counted into buckets
+
+
 class _Histogram:
-    __slots__ = ("counts", "total")
+    __slots__ = ("counts", "pending", "total")
 
     def __init__(self) -> None:
         self.counts = [0] * (len(BUCKETS) + 1)
         self.total = 0.0
+        self.pending: list[float] = []
+
+    def fold(self) -> None:
+        """Count the pending latencies into the buckets."""
+        counts = self.counts
+        total = 0.0
+        for seconds in self.pending:
+            counts[_bisect(BUCKETS, seconds)] += 1
+            total += seconds
+        self.total += total
+        self.pending.clear()
 
 
 class Metrics:
@@ -89,8 +105,22 @@ class Metrics:
         histogram = self.durations.get(route)
         if histogram is None:
             histogram = self.durations[route] = _Histogram()
-        histogram.counts[_bisect(BUCKETS, seconds)] += 1
-        histogram.total += seconds
+        pending = histogram.pending
+        pending.append(seconds)
+        if len(pending) >= FOLD_AT:
+            histogram.fold()
+
+    def latencies(self, route: str) -> list[float]:
+        """The list a hot route appends its latencies to (`observe` without the lookup);
+        the caller calls `fold(route)` when it holds `FOLD_AT` or more."""
+        histogram = self.durations.get(route)
+        if histogram is None:
+            histogram = self.durations[route] = _Histogram()
+        return histogram.pending
+
+    def fold(self, route: str) -> None:
+        """Count the latencies waiting for ``route`` into its buckets."""
+        self.durations[route].fold()
 
     # -- scraping --------------------------------------------------------------------------
     def render(self) -> bytes:
@@ -107,6 +137,9 @@ class Metrics:
         latency = HistogramMetricFamily("rune_request_duration_seconds",
                                         "Request latency by route", labels=["route"])
         for route, histogram in sorted(self.durations.items()):
+            if not histogram.pending and not histogram.total and not any(histogram.counts):
+                continue  # (a hot route's histogram before its first request)
+            histogram.fold()
             cumulative = 0
             buckets = []
             for bound, count in zip((*map(str, BUCKETS), "+Inf"), histogram.counts,

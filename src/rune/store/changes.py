@@ -99,6 +99,11 @@ class Record:
     seq: int
     amount: int | None = None
 
+    def numbered(self, seq: int) -> Record:
+        """This record under sequence number ``seq`` (the log numbers records as it stores
+        them)."""
+        return Record(self.principal, self.action, self.resource, self.at, seq, self.amount)
+
 
 @dataclass(frozen=True, slots=True)
 class Approve:

@@ -122,6 +122,13 @@ class Overlay:
         for key in stale:
             del self.approvals[key]
 
+    def oldest_at(self, before: int) -> int | None:
+        """The time of the oldest record kept, if it is older than ``before`` (else None)."""
+        heap = self._by_time
+        if heap and heap[0][0] < before:
+            return heap[0][0]
+        return None
+
     def expiring(self, before: int) -> list[Record]:
         """The records `expire(before)` would drop (the overlay is left unchanged)."""
         heap = self._by_time

@@ -43,6 +43,8 @@ _PATH = click.Path(path_type=Path)
               help="Reload the bundle when its files change [watch].")
 @click.option("--interface", type=click.Choice(["rsgi", "asgi"]),
               help="How granian calls the app [rsgi, the fastest].")
+@click.option("--loop", type=click.Choice(["auto", "uvloop", "asyncio"]),
+              help="The event loop [auto: uvloop when installed, the fastest].")
 @click.option("--nats", "servers", multiple=True, metavar="URL",
               help="Join a cluster through NATS JetStream at nats://HOST:PORT (repeat for "
                    "a NATS cluster's servers); needs the nats extra.")
@@ -52,7 +54,8 @@ def command(bundle: Path, host: str | None, port: int | None, state: Path | None
             tls_cert: Path | None, tls_key: Path | None, decision_log: Path | None,
             decision_log_sync: str | None, max_body_bytes: int | None,
             public_url: str | None, watch: bool | None, interface: str | None,
-            servers: tuple[str, ...], node_id: str | None, cluster: str | None) -> int:
+            loop: str | None, servers: tuple[str, ...], node_id: str | None,
+            cluster: str | None) -> int:
     """Serve BUNDLE as an AuthZEN policy decision point: /access/v1, RUNE's /v1 API,
     /health, /ready, /metrics and /openapi.json."""
     try:
@@ -70,7 +73,7 @@ def command(bundle: Path, host: str | None, port: int | None, state: Path | None
     app = create_app(
         bundle, host=host, port=port, state=state, tls_cert=tls_cert, tls_key=tls_key,
         decision_log=decision_log, decision_log_sync=sync, max_body_bytes=max_body_bytes,
-        public_url=public_url, watch=watch, interface=interface,
+        public_url=public_url, watch=watch, interface=interface, loop=loop,
         nats=servers or None, node_id=node_id, cluster=cluster)
     serve(app)
     return int(ExitCode.OK)

@@ -172,6 +172,18 @@ def _properties(body: Mapping[str, Any], path: str) -> Mapping[str, Any] | None:
     return _object(value, f"{path}.properties")
 
 
+def _well_formed_entity(value: Mapping[str, Any]) -> Entity | None:
+    """A Subject or Resource object with its `type` and `id` as an `Entity`, or None
+    when it is not one (for the checks that name what is wrong)."""
+    kind = value.get("type")
+    ident = value.get("id")
+    properties = value.get("properties")
+    if kind.__class__ is str and ident.__class__ is str and (
+            properties is None or properties.__class__ is dict):
+        return _new(Entity, (kind, ident, properties, value))  # type: ignore[no-any-return]
+    return None
+
+
 def parse_entity(value: Any, path: str, *, needs_id: bool = True) -> Entity:
     """A Subject or Resource object (``needs_id`` False: the `id` may be missing, and is
     then ignored, as a search's target's is)."""
@@ -283,14 +295,35 @@ def parse_evaluations(body: Any) -> Evaluations:
     default_resource = None if resource is None else parse_entity(resource, "$.resource")
     default_context = _context(top, "$")
     parsed: list[Evaluation | ServerError] = []
+    append = parsed.append
     for i, item in enumerate(items):
+        if item.__class__ is dict:
+            # Fast path: each member well formed or defaulted (checked inline, as in
+            # `parse_evaluation`); anything else takes the checks that name its path.
+            s = item.get("subject", default_subject)
+            a = item.get("action", default_action)
+            r = item.get("resource", default_resource)
+            c = item.get("context")
+            if r.__class__ is dict:
+                r = _well_formed_entity(r)
+            if s.__class__ is dict:
+                s = _well_formed_entity(s)
+            if a.__class__ is dict:
+                name = a.get("name")
+                properties = a.get("properties")
+                a = (_new(Action, (name, properties, a)) if name.__class__ is str
+                     and (properties is None or properties.__class__ is dict) else None)
+            if s.__class__ is Entity and a.__class__ is Action and r.__class__ is Entity \
+                    and (c is None or c.__class__ is dict):
+                append(_new(Evaluation, (s, a, r, default_context if c is None else c)))
+                continue
         path = f"$.evaluations[{i}]"
         try:
             fields = _object(item, path)
             s = fields.get("subject")
             a = fields.get("action")
             r = fields.get("resource")
-            parsed.append(Evaluation(
+            append(Evaluation(
                 parse_entity(s, f"{path}.subject") if s is not None
                 else _default(default_subject, "subject", path),
                 parse_action(a, f"{path}.action") if a is not None
@@ -300,7 +333,7 @@ def parse_evaluations(body: Any) -> Evaluations:
                 _context(fields, path) if fields.get("context") is not None
                 else default_context))
         except ServerError as error:
-            parsed.append(error)
+            append(error)
     return Evaluations(tuple(parsed), semantic, None)
 
 
