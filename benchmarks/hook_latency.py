@@ -15,8 +15,9 @@ Scenarios (each run `--runs` times, one `PreToolUse` payload for `Bash` on stdin
   --url              against a running `rune serve examples/claude-code`
   http hook          `POST /v1/hooks/claude-code` on the same server (no process start)
 
-Target: a call under 150 ms (the median, on an idle machine). Run:
-`.venv/bin/python benchmarks/hook_latency.py [--runs 30]`.
+Target: a call under 150 ms (the median, on an idle machine). The scenarios run in turn,
+round after round, so that a shared machine's load swings weigh on all of them alike.
+Run: `.venv/bin/python benchmarks/hook_latency.py [--runs 30]`.
 
 Processes run as an installed RUNE runs: with bytecode caches (`pip install` compiles
 them). `PYTHONDONTWRITEBYTECODE` is removed from their environment, and the warm-up run
@@ -65,36 +66,29 @@ def _children_cpu() -> float:
 CPU: dict[str, list[float]] = {}  # scenario -> CPU milliseconds of each run
 
 
-def timed(name: str, command: list[str], runs: int,
-          stdin: bytes = b"") -> tuple[str, list[float]]:
-    """Wall-clock milliseconds of ``runs`` runs (after one warm-up run); their CPU time
-    (user + system, which a loaded machine does not inflate) goes to `CPU`."""
-    samples = []
-    cpu = CPU.setdefault(name, [])
-    for i in range(runs + 1):
-        before = _children_cpu()
-        started = time.perf_counter()
-        done = subprocess.run(command, input=stdin, capture_output=True, env=ENV)
-        elapsed = (time.perf_counter() - started) * 1000
-        if done.returncode != 0 or (stdin and b'"allow"' not in done.stdout):
-            raise SystemExit(f"{command} failed: {done.stdout!r} {done.stderr!r}")
-        if i:
-            samples.append(elapsed)
-            cpu.append((_children_cpu() - before) * 1000)
-    return name, samples
+def run_once(name: str, command: list[str], stdin: bytes, samples: list[float] | None
+             ) -> None:
+    """Run ``command`` once; its wall-clock milliseconds go to ``samples`` (None for a
+    warm-up run) and its CPU time (user + system) to `CPU`."""
+    before = _children_cpu()
+    started = time.perf_counter()
+    done = subprocess.run(command, input=stdin, capture_output=True, env=ENV)
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.returncode != 0 or (stdin and b'"allow"' not in done.stdout):
+        raise SystemExit(f"{command} failed: {done.stdout!r} {done.stderr!r}")
+    if samples is not None:
+        samples.append(elapsed)
+        CPU.setdefault(name, []).append((_children_cpu() - before) * 1000)
 
 
-def posted(url: str, runs: int) -> list[float]:
-    samples = []
-    for i in range(runs + 1):
-        started = time.perf_counter()
-        request = urllib.request.Request(url, PAYLOAD, {"content-type": "application/json"})
-        with urllib.request.urlopen(request) as reply:
-            body = reply.read()
-        if i:
-            samples.append((time.perf_counter() - started) * 1000)
-        assert b'"allow"' in body
-    return samples
+def post_once(url: str, samples: list[float] | None) -> None:
+    started = time.perf_counter()
+    request = urllib.request.Request(url, PAYLOAD, {"content-type": "application/json"})
+    with urllib.request.urlopen(request) as reply:
+        body = reply.read()
+    assert b'"allow"' in body
+    if samples is not None:
+        samples.append((time.perf_counter() - started) * 1000)
 
 
 def free_port() -> int:
@@ -128,40 +122,50 @@ def main() -> None:
         ENV.pop("PYTHONDONTWRITEBYTECODE", None)
     rune = rune_script()
     hook = [*rune, "hook", "claude-code"]
-    rows: list[tuple[str, list[float]]] = []
-    rows.append(timed("python -c pass", [sys.executable, "-c", "pass"], args.runs))
-    rows.append(timed("import rune", [sys.executable, "-c", "import rune"], args.runs))
-    with tempfile.TemporaryDirectory() as scratch:
-        ENV["RUNE_CACHE_DIR"] = str(Path(scratch) / "cache")
-        rows.append(timed("--bundle", [*hook, "--bundle", str(BUNDLE)], args.runs, PAYLOAD))
-        state = str(Path(scratch) / "state.db")
-        rows.append(timed("--bundle --state", [*hook, "--bundle", str(BUNDLE), "--state",
-                                               state], args.runs, PAYLOAD))
-        rows.append(timed("--no-cache", [*hook, "--bundle", str(BUNDLE), "--no-cache"],
-                          args.runs, PAYLOAD))
-        del ENV["RUNE_CACHE_DIR"]
     port = free_port()
     env = {k: v for k, v in ENV.items() if k not in ("RUNE_API_TOKEN", "RUNE_ADMIN_TOKEN")}
     server = subprocess.Popen([*rune, "serve", str(BUNDLE), "--port", str(port),
                                "--no-watch"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, env=env)
-    try:
-        wait_ready(port, server)
-        url = f"http://127.0.0.1:{port}"
-        rows.append(timed("--url", [*hook, "--url", url], args.runs, PAYLOAD))
-        rows.append(("http hook", posted(f"{url}/v1/hooks/claude-code", args.runs)))
-    finally:
-        server.terminate()
-        server.wait()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory() as scratch:
+        ENV["RUNE_CACHE_DIR"] = str(Path(scratch) / "cache")
+        state = str(Path(scratch) / "state.db")
+        scenarios: list[tuple[str, list[str], bytes]] = [
+            ("python -c pass", [sys.executable, "-c", "pass"], b""),
+            ("import rune", [sys.executable, "-c", "import rune"], b""),
+            ("--bundle", [*hook, "--bundle", str(BUNDLE)], PAYLOAD),
+            ("--bundle --state", [*hook, "--bundle", str(BUNDLE), "--state", state], PAYLOAD),
+            ("--no-cache", [*hook, "--bundle", str(BUNDLE), "--no-cache"], PAYLOAD),
+            ("--url", [*hook, "--url", url], PAYLOAD),
+        ]
+        rows: list[tuple[str, list[float]]] = [(name, []) for name, _, _ in scenarios]
+        rows.append(("http hook", []))
+        try:
+            wait_ready(port, server)
+            # Round-robin, a warm-up round first: every scenario sees the same load
+            # swings of a shared machine, so their ratios hold even when times do not.
+            for round_number in range(args.runs + 1):
+                for (name, command, stdin), (_, samples) in zip(scenarios, rows, strict=False):
+                    run_once(name, command, stdin, samples if round_number else None)
+                post_once(f"{url}/v1/hooks/claude-code", rows[-1][1] if round_number else None)
+        finally:
+            server.terminate()
+            server.wait()
     floor = statistics.median(rows[0][1])
-    print(f"rune hook claude-code, {args.runs} runs each (ms; ratio = wall median / wall "
-          "median of `python -c pass`; cpu = user + system of the process, median)")
-    print(f"{'scenario':<18} {'median':>8} {'p95':>8} {'ratio':>7} {'cpu':>7}")
+    cpu_floor = statistics.median(CPU[rows[0][0]])
+    print(f"rune hook claude-code, {args.runs} rounds, scenarios in turn (ms; ratio = wall "
+          "median / wall median of `python -c pass`; cpu = user + system of the process, "
+          "median, and its ratio)")
+    print(f"{'scenario':<18} {'median':>8} {'p95':>8} {'ratio':>7} {'cpu':>7} {'cpu x':>7}")
     for name, samples in rows:
         median = statistics.median(samples)
         p95 = statistics.quantiles(samples, n=20)[-1] if len(samples) > 1 else samples[0]
-        cpu = f"{statistics.median(CPU[name]):7.1f}" if name in CPU else f"{'-':>7}"
-        print(f"{name:<18} {median:8.1f} {p95:8.1f} {median / floor:7.2f}x {cpu}")
+        cpu = cpu_x = f"{'-':>7}"
+        if name in CPU:
+            cpu_ms = statistics.median(CPU[name])
+            cpu, cpu_x = f"{cpu_ms:7.1f}", f"{cpu_ms / cpu_floor:6.2f}x"
+        print(f"{name:<18} {median:8.1f} {p95:8.1f} {median / floor:6.2f}x {cpu} {cpu_x}")
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores; bytecode "
           f"caches: {'no' if args.no_bytecode else 'yes'}")
 
