@@ -179,3 +179,16 @@ def test_an_unreachable_server_is_a_deny() -> None:
 
         with pytest.raises(rune.Denied, match="cannot be reached"):
             call_api()
+
+
+def test_rune_guard_is_the_decorator_whatever_is_imported_first() -> None:
+    # The names import on first use; a module named like one of them (the old
+    # `rune/guard.py`) replaced `rune.guard` with itself once anything imported it.
+    import subprocess
+    import sys
+
+    for first in ("rune.ApprovalRequired", "rune.Denied", "rune.Engine().guarded",
+                  "rune.guard"):
+        code = f"import rune, inspect; {first}; assert inspect.isfunction(rune.guard), rune.guard"
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert done.returncode == 0, (first, done.stderr)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rune.bundle.settings import Settings
     from rune.engine import Decision, Engine, EngineError, Obligation, Snapshot, Verdict
     from rune.errors import Diagnostic, RuneError, SourceSpan
-    from rune.guard import ApprovalRequired, Denied, guard
+    from rune.guarding import ApprovalRequired, Denied, guard
     from rune.remote import RemoteDecision, RemoteEngine, RemoteError
 
 __all__ = [
@@ -44,7 +44,7 @@ __version__ = "0.1.0"
 # Every name is imported on first use: a process that needs one part of RUNE (a hook
 # that asks a server, once per tool call) does not pay for the others' imports.
 _WHERE = {
-    "ApprovalRequired": "rune.guard", "Denied": "rune.guard", "guard": "rune.guard",
+    "ApprovalRequired": "rune.guarding", "Denied": "rune.guarding", "guard": "rune.guarding",
     "Decision": "rune.engine", "Engine": "rune.engine", "EngineError": "rune.engine",
     "Obligation": "rune.engine", "Snapshot": "rune.engine", "Verdict": "rune.engine",
     "Diagnostic": "rune.errors", "RuneError": "rune.errors", "SourceSpan": "rune.errors",

@@ -34,7 +34,7 @@ from rune.engine.decision import Obligation, Verdict
 from rune.errors import RuneError, shown
 
 if TYPE_CHECKING:
-    from rune.guard import Guarded
+    from rune.guarding import Guarded
 
 __all__ = ["RemoteDecision", "RemoteEngine", "RemoteError"]
 
@@ -148,7 +148,7 @@ class RemoteEngine:
                 amount: int | None = None) -> Guarded:
         """A guarded action, as `rune.Engine.guarded` (an unreachable server is a deny;
         recording needs ``admin_token``)."""
-        from rune.guard import Guarded
+        from rune.guarding import Guarded
 
         return Guarded(self, principal, action, resource, context, record=record,
                        amount=amount)

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from rune.engine.history import Retention
     from rune.engine.limits import Limiter
     from rune.engine.writes import Impact
-    from rune.guard import Guarded
+    from rune.guarding import Guarded
     from rune.store.changelog import ChangeLog, LogEntry
     from rune.store.changes import Change, Record
     from rune.store.overlay import Overlay
@@ -659,7 +659,7 @@ class Engine:
         """A guarded action (`with` or `async with`): authorize on entry (raising
         `rune.Denied` or `rune.ApprovalRequired`, yielding the decision on allow), and
         record the action when the block ends without an exception. See `rune.guard`."""
-        from rune.guard import Guarded
+        from rune.guarding import Guarded
 
         return Guarded(self, principal, action, resource, context, record=record,
                        amount=amount)
