@@ -10,6 +10,7 @@ the traceback).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -43,6 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:2] == ["hook", "claude-code"]:
         # One process per tool call: answer before importing click, rich or the commands.
+        if argv is None:
+            # The console script's own process lives for one payload and ends with
+            # `os._exit`: the cyclic collector would only scan, again and again, the
+            # modules and the unpickled bundle it keeps to the end (a tenth of its life).
+            gc.disable()
         from rune.cli._hook import fast_path
 
         code = fast_path(args[2:])
