@@ -248,11 +248,19 @@ def plain_reply(app: App, call: Call) -> tuple[Reply, asyncio.Future[None] | Non
     kr = entries.get((rt, ri))
     if ks is None or ka is None or kr is None:
         return None  # (a first sighting: `evaluate` learns it)
-    for properties, names in ((s.get("properties"), ks[1]), (a.get("properties"), ka[1]),
-                              (r.get("properties"), kr[1])):
-        if properties is not None and (properties.__class__ is not dict or (
-                properties and (names is None or not properties.keys() <= names))):
-            return None
+    # (Each member's properties: `_adds_nothing`, written out.)
+    sp = s.get("properties")
+    if sp is not None and (sp.__class__ is not dict or (
+            sp and (ks[1] is None or not sp.keys() <= ks[1]))):
+        return None
+    ap = a.get("properties")
+    if ap is not None and (ap.__class__ is not dict or (
+            ap and (ka[1] is None or not ap.keys() <= ka[1]))):
+        return None
+    rp = r.get("properties")
+    if rp is not None and (rp.__class__ is not dict or (
+            rp and (kr[1] is None or not rp.keys() <= kr[1]))):
+        return None
     context = context_of(c, app.config.max_depth) if c else None
     p, action, resource = ks[0], ka[0], kr[0]
     try:
@@ -266,6 +274,8 @@ def plain_reply(app: App, call: Call) -> tuple[Reply, asyncio.Future[None] | Non
         evaluation = parse_evaluation(body)
         return _reply(app, call, decision, _answer(app, evaluation, decision, call,
                                                    (p, action, resource), None), evaluation)
+    if app.log is None:  # (`_reply`'s answer, without the call)
+        return Reply(200, _TRUE_BYTES if verdict is _ALLOW else _FALSE_BYTES), None
     return _reply(app, call, decision, _TRUE if verdict is _ALLOW else _FALSE, None)
 
 
