@@ -403,7 +403,11 @@ def plain_evaluations_reply(app: App, call: Call
     entries = app.known.of(app.engine.snapshot.entities)
     depth = app.config.max_depth
     contexts: dict[int, Any] = {}  # converted contexts, by object (defaults are shared)
-    seen: dict[int, Known] = {}  # entities and actions checked, by object
+    # The defaults, checked once (None: absent, or not known, which only matters to an
+    # item that takes it).
+    kds = None if ds is None else _known_entity(ds, entries)
+    kda = None if da is None else _known_action(da, entries)
+    kdr = None if dr is None else _known_entity(dr, entries)
     rows = []
     # First pass: every item checked and mapped, nothing decided (a decision may spend
     # a rate limit, so the batch must not be decided twice).
@@ -418,10 +422,9 @@ def plain_evaluations_reply(app: App, call: Call
             c = dc
         if c is not None and (c.__class__ is not dict or "approval" in c):
             return None
-        # Members are checked once per object: the defaults are shared by the items.
-        ks = seen.get(id(s)) or _known_entity(s, entries, seen)
-        ka = seen.get(id(a)) or _known_action(a, entries, seen)
-        kr = seen.get(id(r)) or _known_entity(r, entries, seen)
+        ks = kds if s is ds else _known_entity(s, entries)
+        ka = kda if a is da else _known_action(a, entries)
+        kr = kdr if r is dr else _known_entity(r, entries)
         if ks is None or ka is None or kr is None:
             return None  # (malformed, or a first sighting: `evaluations_reply` learns it)
         context = None
@@ -433,34 +436,33 @@ def plain_evaluations_reply(app: App, call: Call
                 except ServerError:
                     return None  # (the general path answers that item with its error)
         rows.append((ks[0], ka[0], kr[0], context, s, a, r, c))
-    engine = app.engine
-    cache = app.cache
+    authorize = app.engine.authorize
+    observe = app.cache.observe
     log = app.log
     stop_on_deny = semantic is Semantic.DENY_ON_FIRST_DENY
     stop_on_permit = semantic is Semantic.PERMIT_ON_FIRST_PERMIT
     futures: list[asyncio.Future[None]] = []
     answers: list[dict[str, Any]] = []
+    answer = answers.append
     verdicts: list[Any] = []
     encoded: dict[int, bytes] = {}
     for p, action, resource, context, s, a, r, c in rows:
         allowed = False
         try:
-            decision = engine.authorize(p, action, resource, context)
+            decision = authorize(p, action, resource, context)
         except RuneError as error:
-            answers.append(_failed(ServerError(error.message, code=error.code,
-                                               path=error.path)))
+            answer(_failed(ServerError(error.message, code=error.code, path=error.path)))
         else:
-            cache.observe((p, action, resource), decision)
+            observe((p, action, resource), decision)
             verdict = decision.decision
             verdicts.append(verdict)
             allowed = verdict is _ALLOW
             if decision.obligations or decision.config or verdict is _ASK:
                 evaluation = parse_evaluation({"subject": s, "action": a, "resource": r,
                                                "context": c})
-                answers.append(_answer(app, evaluation, decision, call,
-                                       (p, action, resource), None))
+                answer(_answer(app, evaluation, decision, call, (p, action, resource), None))
             else:
-                answers.append(_TRUE if allowed else _FALSE)
+                answer(_TRUE if allowed else _FALSE)
             if log is not None:
                 future = log.record(log.next_id(), "authzen", call.request_id,
                                     _request_json_of(s, a, r, c, encoded), decision)
@@ -497,11 +499,9 @@ def _plain_action(value: Any) -> bool:
         and (properties is None or properties.__class__ is dict)
 
 
-def _known_entity(value: Any, entries: dict[tuple[str, str], Known],
-                  seen: dict[int, Known]) -> Known | None:
-    """A well-formed Subject or Resource object as `Known` (remembered in ``seen``), or
-    None: malformed, not seen before in this version, or with properties the store
-    lacks."""
+def _known_entity(value: Any, entries: dict[tuple[str, str], Known]) -> Known | None:
+    """A well-formed Subject or Resource object as `Known`, or None: malformed, not seen
+    before in this version, or with properties the store lacks."""
     if value.__class__ is not dict:
         return None
     kind = value.get("type")
@@ -509,14 +509,16 @@ def _known_entity(value: Any, entries: dict[tuple[str, str], Known],
     if kind.__class__ is not str or ident.__class__ is not str:
         return None
     known = entries.get((kind, ident))
-    if known is None or not _adds_nothing(value.get("properties"), known):
+    if known is None:
         return None
-    seen[id(value)] = known
+    properties = value.get("properties")  # (`_adds_nothing`, written out)
+    if properties is not None and (properties.__class__ is not dict or (
+            properties and (known[1] is None or not properties.keys() <= known[1]))):
+        return None
     return known
 
 
-def _known_action(value: Any, entries: dict[tuple[str, str], Known],
-                  seen: dict[int, Known]) -> Known | None:
+def _known_action(value: Any, entries: dict[tuple[str, str], Known]) -> Known | None:
     """`_known_entity` for an Action object."""
     if value.__class__ is not dict:
         return None
@@ -526,7 +528,6 @@ def _known_action(value: Any, entries: dict[tuple[str, str], Known],
     known = entries.get(("Action", name))
     if known is None or not _adds_nothing(value.get("properties"), known):
         return None
-    seen[id(value)] = known
     return known
 
 
