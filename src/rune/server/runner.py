@@ -12,10 +12,12 @@ to the loop from its own I/O thread; asyncio wakes the loop with a write to its
 self-pipe for each one, uvloop coalesces those wake-ups, which took a fifth to a third
 off the server's CPU time per request on a bare JSON echo (`benchmarks/server.py`).
 
-Two settings of the process keep pauses off the requests (both for anything served
-through `run_until_stopped`, the benchmark's echo included): the heap loaded before
-serving is frozen out of the garbage collector's reach (`rune.server.heap`), and a
-thread waiting for the GIL gets it within half a millisecond (`SWITCH_INTERVAL_SECONDS`).
+The heap loaded before serving is frozen out of the garbage collector's reach
+(`rune.server.heap`), for anything served through `run_until_stopped` (the benchmark's
+echo included). A shorter GIL switch interval (0.5 ms instead of 5) was tried against
+granian's I/O thread waiting for a busy loop: with the machine otherwise idle it changed
+neither RUNE's p99 nor its throughput beyond the noise, and may have cost the echo some
+of its maximum rate, so CPython's default stays.
 """
 
 from __future__ import annotations
@@ -39,13 +41,6 @@ __all__ = ["create_app", "event_loop_factory", "granian_server", "load_config",
 
 _log = logging.getLogger("rune.server")
 BUNDLE_ENV = "RUNE_BUNDLE"
-# How long a thread may hold the GIL while another waits for it. granian's I/O thread
-# takes the GIL to hand each request to the event loop, and the decision log's writer
-# takes it to write; while the loop's thread runs Python, they wait until it blocks in
-# `epoll` or until this interval forces it to let go. CPython's default, 5 ms, is five
-# times the p99 latency RUNE aims at: under load, requests that arrive while the loop is
-# busy would wait that long before the loop even sees them.
-SWITCH_INTERVAL_SECONDS = 0.0005
 
 
 def load_config(bundle: str | os.PathLike[str], environ: Any = None, **overrides: Any
@@ -154,7 +149,6 @@ def run_until_stopped(server: Any, *, loop: str = "auto",
         # Everything loaded so far (the engine, imports) lives as long as the server:
         # freezing it keeps the collector's pauses off the requests (rune.server.heap).
         freeze_heap()
-        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         await server.serve()
 
     with asyncio.Runner(loop_factory=event_loop_factory(loop)) as runner:
