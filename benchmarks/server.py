@@ -44,7 +44,7 @@ attributes as AuthZEN properties (Cerbos is stateless and reads them there); RUN
 the same entities in its store, so the properties add nothing and the engine's own
 path decides.
 
-    .venv/bin/python benchmarks/server.py                 # every figure, ~5 minutes
+    .venv/bin/python benchmarks/server.py                 # every figure, ~6 minutes
     .venv/bin/python benchmarks/server.py --duration 5 --rounds 1 --skip-cerbos
 """
 
