@@ -1657,3 +1657,49 @@ def authzen_evaluation_bodies(draw: st.DrawFn) -> dict[str, Any]:
 
 
 __all__ += ["authzen_evaluation_bodies"]
+
+
+@st.composite
+def _authzen_plain_entity(draw: st.DrawFn) -> dict[str, Any]:
+    return {"type": draw(st.sampled_from(_AUTHZEN_TYPES)),
+            "id": draw(st.sampled_from(_AUTHZEN_IDS))}
+
+
+@st.composite
+def authzen_batch_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """Bodies of AuthZEN Access Evaluations requests: mostly batches of plain items
+    (entities the example bundles may hold, the defaults applying where an item leaves
+    a member out), now and then items and defaults drawn as `authzen_evaluation_bodies`
+    with members left out, and an `evaluations` or `options` of the wrong kind."""
+    def some(body: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in body.items() if draw(st.integers(0, 3))}
+
+    odd = draw(st.integers(0, 3)) == 0
+    if odd:
+        body = some(draw(authzen_evaluation_bodies()))
+        items: Any = [some(draw(authzen_evaluation_bodies()))
+                      for _ in range(draw(st.integers(0, 4)))]
+    else:
+        body = {"subject": draw(_authzen_plain_entity()),
+                "action": {"name": draw(st.sampled_from(_AUTHZEN_ACTIONS))}}
+        if draw(st.booleans()):
+            body["context"] = draw(st.dictionaries(st.sampled_from(["env", "n", "ok"]),
+                                                   _authzen_value(), max_size=2))
+        items = []
+        for _ in range(draw(st.integers(1, 5))):
+            item: dict[str, Any] = {"resource": draw(_authzen_plain_entity())}
+            if draw(st.integers(0, 3)) == 0:
+                item["subject"] = draw(_authzen_plain_entity())
+            if draw(st.integers(0, 3)) == 0:
+                item["action"] = {"name": draw(st.sampled_from(_AUTHZEN_ACTIONS))}
+            items.append(item)
+    if draw(st.integers(0, 20)) == 0:
+        items = draw(st.sampled_from([None, {}, "all", [3]]))
+    body["evaluations"] = items
+    if draw(st.integers(0, 3)) == 0:
+        body["options"] = {"evaluations_semantic": draw(st.sampled_from(
+            ["execute_all", "deny_on_first_deny", "permit_on_first_permit", "first"]))}
+    return body
+
+
+__all__ += ["authzen_batch_bodies"]

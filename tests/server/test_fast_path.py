@@ -1,6 +1,7 @@
-"""The single evaluation's one-pass path (`authzen.plain_reply`, what `rune serve` takes
-for nearly every request) answers exactly as the general path (`evaluation_reply`) does,
-and declines, before deciding anything, whatever it does not handle itself.
+"""The one-pass paths (`authzen.plain_reply` for a single evaluation,
+`authzen.plain_evaluations_reply` for a batch: what `rune serve` takes for nearly every
+request) answer exactly as the general paths (`evaluation_reply`, `evaluations_reply`)
+do, and decline, before deciding anything, whatever they do not handle themselves.
 
 Each bundle is served by two apps in this process: one answers every body through the
 general path only, the other as the server does (the one-pass path, else the general
@@ -24,7 +25,7 @@ from rune.server.app import App
 from rune.server.errors import ServerError
 from rune.server.http import Call
 from tests.server.conftest import CERTIFICATION, CODING
-from tests.strategies import authzen_evaluation_bodies
+from tests.strategies import authzen_batch_bodies, authzen_evaluation_bodies
 
 # Per-answer values: the ids and times of a requestable denial.
 _VOLATILE = re.compile(rb'"(eval_[A-Za-z0-9_-]+|\d{4}-\d\d-\d\dT[0-9:.]+Z)"')
@@ -90,3 +91,46 @@ def test_the_one_pass_path_serves_the_common_request(apps: list[tuple[App, App]]
                   {**body, "subject": {"type": "user", "id": "alice",
                                        "properties": {"role": "admin"}}}):
         assert authzen.plain_reply(fast, _call(other)) is None
+
+
+def _batch_outcome(app: App, body: dict[str, Any], fast: bool) -> tuple[Any, ...]:
+    call = _call(body)
+    try:
+        replied = authzen.plain_evaluations_reply(app, call) if fast else None
+        took_fast = replied is not None
+        reply, _ = replied or authzen.evaluations_reply(app, call)
+    except ServerError as error:
+        return ("refused", error.status, error.code, error.path, error.message)
+    headers = [(k, "<id>" if k == "x-decision-id" else v) for k, v in reply.headers or ()]
+    return ("answered", reply.status, _VOLATILE.sub(b'"<v>"', reply.body), headers,
+            took_fast)
+
+
+@given(body=authzen_batch_bodies())
+@settings(max_examples=300, deadline=None)
+def test_the_one_pass_batch_answers_as_the_general_path(
+        apps: list[tuple[App, App]], body: dict[str, Any]) -> None:
+    for general, fast in apps:
+        expected = _batch_outcome(general, body, fast=False)
+        for _ in range(2):
+            got = _batch_outcome(fast, body, fast=True)
+            assert got[:4] == expected[:4], (body, got, expected)
+
+
+def test_the_one_pass_batch_serves_the_common_batch(apps: list[tuple[App, App]]) -> None:
+    _, fast = apps[0]
+    body = {"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+            "context": {"ip": "10.0.0.1"},
+            "evaluations": [{"resource": {"type": "record", "id": f"record-{i}"}}
+                            for i in range(1, 4)]}
+    _batch_outcome(fast, body, fast=True)  # (the first sighting of these entities)
+    assert _batch_outcome(fast, body, fast=True)[-1] is True
+    # Declined, nothing decided: an approval presented, properties the store lacks, a
+    # malformed default that every item overrides.
+    item = {"subject": {"type": "user", "id": "alice"}, "action": {"name": "read"},
+            "resource": {"type": "record", "id": "record-1"}}
+    for other in ({**body, "context": {"approval": {"id": "x"}}},
+                  {**body, "subject": {"type": "user", "id": "alice",
+                                       "properties": {"role": "admin"}}},
+                  {"subject": {"type": 3}, "evaluations": [item]}):
+        assert authzen.plain_evaluations_reply(fast, _call(other)) is None

@@ -39,6 +39,7 @@ from rune.errors import RuneError
 from rune.server import authzen, hooks_api, rune_api
 from rune.server.approvals import AccessRequests
 from rune.server.errors import ServerError
+from rune.server.heap import refreeze_heap
 from rune.server.http import JSON, PROBLEM_JSON, Call, Headers, Reply, header_map, json_reply
 from rune.server.mapping import KnownEntities
 from rune.server.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -254,6 +255,7 @@ class App:
                            trigger, self.engine.version, error)
                 return [{"code": "unreadable", "message": str(error)}]
         self.metrics.reloads += 1
+        refreeze_heap()
         _log.info("reloaded the bundle (%s): version %d", trigger, version)
         return []
 

@@ -52,6 +52,7 @@ from rune.server.masking import Masker
 __all__ = ["DecisionLog", "DecisionLogSink", "FileSink"]
 
 _log = logging.getLogger("rune.server")
+_API_TEXT = {"authzen": b'"authzen"', "rune": b'"rune"'}  # the APIs' names, encoded
 
 
 @runtime_checkable
@@ -223,12 +224,15 @@ class DecisionLog:
             self._stamp = f'"{self._second_text}.{rest:03d}Z"'.encode()
             self._millis = millis
         summary = self._summary(decision)
+        # (Joining the parts takes about half the time %-formatting them does.)
         if request_id is None:
-            return b'{"decision_id":%b,"time":%b,"api":%b,"request":%b%b' % (
-                orjson.dumps(decision_id), self._stamp, orjson.dumps(api), request, summary)
-        return b'{"decision_id":%b,"time":%b,"api":%b,"request_id":%b,"request":%b%b' % (
-            orjson.dumps(decision_id), self._stamp, orjson.dumps(api),
-            orjson.dumps(request_id), request, summary)
+            return b"".join((b'{"decision_id":', orjson.dumps(decision_id), b',"time":',
+                             self._stamp, b',"api":', _API_TEXT.get(api) or orjson.dumps(api),
+                             b',"request":', request, summary))
+        return b"".join((b'{"decision_id":', orjson.dumps(decision_id), b',"time":',
+                         self._stamp, b',"api":', _API_TEXT.get(api) or orjson.dumps(api),
+                         b',"request_id":', orjson.dumps(request_id), b',"request":',
+                         request, summary))
 
     def _summary(self, decision: Any) -> bytes:
         """`,"decision":...}` and a newline: the decision's fields, the end of a line."""

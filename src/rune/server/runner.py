@@ -11,6 +11,13 @@ platforms it supports), else asyncio's (`--loop` chooses). granian hands every r
 to the loop from its own I/O thread; asyncio wakes the loop with a write to its
 self-pipe for each one, uvloop coalesces those wake-ups, which took a fifth to a third
 off the server's CPU time per request on a bare JSON echo (`benchmarks/server.py`).
+
+The heap loaded before serving is frozen out of the garbage collector's reach
+(`rune.server.heap`), for anything served through `run_until_stopped` (the benchmark's
+echo included). A shorter GIL switch interval (0.5 ms instead of 5) was tried against
+granian's I/O thread waiting for a busy loop: with the machine otherwise idle it changed
+neither RUNE's p99 nor its throughput beyond the noise, and may have cost the echo some
+of its maximum rate, so CPython's default stays.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from typing import Any
 from rune.bundle import Settings
 from rune.server.config import ServerConfig
 from rune.server.errors import ServerError
+from rune.server.heap import freeze_heap
 
 __all__ = ["create_app", "event_loop_factory", "granian_server", "load_config",
            "run_until_stopped", "serve"]
@@ -138,6 +146,9 @@ def run_until_stopped(server: Any, *, loop: str = "auto",
             running.add_signal_handler(sig, server.stop)
         if started is not None:
             started()
+        # Everything loaded so far (the engine, imports) lives as long as the server:
+        # freezing it keeps the collector's pauses off the requests (rune.server.heap).
+        freeze_heap()
         await server.serve()
 
     with asyncio.Runner(loop_factory=event_loop_factory(loop)) as runner:
